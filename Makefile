@@ -29,7 +29,7 @@ demo: $(VENV)/.demo-stamp
 	$(BIN)/llem-nb demo
 
 lint: $(VENV)/.test-stamp
-	$(BIN)/ruff check llem_nb tests benchmarks
+	$(BIN)/ruff check llem_nb benchmarks
 	$(BIN)/ruff format --check llem_nb
 
 typecheck: $(VENV)/.test-stamp

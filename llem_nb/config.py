@@ -157,7 +157,7 @@ class ExperimentConfig(_Section):
     """One measurable point: a model, a backend and every setting that changes the numbers."""
 
     model: str = Field(..., min_length=1, description="Hugging Face id or local directory")
-    backend: Literal["pytorch", "vllm"] = "pytorch"
+    backend: str = Field("pytorch", description="a registered backend: pytorch, vllm, …")
     precision: Precision = "bf16"
     n_prompts: int = Field(32, ge=1)
     dataset: str = Field("builtin", min_length=1, description="built-in name or a .jsonl path")
@@ -172,6 +172,18 @@ class ExperimentConfig(_Section):
     pytorch: PytorchConfig = Field(default_factory=PytorchConfig)
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     timeout_s: float | None = Field(None, gt=0.0, description="stop the experiment after this")
+
+    @field_validator("backend")
+    @classmethod
+    def _check_backend(cls, value: str) -> str:
+        from llem_nb.backends.base import known_backends
+
+        known = known_backends()
+        if value not in known:
+            close = difflib.get_close_matches(value, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"no backend named {value!r}; {hint}known: {', '.join(known)}")
+        return value
 
     @field_validator("gpus")
     @classmethod
@@ -212,8 +224,9 @@ class ExperimentConfig(_Section):
     def measurement_dict(self) -> dict[str, Any]:
         """The fields that change the measurement, in canonical JSON form."""
         data = self.model_dump(mode="json", exclude=set(_NOT_HASHED))
-        other = "vllm" if self.backend == "pytorch" else "pytorch"
-        data.pop(other, None)
+        for section in BACKENDS:
+            if section != self.backend:
+                data.pop(section, None)
         return data
 
     @property
@@ -266,7 +279,9 @@ def config_error(exc: ValidationError, model: type[BaseModel], prefix: str = "")
             close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
             parent = name.rsplit(".", 1)[0] + "." if "." in name else ""
             hint = (
-                f"; did you mean {parent + close[0]!r}?" if close else f"; known: {', '.join(known)}"
+                f"; did you mean {parent + close[0]!r}?"
+                if close
+                else f"; known: {', '.join(known)}"
             )
             lines.append(f"unknown key {name!r}{hint}")
         elif err["type"] == "missing":
@@ -364,8 +379,10 @@ def check_key(key: str) -> str:
                 break
             close = difflib.get_close_matches(part, list(fields), n=1, cutoff=0.6)
             where = ".".join(parts[:i]) or "the experiment"
-            hint = f"did you mean {'.'.join([*parts[:i], close[0]])!r}?" if close else (
-                f"known in {where}: {', '.join(fields)}"
+            hint = (
+                f"did you mean {'.'.join([*parts[:i], close[0]])!r}?"
+                if close
+                else (f"known in {where}: {', '.join(fields)}")
             )
             raise ConfigError(f"unknown key {key!r}; {hint}", field=key)
         node = fields[part].annotation
@@ -418,9 +435,13 @@ class StudyConfig(_Section):
     @field_validator("runners")
     @classmethod
     def _check_runners(cls, value: dict[str, str]) -> dict[str, str]:
+        from llem_nb.backends.base import known_backends
+
         for backend in value:
-            if backend not in BACKENDS:
-                raise ValueError(f"runners has unknown backend {backend!r}; known: {BACKENDS}")
+            if backend not in known_backends():
+                raise ValueError(
+                    f"runners names no backend {backend!r}; known: {', '.join(known_backends())}"
+                )
         return value
 
     @model_validator(mode="after")
@@ -447,7 +468,9 @@ class StudyConfig(_Section):
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"study YAML does not parse: {exc}", fix="fix the YAML syntax") from None
+            raise ConfigError(
+                f"study YAML does not parse: {exc}", fix="fix the YAML syntax"
+            ) from None
         if not isinstance(data, Mapping):
             raise ConfigError(
                 "a study YAML must be a mapping with at least 'name'",

@@ -8,6 +8,7 @@ measured window; a backend only generates.
 from __future__ import annotations
 
 import importlib
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -18,14 +19,18 @@ from llem_nb.errors import ConfigError
 
 @dataclass
 class RequestOutput:
-    """One request's outcome. Times are seconds from the request's submission."""
+    """One request's outcome. Times are seconds from the request's submission.
+
+    ``token_ids`` are the counted output tokens (EOS included); text is decoded outside
+    the measured window, by whoever needs it, with ``Backend.decode``.
+    """
 
     input_tokens: int
     output_tokens: int
     e2e_s: float
     ttft_s: float | None = None
     itl_s: list[float] = field(default_factory=list)
-    text: str | None = None
+    token_ids: list[int] | None = None
 
 
 @dataclass
@@ -56,6 +61,10 @@ class Backend(ABC):
     def warmup(self, prompts: list[str]) -> None:
         self.generate(prompts[: self.config.batch_size])
 
+    def decode(self, token_ids: list[int]) -> str:
+        """Text of generated token ids (outside the window); backends with a tokenizer override."""
+        raise NotImplementedError(f"backend {self.name!r} cannot decode tokens")
+
     def synchronize(self) -> None:
         """Wait until the device has finished queued work (the window's edges)."""
 
@@ -76,17 +85,46 @@ _REGISTRY: dict[str, str | type[Backend]] = {
 }
 
 
-def register_backend(name: str, backend: str | type[Backend]) -> None:
-    """Add a backend (a class or a lazy ``module:Class`` path) under ``name``."""
+PLUGINS_ENV = "LLEM_BACKENDS"
+
+
+def register_backend(
+    name: str, backend: str | type[Backend], *, child_processes: bool = True
+) -> None:
+    """Add a backend under ``name``: a class, or a lazy ``module:Class`` path.
+
+    With a path and ``child_processes``, the registration is also put in
+    ``$LLEM_BACKENDS`` so subprocess and container runners see it.
+    """
     _REGISTRY[name] = backend
+    if child_processes:
+        path = (
+            backend if isinstance(backend, str) else f"{backend.__module__}:{backend.__qualname__}"
+        )
+        entries = dict(_env_plugins())
+        entries[name] = path
+        os.environ[PLUGINS_ENV] = ",".join(f"{k}={v}" for k, v in entries.items())
+
+
+def _env_plugins() -> list[tuple[str, str]]:
+    out = []
+    for item in os.environ.get(PLUGINS_ENV, "").split(","):
+        name, sep, path = item.strip().partition("=")
+        if sep and name and ":" in path:
+            out.append((name, path))
+    return out
 
 
 def known_backends() -> list[str]:
+    for name, path in _env_plugins():
+        _REGISTRY.setdefault(name, path)
     return sorted(_REGISTRY)
 
 
 def get_backend(name: str) -> type[Backend]:
     entry = _REGISTRY.get(name)
+    if entry is None and name in known_backends():
+        entry = _REGISTRY[name]
     if entry is None:
         raise ConfigError(
             f"no backend named {name!r}; known: {', '.join(known_backends())}",

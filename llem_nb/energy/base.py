@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -52,7 +53,7 @@ class EnergyMeter(ABC):
 
     source: ClassVar[str] = "none"
 
-    def __init__(self, clock: type[time.perf_counter] | None = None) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or time.perf_counter
         self._t0: float | None = None
 

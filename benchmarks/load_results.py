@@ -1,0 +1,208 @@
+"""How fast load_results turns a directory of result files into a DataFrame.
+
+Writes N realistic result files (full config dump, a swept point, 32 per-request
+entries, one or two energy devices, an environment record) to a temp dir, then
+times side by side: (a) ``load_results(dir)``, (b) a naive loop of ``json.load`` +
+``pandas.json_normalize`` per file + ``pd.concat``, (c) reading and ``json.loads``
+of the same files and nothing else (the floor). Goals: a/b ≥ 5×, a/c ≤ 1.5×.
+
+    .venv/bin/python benchmarks/load_results.py [--n 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from llem_nb.config import ExperimentConfig
+from llem_nb.results import ExperimentResult, ResultStore, load_results
+
+MODELS = (
+    "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "Qwen/Qwen2.5-0.5B-Instruct",
+    "meta-llama/Llama-3.2-1B",
+)
+
+
+def _environment(rng: random.Random) -> dict[str, Any]:
+    return {
+        "llem_nb_version": "0.1.0",
+        "python": "3.11.7",
+        "python_executable": "/opt/venv/bin/python",
+        "os": "Linux-6.8.0-49-generic-x86_64-with-glibc2.39",
+        "cpu_model": "AMD EPYC 9454 48-Core Processor",
+        "cpu_count": 96,
+        "ram_gib": 755.5,
+        "torch_version": "2.5.1",
+        "transformers_version": "4.46.3",
+        "vllm_version": None,
+        "accelerate_version": "1.1.1",
+        "nvidia_ml_py_version": "12.560.30",
+        "in_container": rng.random() < 0.5,
+        "cuda_visible_devices": "0,1",
+        "gpu_name": "NVIDIA H100 80GB HBM3",
+        "driver_version": "550.127.05",
+        "cuda_version": "12.4",
+    }
+
+
+def _result(i: int, rng: random.Random) -> ExperimentResult:
+    batch = rng.choice([1, 4, 8, 16, 32])
+    precision = rng.choice(["fp16", "bf16"])
+    attn = rng.choice(["eager", "sdpa"])
+    config = ExperimentConfig(
+        model=MODELS[i % len(MODELS)],
+        batch_size=batch,
+        precision=precision,
+        pytorch={"attn_implementation": attn},
+        decoder={"temperature": 0.7, "do_sample": True, "seed": i},
+    )
+    ins = [rng.randint(40, 256) for _ in range(32)]
+    outs = [rng.randint(8, 64) for _ in range(32)]
+    window = rng.uniform(5, 60)
+    n_gpus = rng.choice([1, 2])
+    devices = [
+        {
+            "label": f"gpu{g}",
+            "index": g,
+            "uuid": f"GPU-{rng.getrandbits(64):016x}",
+            "name": "NVIDIA H100 80GB HBM3",
+            "energy_j": rng.uniform(2000, 20000),
+            "method": "nvml_counter",
+            "samples": int(window / 0.05),
+            "power_integral_j": rng.uniform(2000, 20000),
+            "idle_power_w": rng.uniform(60, 90),
+            "energy_net_j": rng.uniform(1000, 15000),
+        }
+        for g in range(n_gpus)
+    ]
+    gross = sum(d["energy_j"] for d in devices)
+    idle = sum(d["idle_power_w"] for d in devices)
+    return ExperimentResult(
+        study="bench",
+        experiment_id=config.experiment_id,
+        config_hash=config.config_hash,
+        cycle=i // len(MODELS) % 5,
+        config=config.model_dump(mode="json"),
+        point={"batch_size": batch, "precision": precision, "pytorch.attn_implementation": attn},
+        runner="docker",
+        runner_source="auto-detect",
+        image="ghcr.io/llem-nb/pytorch:0.1.0-cuda12",
+        image_digest=f"sha256:{rng.getrandbits(256):064x}",
+        finished_at="2025-01-01T00:01:00.000+00:00",
+        load_s=rng.uniform(1, 10),
+        warmup_s=rng.uniform(0.5, 3),
+        window_s=window,
+        batching="static",
+        n_requests=32,
+        input_tokens=sum(ins),
+        output_tokens=sum(outs),
+        requests={
+            "input_tokens": ins,
+            "output_tokens": outs,
+            "e2e_s": [rng.uniform(0.1, window) for _ in range(32)],
+            "ttft_s": [rng.uniform(0.01, 0.5) for _ in range(32)],
+        },
+        ttft_ms_p50=rng.uniform(10, 500),
+        ttft_ms_p90=rng.uniform(10, 500),
+        ttft_ms_p99=rng.uniform(10, 500),
+        itl_ms_p50=rng.uniform(5, 50),
+        itl_ms_p90=rng.uniform(5, 50),
+        itl_ms_p99=rng.uniform(5, 50),
+        latency_s_p50=rng.uniform(0.5, 5),
+        latency_s_mean=rng.uniform(0.5, 5),
+        energy_source="nvml",
+        gpu_count=n_gpus,
+        energy_devices=devices,
+        energy_gross_j=gross,
+        idle_power_w=idle,
+        energy_net_j=gross - idle * window,
+        warnings=["counter and power integral disagree by 6.1%"] if i % 7 == 0 else [],
+        quality_flags=["counter_power_disagree"] if i % 7 == 0 else [],
+        environment=_environment(rng),
+    )
+
+
+def write_files(directory: str, n: int) -> None:
+    rng = random.Random(0)
+    store = ResultStore(directory)
+    for i in range(n):
+        result = _result(i, rng)
+        result.experiment_id = f"{result.experiment_id}-{i:05d}"
+        with open(store.path_for(result.experiment_id, result.cycle), "w") as fh:
+            fh.write(result.to_json())
+
+
+def _paths(directory: str) -> list[str]:
+    return glob.glob(os.path.join(glob.escape(directory), "**", "*.result.json"), recursive=True)
+
+
+def raw(directory: str) -> int:
+    count = 0
+    loads = json.loads
+    for path in _paths(directory):
+        with open(path, "rb") as fh:
+            loads(fh.read())
+        count += 1
+    return count
+
+
+def naive(directory: str) -> int:
+    frames = []
+    for path in _paths(directory):
+        with open(path) as fh:
+            frames.append(pd.json_normalize(json.load(fh)))
+    return len(pd.concat(frames, ignore_index=True))
+
+
+def best_of(fns: list[Callable[[str], Any]], directory: str, repeats: int) -> list[float]:
+    """Best wall time of each function, runs interleaved so drifting load hits all alike."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, spent in zip(fns, times, strict=True):
+            t = time.perf_counter()
+            fn(directory)
+            spent.append(time.perf_counter() - t)
+    return [min(spent) for spent in times]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="result files to write")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="llem-bench-") as directory:
+        t = time.perf_counter()
+        write_files(directory, args.n)
+        size = sum(os.path.getsize(p) for p in _paths(directory)) / args.n
+        print(
+            f"wrote {args.n} files ({size / 1024:.1f} KiB each) in {time.perf_counter() - t:.1f} s"
+        )
+        frame = load_results(directory)
+        assert len(frame) == args.n, len(frame)
+        fast, floor = best_of([load_results, raw], directory, 3)
+        (slow,) = best_of([naive], directory, 1)
+        timings = {
+            "(a) load_results": fast,
+            "(b) naive json_normalize+concat": slow,
+            "(c) raw read + json.loads": floor,
+        }
+    print(f"\n{'method':<34}{'seconds':>10}{'files/s':>12}")
+    for name, seconds in timings.items():
+        print(f"{name:<34}{seconds:>10.3f}{args.n / seconds:>12,.0f}")
+    a, b, c = timings.values()
+    print(f"\nload_results vs naive:    {b / a:5.1f}x faster  (goal >= 5x)")
+    print(f"load_results / raw time:  {a / c:5.2f}x         (goal <= 1.5x)")
+    print(f"frame: {frame.shape[0]} rows x {frame.shape[1]} columns")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""ExperimentResult: what one experiment × cycle measured, as written to its JSON file.
+
+Only measured base quantities are stored; per-token and per-second figures are
+derived from them (here as properties, and vectorised in ``results.frame``).
+"""
+
+from __future__ import annotations
+
+import traceback as tb
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llem_nb.config import ExperimentConfig
+
+SCHEMA_VERSION = 1
+RESULT_KIND = "llem_nb.result"
+
+
+class DeviceEnergy(BaseModel):
+    """Energy of one measured device over the window."""
+
+    model_config = ConfigDict(extra="allow")
+
+    label: str
+    index: int | None = None
+    uuid: str | None = None
+    name: str = ""
+    energy_j: float | None = None
+    method: str = ""
+    samples: int = 0
+    power_integral_j: float | None = None
+    idle_power_w: float | None = None
+    energy_net_j: float | None = None
+
+
+class ErrorInfo(BaseModel):
+    type: str
+    message: str
+    traceback: str | None = None
+    category: str = "error"
+    fix: str | None = None
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ErrorInfo:
+        remote = getattr(exc, "remote_traceback", None)
+        text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+        return cls(
+            type=getattr(exc, "error_type", None) or type(exc).__name__,
+            message=getattr(exc, "message", None) or str(exc),
+            traceback=remote or text,
+            category=getattr(exc, "category", "error"),
+            fix=getattr(exc, "fix", None) or None,
+        )
+
+
+class RequestStats(BaseModel):
+    """Per-request figures, in request order."""
+
+    input_tokens: list[int] = Field(default_factory=list)
+    output_tokens: list[int] = Field(default_factory=list)
+    e2e_s: list[float] = Field(default_factory=list)
+    ttft_s: list[float | None] = Field(default_factory=list)
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class ExperimentResult(BaseModel):
+    """One experiment × cycle. ``status`` is ``ok`` or ``failed`` (then ``error`` says why)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["llem_nb.result"] = "llem_nb.result"
+    schema_version: int = SCHEMA_VERSION
+    study: str = ""
+    experiment_id: str
+    config_hash: str
+    cycle: int = 0
+    status: Literal["ok", "failed"] = "ok"
+    error: ErrorInfo | None = None
+    config: dict[str, Any]
+    point: dict[str, Any] = Field(default_factory=dict)
+    runner: str = "local"
+    runner_source: str | None = None
+    image: str | None = None
+    image_digest: str | None = None
+    started_at: str = Field(default_factory=utc_now)
+    finished_at: str | None = None
+
+    load_s: float | None = None
+    warmup_s: float | None = None
+    window_s: float | None = None
+    batching: str | None = None
+    n_requests: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    requests: RequestStats | None = None
+    ttft_ms_p50: float | None = None
+    ttft_ms_p90: float | None = None
+    ttft_ms_p99: float | None = None
+    itl_ms_p50: float | None = None
+    itl_ms_p90: float | None = None
+    itl_ms_p99: float | None = None
+    latency_s_p50: float | None = None
+    latency_s_mean: float | None = None
+
+    energy_source: str = "none"
+    gpu_count: int = 0
+    energy_devices: list[DeviceEnergy] = Field(default_factory=list)
+    energy_gross_j: float | None = None
+    idle_power_w: float | None = None
+    energy_net_j: float | None = None
+    warnings: list[str] = Field(default_factory=list)
+    quality_flags: list[str] = Field(default_factory=list)
+    environment: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def failed(
+        cls, config: ExperimentConfig, exc: BaseException, *, cycle: int = 0, study: str = ""
+    ) -> ExperimentResult:
+        return cls(
+            study=study,
+            experiment_id=config.experiment_id,
+            config_hash=config.config_hash,
+            cycle=cycle,
+            status="failed",
+            error=ErrorInfo.from_exception(exc),
+            config=config.model_dump(mode="json"),
+            finished_at=utc_now(),
+        )
+
+    @property
+    def experiment(self) -> ExperimentConfig:
+        return ExperimentConfig.model_validate(self.config)
+
+    @property
+    def quality_ok(self) -> bool:
+        return self.status == "ok" and not self.quality_flags
+
+    @property
+    def throughput_output_tok_s(self) -> float | None:
+        if self.output_tokens is None or not self.window_s:
+            return None
+        return self.output_tokens / self.window_s
+
+    @property
+    def energy_per_output_token_j(self) -> float | None:
+        if self.energy_gross_j is None or not self.output_tokens:
+            return None
+        return self.energy_gross_j / self.output_tokens
+
+    @property
+    def energy_per_output_token_net_j(self) -> float | None:
+        if self.energy_net_j is None or not self.output_tokens:
+            return None
+        return self.energy_net_j / self.output_tokens
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=False)
+
+    def _repr_html_(self) -> str:
+        from llem_nb._display import result_html
+
+        return result_html(self)

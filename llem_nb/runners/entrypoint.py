@@ -1,0 +1,42 @@
+"""``python -m llem_nb.runners.entrypoint``: run one experiment from an exchange dir.
+
+Used by the subprocess runner, inside containers and on cluster workers. It calls
+the library (the Harness), never the CLI: reads ``$LLEM_CONFIG_PATH``, writes
+``{hash}_result.json`` or ``{hash}_error.json`` beside it, exits 0 or 1.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from llem_nb.runners.exchange import CONFIG_ENV, read_request, write_json
+
+
+def main() -> int:
+    config_path = Path(os.environ.get(CONFIG_ENV, ""))
+    if not config_path.is_file():
+        print(f"llem_nb entrypoint: {CONFIG_ENV}={config_path} is not a file", file=sys.stderr)
+        return 2
+    config_hash = config_path.name.removesuffix("_config.json")
+    error_path = config_path.with_name(f"{config_hash}_error.json")
+    try:
+        from llem_nb.harness import Harness
+
+        config, cycle, study = read_request(config_path)
+        result = Harness().run(config, cycle=cycle, study=study)
+        write_json(
+            config_path.with_name(f"{config_hash}_result.json"), result.model_dump(mode="json")
+        )
+    except BaseException as exc:
+        from llem_nb.results.schema import ErrorInfo
+
+        write_json(error_path, ErrorInfo.from_exception(exc).model_dump(mode="json"))
+        print(f"llem_nb entrypoint: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The notebook-facing Study builder: name, base fields, sweep axes, cycles, runners.
+
+A ``Study`` is a thin, chainable editor over a ``StudyConfig``; it validates every
+change as it is made so a typo fails at the line that wrote it, not an hour into
+a sweep. Running is delegated to ``llem_nb.run_loop``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from llem_nb.config import (
+    CycleOrder,
+    ExperimentConfig,
+    InvalidPoint,
+    Point,
+    StudyConfig,
+    check_axis_value,
+    check_key,
+    config_error,
+    expand,
+    normalize_key,
+    validate_experiment,
+)
+from llem_nb.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from llem_nb.run_loop import Callback, RunnerArg, StudyResult
+
+
+class Study:
+    """A sweep over experiment settings, built in a notebook.
+
+    >>> study = Study("bs", model="HuggingFaceTB/SmolLM2-135M-Instruct").sweep(batch_size=[1, 4])
+    """
+
+    def __init__(self, name: str, **base_fields: Any) -> None:
+        base = {normalize_key(k): v for k, v in base_fields.items()}
+        self._config = StudyConfig.load({"name": name, "base": _nest(base)})
+        self._check_base()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_config(cls, config: StudyConfig) -> Study:
+        study = cls.__new__(cls)
+        study._config = config
+        study._check_base()
+        return study
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> Study:
+        return cls.from_config(StudyConfig.from_yaml(path))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Study:
+        return cls.from_config(StudyConfig.load(data))
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        text = self._config.to_yaml_text()
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def _check_base(self) -> None:
+        """The base alone must be valid (with a stand-in model when the sweep sets it)."""
+        validate_experiment({"model": "placeholder", **self._config.base})
+
+    def _update(self, **changes: Any) -> Study:
+        data = self._config.model_dump()
+        data.update(changes)
+        try:
+            self._config = StudyConfig.model_validate(data)
+        except ValidationError as exc:
+            raise config_error(exc, StudyConfig) from None
+        return self
+
+    # ------------------------------------------------------------------ builder API
+
+    def sweep(self, axes: Mapping[str, Any] | None = None, /, **more: Any) -> Study:
+        """Add sweep axes; dotted keys as a dict, or ``decoder__temperature=[…]`` as kwargs."""
+        new = {**(axes or {}), **more}
+        sweep = dict(self._config.sweep)
+        for raw_key, values in new.items():
+            key = check_key(raw_key)
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+                values = [values]
+            values = list(values)
+            if not values:
+                raise ConfigError(
+                    f"sweep axis {key!r} is empty", field=key, fix="give at least one value"
+                )
+            for value in values:
+                check_axis_value(key, value, self._config.base)
+            sweep[key] = values
+        return self._update(sweep=sweep)
+
+    def add(self, **fields: Any) -> Study:
+        """Add one explicit experiment (fields override the base)."""
+        point = _nest({normalize_key(k): v for k, v in fields.items()})
+        return self._update(experiments=[*self._config.experiments, point])
+
+    def cycles(self, n: int, order: CycleOrder = "sequential", seed: int = 0) -> Study:
+        """Repeat each experiment ``n`` times: ``sequential``, ``interleaved`` or ``shuffled``."""
+        return self._update(cycles={"n": n, "order": order, "seed": seed})
+
+    def runners(self, **mapping: str) -> Study:
+        """Choose a runner per backend, e.g. ``runners(vllm="subprocess")``."""
+        return self._update(runners={**self._config.runners, **mapping})
+
+    def gap(self, seconds: float) -> Study:
+        """Pause between experiments (lets the GPU cool)."""
+        return self._update(gap_seconds=seconds)
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def name(self) -> str:
+        return self._config.name
+
+    @property
+    def config(self) -> StudyConfig:
+        return self._config
+
+    @property
+    def points(self) -> list[Point]:
+        return expand(self._config)[0]
+
+    @property
+    def invalid(self) -> list[InvalidPoint]:
+        """Points the sweep produced that failed validation, with the reason."""
+        return expand(self._config)[1]
+
+    @property
+    def experiments(self) -> list[ExperimentConfig]:
+        return [p.config for p in self.points]
+
+    def preview(self) -> pd.DataFrame:
+        """One row per expanded point: its id, swept values and main settings."""
+        import pandas as pd
+
+        rows = []
+        for point in self.points:
+            c = point.config
+            rows.append(
+                {
+                    "experiment_id": c.experiment_id,
+                    "model": c.model,
+                    "backend": c.backend,
+                    "precision": c.precision,
+                    "batch_size": c.batch_size,
+                    "n_prompts": c.n_prompts,
+                    "max_output_tokens": c.max_output_tokens,
+                    **point.overrides,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    # ------------------------------------------------------------------ running
+
+    def run(
+        self,
+        runner: RunnerArg = None,
+        results_dir: str | Path = "results",
+        *,
+        progress: bool = True,
+        callbacks: list[Callback] | None = None,
+    ) -> StudyResult:
+        """Run every point × cycle; returns a ``StudyResult`` with ``.df`` and ``.dir``."""
+        from llem_nb.run_loop import run_study
+
+        return run_study(
+            self, runner=runner, results_dir=results_dir, progress=progress, callbacks=callbacks
+        )
+
+    def __repr__(self) -> str:
+        points = self.points
+        return (
+            f"Study({self.name!r}, {len(points)} experiments × {self._config.cycles.n} cycles, "
+            f"axes={list(self._config.sweep)})"
+        )
+
+    def _repr_html_(self) -> str:
+        from llem_nb._display import study_html
+
+        return study_html(self)
+
+
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    from llem_nb.config import set_dotted
+
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        set_dotted(out, key, value)
+    return out

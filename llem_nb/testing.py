@@ -1,0 +1,84 @@
+"""Shipped test doubles, so users can test their own studies without a GPU.
+
+- ``FakeNvml``: a stand-in for the ``pynvml`` module with programmable power traces.
+- ``tiny_model(dir)``: a deterministic tiny random Llama with a trained tokenizer.
+- ``FakeBackend``: a backend with known token counts and step timings, no model at all;
+  register it with ``use_fake_backend()`` and set ``model`` to anything.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import Any, ClassVar
+
+from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, register_backend
+from llem_nb.config import ExperimentConfig
+from llem_nb.energy.fake import FakeGpu, FakeNvml
+from llem_nb.errors import BackendError
+from llem_nb.models import tiny_model
+
+FAKE_BACKEND = "fake"
+
+
+class FakeBackend(Backend):
+    """Each request: input = its word count, output = ``max_output_tokens``, fixed step time.
+
+    ``step_s`` is the time per decoding step; ``fail_on`` (set on the class or via
+    env ``LLEM_FAKE_FAIL=load|generate``) makes that stage raise, for fault tests.
+    """
+
+    name: ClassVar[str] = FAKE_BACKEND
+    step_s: ClassVar[float] = 0.0
+    fail_on: ClassVar[str | None] = None
+
+    def _maybe_fail(self, stage: str) -> None:
+        if stage in (self.fail_on, os.environ.get("LLEM_FAKE_FAIL")):
+            raise BackendError(f"fake backend asked to fail in {stage}", fix="unset LLEM_FAKE_FAIL")
+
+    @classmethod
+    def preflight(cls, config: ExperimentConfig) -> None:
+        return None
+
+    def load(self) -> None:
+        self._maybe_fail("load")
+
+    def generate(self, prompts: list[str]) -> GenerationOutput:
+        self._maybe_fail("generate")
+        requests: list[RequestOutput] = []
+        steps = self.config.max_output_tokens
+        step_s = self.step_s or float(os.environ.get("LLEM_FAKE_STEP_S", "0"))
+        phases: list[tuple[float, float]] = []
+        for start in range(0, len(prompts), self.config.batch_size):
+            batch = prompts[start : start + self.config.batch_size]
+            t0 = time.perf_counter()
+            stamps = []
+            for _ in range(steps):
+                if step_s:
+                    time.sleep(step_s)
+                stamps.append(time.perf_counter())
+            phases.append((t0, stamps[0]))
+            for prompt in batch:
+                requests.append(
+                    RequestOutput(
+                        input_tokens=min(len(prompt.split()), self.config.max_input_tokens),
+                        output_tokens=steps,
+                        e2e_s=stamps[-1] - t0,
+                        ttft_s=stamps[0] - t0,
+                        itl_s=[b - a for a, b in itertools.pairwise(stamps)],
+                    )
+                )
+        return GenerationOutput(requests=requests, batching="static", phases=phases)
+
+    def environment(self) -> dict[str, Any]:
+        return {"backend_impl": "fake"}
+
+
+def use_fake_backend() -> str:
+    """Register ``FakeBackend`` under the backend name ``fake``; returns that name."""
+    register_backend(FAKE_BACKEND, "llem_nb.testing:FakeBackend")
+    return FAKE_BACKEND
+
+
+__all__ = ["FakeBackend", "FakeGpu", "FakeNvml", "tiny_model", "use_fake_backend"]
