@@ -31,33 +31,72 @@ _EXPORTS: dict[str, str] = {
     "StudyConfig": "llem_nb.config",
     "ExperimentResult": "llem_nb.results.schema",
     "load_results": "llem_nb.results.frame",
+    "load_timeseries": "llem_nb.timeseries",
     "StudyResult": "llem_nb.run_loop",
+    "RunHandle": "llem_nb.handle",
+    "StudyLocked": "llem_nb.lock",
+    "summarize": "llem_nb.stats",
     "Study": "llem_nb.study",
     "run_experiment": "llem_nb.api",
     "demo_model": "llem_nb.models",
     "tiny_model": "llem_nb.models",
+    "LiveProgress": "llem_nb.widgets",
+    "ResultsExplorer": "llem_nb.widgets",
+    "RunnerPicker": "llem_nb.widgets",
+    "StudyBuilder": "llem_nb.widgets",
+    "load_reference": "llem_nb.reference",
+    "report": "llem_nb.report",
+    "DockerRunner": "llem_nb.runners.docker",
+    "DockerError": "llem_nb.runners.errors",
+    "ImagePullError": "llem_nb.runners.errors",
+    "GPUAccessError": "llem_nb.runners.errors",
+    "OOMError": "llem_nb.runners.errors",
+    "ContainerTimeoutError": "llem_nb.runners.errors",
+    "DockerPermissionError": "llem_nb.runners.errors",
+    "ContainerError": "llem_nb.runners.errors",
+    "resolve_runner": "llem_nb.runners.resolve",
 }
-_MODULES = ("plots",)
+_MODULES = ("plots", "widgets")
 
 __all__ = [
     "BackendError",
     "ConfigError",
+    "ContainerError",
+    "ContainerTimeoutError",
+    "DockerError",
+    "DockerPermissionError",
+    "DockerRunner",
     "ExperimentConfig",
     "ExperimentResult",
+    "GPUAccessError",
+    "ImagePullError",
+    "LiveProgress",
     "LlemError",
     "MeterError",
+    "OOMError",
     "PreflightError",
     "ResultError",
+    "ResultsExplorer",
+    "RunHandle",
     "RunnerError",
+    "RunnerPicker",
     "Study",
+    "StudyBuilder",
     "StudyConfig",
+    "StudyLocked",
     "StudyResult",
     "__version__",
     "demo_model",
+    "load_reference",
     "load_results",
+    "load_timeseries",
     "plots",
+    "report",
+    "resolve_runner",
     "run_experiment",
+    "summarize",
     "tiny_model",
+    "widgets",
 ]
 
 
@@ -77,7 +116,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from llem_nb import plots
+    from llem_nb import plots, widgets
     from llem_nb.api import run_experiment
     from llem_nb.config import ExperimentConfig, StudyConfig
     from llem_nb.errors import (
@@ -89,8 +128,26 @@ if TYPE_CHECKING:
         ResultError,
         RunnerError,
     )
+    from llem_nb.handle import RunHandle
+    from llem_nb.lock import StudyLocked
     from llem_nb.models import demo_model, tiny_model
+    from llem_nb.reference import load_reference
+    from llem_nb.report import report
     from llem_nb.results.frame import load_results
     from llem_nb.results.schema import ExperimentResult
     from llem_nb.run_loop import StudyResult
+    from llem_nb.runners.docker import DockerRunner
+    from llem_nb.runners.errors import (
+        ContainerError,
+        ContainerTimeoutError,
+        DockerError,
+        DockerPermissionError,
+        GPUAccessError,
+        ImagePullError,
+        OOMError,
+    )
+    from llem_nb.runners.resolve import resolve_runner
+    from llem_nb.stats import summarize
     from llem_nb.study import Study
+    from llem_nb.timeseries import load_timeseries
+    from llem_nb.widgets import LiveProgress, ResultsExplorer, RunnerPicker, StudyBuilder

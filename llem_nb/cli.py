@@ -41,7 +41,9 @@ SUMMARY_COLUMNS = [
 
 def summary_table(df: Any) -> str:
     cols = [c for c in SUMMARY_COLUMNS if c in df.columns]
-    return str(df[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    order = [c for c in ("model", "backend", "batch_size", "cycle") if c in df.columns]
+    table = df.sort_values(order, kind="stable") if order else df
+    return str(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -106,10 +108,9 @@ def environment_report() -> list[tuple[str, str, str]]:
     for name, module in (("backend: pytorch", "transformers"), ("backend: vllm", "vllm")):
         found = importlib.util.find_spec(module) is not None
         rows.append((name, "yes" if found else "no", "" if found else f"pip install {module}"))
-    docker = importlib.util.find_spec("docker") is not None
-    rows.append(
-        ("runner: docker sdk", "yes" if docker else "no", "" if docker else "pip install docker")
-    )
+    from llem_nb.runners.docker_cli import docker_env_rows
+
+    rows.extend(docker_env_rows())
     return rows
 
 
@@ -134,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     env = sub.add_parser("env", help="what energy sources, backends and runners work here")
     env.set_defaults(func=cmd_env)
+    from llem_nb import gpu_check
+
+    check = sub.add_parser("gpu-check", help="short real study on an NVIDIA GPU; prints a table")
+    gpu_check.add_arguments(check)
+    check.set_defaults(func=gpu_check.run)
+    from llem_nb.runners.docker_cli import add_images_parser
+
+    add_images_parser(sub)
     return parser
 
 

@@ -27,7 +27,7 @@ EnergySource = Literal["auto", "nvml", "rapl", "estimate", "none"]
 CycleOrder = Literal["sequential", "interleaved", "shuffled"]
 
 # Fields that do not change what is measured: left out of config_hash.
-_NOT_HASHED = frozenset({"timeout_s"})
+_NOT_HASHED = frozenset({"timeout_s", "carbon"})
 
 
 class _Section(BaseModel):
@@ -59,18 +59,59 @@ class DecoderConfig(_Section):
 
 
 class WarmupConfig(_Section):
+    """``fixed``: ``runs`` warm-up batches. ``cv``: at least ``max(runs, window)``, then until
+    the latency coefficient of variation over the last ``window`` runs is < ``cv_threshold``,
+    at most ``max_runs``."""
+
     runs: int = Field(1, ge=0, description="warm-up generate calls before the window")
+    mode: Literal["fixed", "cv"] = "fixed"
+    cv_threshold: float = Field(0.05, gt=0.0, le=1.0, allow_inf_nan=False)
+    window: int = Field(5, ge=2, description="runs the CV is computed over")
+    max_runs: int = Field(20, ge=1, description="cap on warm-up runs in cv mode")
+
+    @model_validator(mode="after")
+    def _cap_covers_window(self) -> WarmupConfig:
+        if self.mode == "cv" and self.max_runs < max(self.runs, self.window):
+            raise ValueError(
+                f"warmup.max_runs={self.max_runs} is below the runs cv mode needs first "
+                f"(max(warmup.runs, warmup.window) = {max(self.runs, self.window)}); "
+                "raise warmup.max_runs"
+            )
+        return self
+
+
+class WindowCooldownConfig(_Section):
+    """After warm-up, before the baseline and window: wait until every measured GPU is
+    within ``until_within_c`` °C of idle (``idle_c``, else its temperature before the
+    model was loaded), at most ``max_s``. None disables; what happened is recorded."""
+
+    until_within_c: float | None = Field(None, ge=0.0, allow_inf_nan=False)
+    max_s: float = Field(60.0, ge=0.0, allow_inf_nan=False, description="longest wait")
+    idle_c: float | None = Field(None, allow_inf_nan=False, description="idle °C; None: measure")
+    poll_s: float = Field(0.5, gt=0.0, allow_inf_nan=False, description="temperature poll period")
 
 
 class BaselineConfig(_Section):
     seconds: float = Field(
-        5.0, ge=0.0, description="idle power measured before the window; 0 disables"
+        5.0,
+        ge=0.0,
+        allow_inf_nan=False,
+        description="idle power measured before the window; 0 disables",
     )
+
+
+class CarbonConfig(_Section):
+    """Grid carbon intensity and data-centre PUE for ``co2_g``; never fetched from a network."""
+
+    grid_gco2_per_kwh: float | None = Field(None, ge=0.0, allow_inf_nan=False)
+    pue: float = Field(1.0, ge=1.0, allow_inf_nan=False, description="power usage effectiveness")
 
 
 class EnergyConfig(_Section):
     source: EnergySource = "auto"
-    poll_interval_s: float = Field(0.05, ge=0.001, description="power polling period")
+    poll_interval_s: float = Field(
+        0.05, ge=0.001, allow_inf_nan=False, description="power polling period (>= 1 ms)"
+    )
     cpu_w_per_core: float = Field(
         10.0, gt=0.0, description="EstimateMeter model: watts per fully busy core"
     )
@@ -100,6 +141,11 @@ VLLM_ENGINE_ARGS: dict[str, str] = {
     "seed": "engine seed",
 }
 
+VLLM_RESERVED_ARGS: dict[str, str] = {
+    "model": "set the experiment's model instead",
+    "dtype": "set precision (fp32, fp16, bf16) instead",
+}
+
 
 class VllmEngineConfig(BaseModel):
     """Arguments to ``vllm.LLM``; known ones are typed, others pass through."""
@@ -127,6 +173,10 @@ class VllmEngineConfig(BaseModel):
             for key in data:
                 if key in VLLM_ENGINE_ARGS:
                     continue
+                if key in VLLM_RESERVED_ARGS:
+                    raise ValueError(
+                        f"vllm.engine.{key} is set by llem_nb: {VLLM_RESERVED_ARGS[key]}"
+                    )
                 close = difflib.get_close_matches(str(key), list(VLLM_ENGINE_ARGS), n=1, cutoff=0.8)
                 if close:
                     raise ValueError(f"unknown vllm engine arg {key!r}; did you mean {close[0]!r}?")
@@ -138,16 +188,21 @@ class VllmEngineConfig(BaseModel):
 
 
 class VllmSamplingConfig(_Section):
-    n: int = Field(1, ge=1)
+    n: int = Field(1, ge=1, description="completions per prompt (n > 1 needs sampling)")
     min_tokens: int = Field(0, ge=0)
     ignore_eos: bool = False
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
 
 
 class VllmConfig(_Section):
     engine: VllmEngineConfig = Field(default_factory=VllmEngineConfig)
     sampling: VllmSamplingConfig = Field(default_factory=VllmSamplingConfig)
+    batching: Literal["continuous", "static"] = Field(
+        "continuous",
+        description="continuous: one generate over all prompts, batch_size prompts in flight; "
+        "static: groups of batch_size prompts, each run to completion",
+    )
 
 
 GpuSpec = Literal["all"] | int | list[int | str]
@@ -167,8 +222,10 @@ class ExperimentConfig(_Section):
     gpus: GpuSpec = "all"
     decoder: DecoderConfig = Field(default_factory=DecoderConfig)
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
+    cooldown: WindowCooldownConfig = Field(default_factory=WindowCooldownConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
+    carbon: CarbonConfig = Field(default_factory=CarbonConfig)
     pytorch: PytorchConfig = Field(default_factory=PytorchConfig)
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     timeout_s: float | None = Field(None, gt=0.0, description="stop the experiment after this")
@@ -209,6 +266,18 @@ class ExperimentConfig(_Section):
                 raise ValueError(
                     f"vllm.engine.tensor_parallel_size={tp} needs {tp} GPUs "
                     f"but gpus={self.gpus!r} assigns {count}"
+                )
+        if self.backend == "vllm":
+            sampling = self.vllm.sampling
+            if sampling.n > 1 and not self.decoder.sampling:
+                raise ValueError(
+                    f"vllm.sampling.n={sampling.n} needs sampling: set decoder.temperature > 0 "
+                    "(vLLM refuses n > 1 with greedy decoding)"
+                )
+            if sampling.min_tokens > self.max_output_tokens:
+                raise ValueError(
+                    f"vllm.sampling.min_tokens={sampling.min_tokens} exceeds "
+                    f"max_output_tokens={self.max_output_tokens}"
                 )
         return self
 
@@ -272,7 +341,7 @@ def config_error(exc: ValidationError, model: type[BaseModel], prefix: str = "")
     for err in exc.errors():
         loc = list(err["loc"])
         dotted = ".".join(str(p) for p in loc)
-        name = f"{prefix}{dotted}" if dotted else (prefix.rstrip(".") or model.__name__)
+        name = f"{prefix}{dotted}" if loc else (prefix.rstrip(".") or model.__name__)
         first_field = first_field or name
         if err["type"] == "extra_forbidden":
             known = _fields_at(model, loc[:-1])
@@ -398,6 +467,21 @@ class CyclesConfig(_Section):
     seed: int = 0
 
 
+class CooldownConfig(_Section):
+    """Between experiments, wait until every GPU is within ``until_within_c`` °C of idle.
+
+    Study level (``StudyConfig.cooldown``, results: ``cooldown_s``, ``cooldown_reached``);
+    ``ExperimentConfig.cooldown`` is the other one, inside an experiment before its window.
+    Idle is ``idle_c`` when given, else each GPU's temperature read when the run starts.
+    The wait ends after ``max_s`` whatever the temperature; both outcomes are recorded.
+    """
+
+    until_within_c: float | None = Field(None, ge=0.0, allow_inf_nan=False)
+    max_s: float = Field(300.0, ge=0.0, allow_inf_nan=False, description="longest wait")
+    idle_c: float | None = Field(None, allow_inf_nan=False, description="idle °C; None: measure")
+    poll_s: float = Field(1.0, gt=0.0, allow_inf_nan=False, description="temperature poll period")
+
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -410,7 +494,8 @@ class StudyConfig(_Section):
     experiments: list[dict[str, Any]] = Field(default_factory=list)
     cycles: CyclesConfig = Field(default_factory=CyclesConfig)
     runners: dict[str, str] = Field(default_factory=dict)
-    gap_seconds: float = Field(0.0, ge=0.0)
+    gap_seconds: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    cooldown: CooldownConfig = Field(default_factory=CooldownConfig)
 
     @field_validator("name")
     @classmethod
@@ -421,6 +506,24 @@ class StudyConfig(_Section):
                 "'_', '.', '-' (it names a directory)"
             )
         return value
+
+    @field_validator("base")
+    @classmethod
+    def _nest_base(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """A dotted key in base (``decoder.temperature: 0.5``, ``decoder__seed``) means nesting."""
+
+        def dotted(node: Mapping[str, Any]) -> bool:
+            return any(
+                "." in str(k) or "__" in str(k) or (isinstance(v, Mapping) and dotted(v))
+                for k, v in node.items()
+            )
+
+        if not dotted(value):
+            return value
+        out: dict[str, Any] = {}
+        for key, item in flatten(value).items():
+            set_dotted(out, normalize_key(key), item)
+        return out
 
     @field_validator("sweep")
     @classmethod
@@ -524,7 +627,8 @@ def expand(study: StudyConfig) -> tuple[list[Point], list[InvalidPoint]]:
     raw: list[dict[str, Any]] = []
     for combo in _product(shared):
         backend = combo.get("backend", study.base.get("backend", "pytorch"))
-        extra = _product(scoped.get(backend, {})) if backend in scoped else [{}]
+        known = isinstance(backend, str) and backend in scoped
+        extra = _product(scoped[backend]) if known else [{}]
         raw.extend({**combo, **more} for more in extra)
     for explicit in study.experiments:
         raw.append(flatten(explicit))

@@ -1,42 +1,69 @@
 """The Harness: the one place that orders a measurement.
 
-load → warm-up → idle baseline → measured window (device-synchronised) →
-tokens, latencies and energy → an ``ExperimentResult``. Every runner ends in
-``Harness.run``; nothing else opens a measurement window.
+preflight → load → warm-up → (cooldown) → idle baseline → measured window
+(device-synchronised, phase boundaries marked) → tokens, latencies, energy, phases,
+flags, timeseries → an ``ExperimentResult``. Every runner ends in ``Harness.run``;
+nothing else opens a measurement window.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from typing import Any
 
-from llem_nb.backends.base import Backend, GenerationOutput, get_backend
+from llem_nb.accounting import fill_derived, fill_energy, fill_quality, fill_tokens_and_latency
+from llem_nb.backends.base import Backend, get_backend
 from llem_nb.config import ExperimentConfig
 from llem_nb.datasets import load_prompts
 from llem_nb.energy import make_meter
-from llem_nb.energy.base import EnergyMeter, EnergyReading
+from llem_nb.energy.base import EnergyMeter
+from llem_nb.energy.nvml import NvmlMeter
+from llem_nb.energy.nvml_devices import check_visible_devices, visible_temperatures
 from llem_nb.environment import environment_record
-from llem_nb.results.schema import DeviceEnergy, ExperimentResult, RequestStats, utc_now
+from llem_nb.quality import MIN_WINDOW_S
+from llem_nb.results.schema import ExperimentResult, utc_now
+from llem_nb.warmup import cool_down, warm_up
 
-MIN_WINDOW_S = 5.0
 MEASURED_SOURCES = frozenset({"nvml", "rapl"})
+__all__ = ["MIN_WINDOW_S", "Harness"]
+
+_fill_tokens_and_latency = fill_tokens_and_latency
+"""Kept for ``benchmarks/bookkeeping.py``; new code imports it from ``llem_nb.accounting``."""
 
 PhaseHook = Callable[[str], None]
 
 
-def _percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+def _timed(run: Callable[[], None], backend: Backend) -> Callable[[], float]:
+    def once() -> float:
+        t = time.perf_counter()
+        run()
+        backend.synchronize()
+        return time.perf_counter() - t
+
+    return once
 
 
-def _ms(value: float | None) -> float | None:
-    return None if value is None else value * 1000.0
+def _merge(*found: dict[str, list[int]]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for item in found:
+        for label, pids in item.items():
+            out[label] = sorted({*out.get(label, []), *pids})
+    return out
+
+
+def _gpu_environment(facts: list[dict[str, Any]]) -> dict[str, Any]:
+    if not facts:
+        return {}
+    names = list(dict.fromkeys(str(f.get("name")) for f in facts))
+    return {
+        "gpus": facts,
+        "gpu_name": ", ".join(names),
+        "driver_version": facts[0].get("driver_version"),
+        "cuda_driver_version": facts[0].get("cuda_driver_version"),
+    }
 
 
 class Harness:
@@ -45,6 +72,24 @@ class Harness:
     def __init__(self, backend: Backend | None = None, meter: EnergyMeter | None = None) -> None:
         self._backend = backend
         self._meter = meter
+
+    def _nvml(self) -> Any:
+        """The NVML module the injected meter uses (a fake in tests); None: the real one."""
+        return self._meter.nvml if isinstance(self._meter, NvmlMeter) else None
+
+    def _preflight(self, config: ExperimentConfig, backend: Backend) -> None:
+        if self._backend is None:
+            type(backend).preflight(config)
+        if config.gpus != 0:
+            check_visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES"), nvml=self._nvml())
+
+    def _idle_temperatures(self, config: ExperimentConfig) -> dict[str, float]:
+        """GPU temperatures before loading: the cooldown's idle reference."""
+        if config.cooldown.until_within_c is None or config.cooldown.idle_c is not None:
+            return {}
+        if self._meter is not None:
+            return self._meter.temperatures()
+        return visible_temperatures(os.environ.get("CUDA_VISIBLE_DEVICES"))
 
     def run(
         self,
@@ -57,30 +102,37 @@ class Harness:
         phase = on_phase or (lambda _name: None)
         started_at = utc_now()
         backend = self._backend or get_backend(config.backend)(config)
-        if self._backend is None:
-            type(backend).preflight(config)
+        self._preflight(config, backend)
         prompts = load_prompts(config.dataset, config.n_prompts, seed=config.decoder.seed)
+        idle_c = self._idle_temperatures(config)
 
         phase("load")
         t = time.perf_counter()
         backend.load()
         load_s = time.perf_counter() - t
         meter: EnergyMeter | None = None
+        marks = hasattr(backend, "phase_marker")
         try:
             phase("warmup")
             t = time.perf_counter()
-            for _ in range(config.warmup.runs):
-                backend.warmup(prompts)
-            backend.synchronize()
+            warm = warm_up(_timed(lambda: backend.warmup(prompts), backend), config.warmup)
             warmup_s = time.perf_counter() - t
 
             meter = self._meter or make_meter(config.energy, backend.gpu_indices())
+            cool = None
+            if config.cooldown.until_within_c is not None:
+                phase("cooldown")
+                cool = cool_down(meter.temperatures, idle_c, config.cooldown)
             idle: dict[str, float] = {}
             if config.baseline.seconds > 0 and meter.source in MEASURED_SOURCES:
                 phase("baseline")
                 idle = meter.idle_power_w(config.baseline.seconds)
+            facts = meter.device_facts()
+            others = meter.other_processes()
 
             phase("window")
+            if marks:
+                backend.phase_marker = meter.mark  # type: ignore[attr-defined]
             gc.collect()
             backend.synchronize()
             meter.start()
@@ -89,8 +141,15 @@ class Harness:
             backend.synchronize()
             t1 = time.perf_counter()
             reading = meter.stop()
-            environment = {**environment_record(), **backend.environment()}
+            others = _merge(others, meter.other_processes())
+            environment = {
+                **environment_record(),
+                **backend.environment(),
+                **_gpu_environment(facts),
+            }
         finally:
+            if marks:
+                backend.phase_marker = None  # type: ignore[attr-defined]
             backend.unload()
             if meter is not None and self._meter is None:
                 meter.close()
@@ -109,74 +168,10 @@ class Harness:
             window_s=t1 - t0,
             environment=environment,
         )
-        _fill_tokens_and_latency(result, output)
-        _fill_energy(result, reading, idle, t1 - t0)
-        return result
-
-
-def _fill_tokens_and_latency(result: ExperimentResult, output: GenerationOutput) -> None:
-    reqs = output.requests
-    result.batching = output.batching
-    result.n_requests = len(reqs)
-    result.input_tokens = sum(r.input_tokens for r in reqs)
-    result.output_tokens = sum(r.output_tokens for r in reqs)
-    result.requests = RequestStats(
-        input_tokens=[r.input_tokens for r in reqs],
-        output_tokens=[r.output_tokens for r in reqs],
-        e2e_s=[r.e2e_s for r in reqs],
-        ttft_s=[r.ttft_s for r in reqs],
-    )
-    ttft = [r.ttft_s for r in reqs if r.ttft_s is not None]
-    itl = [gap for r in reqs for gap in r.itl_s]
-    e2e = [r.e2e_s for r in reqs]
-    for q in (50, 90, 99):
-        setattr(result, f"ttft_ms_p{q}", _ms(_percentile(ttft, q)))
-        setattr(result, f"itl_ms_p{q}", _ms(_percentile(itl, q)))
-    result.latency_s_p50 = _percentile(e2e, 50)
-    result.latency_s_mean = sum(e2e) / len(e2e) if e2e else None
-
-
-def _fill_energy(
-    result: ExperimentResult, reading: EnergyReading, idle: dict[str, float], window_s: float
-) -> None:
-    """Gross per device as read; net = gross − idle × window per device, clamped at 0."""
-    flags = list(reading.flags)
-    devices: list[DeviceEnergy] = []
-    net_total: float | None = 0.0 if idle else None
-    for dev in reading.devices:
-        idle_w = idle.get(dev.label, dev.idle_power_w)
-        net: float | None = None
-        if dev.energy_j is not None and idle_w is not None:
-            net = dev.energy_j - idle_w * window_s
-            if net < 0:
-                net = 0.0
-                if "net_energy_clamped" not in flags:
-                    flags.append("net_energy_clamped")
-        if net_total is not None:
-            net_total = None if net is None else net_total + net
-        devices.append(
-            DeviceEnergy(
-                label=dev.label,
-                index=dev.index,
-                uuid=dev.uuid,
-                name=dev.name,
-                energy_j=dev.energy_j,
-                method=dev.method,
-                samples=dev.samples,
-                power_integral_j=dev.power_integral_j,
-                idle_power_w=idle_w,
-                energy_net_j=net,
-            )
+        fill_tokens_and_latency(result, output)
+        clamped = fill_energy(result, reading, idle, t1 - t0)
+        fill_derived(result, config, reading, output, (t0, t1))
+        fill_quality(
+            result, reading, clamped=clamped, other_processes=others, warmup=warm, cooldown=cool
         )
-    result.energy_source = reading.source
-    result.energy_devices = devices
-    result.gpu_count = sum(1 for d in reading.devices if d.label.startswith("gpu"))
-    result.energy_gross_j = reading.energy_j
-    idle_values = [d.idle_power_w for d in devices]
-    if devices and all(v is not None for v in idle_values):
-        result.idle_power_w = float(sum(v for v in idle_values if v is not None))
-        result.energy_net_j = net_total
-    if window_s < MIN_WINDOW_S:
-        flags.append("short_window")
-    result.warnings = list(reading.warnings)
-    result.quality_flags = flags
+        return result

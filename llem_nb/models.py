@@ -94,8 +94,11 @@ def _readable(directory: Path) -> None:
             item.chmod(0o644)
 
 
-def _tiny_params(seed: int, vocab_size: int) -> dict[str, Any]:
-    return {"kind": "tiny-llama", "format": TINY_FORMAT, "seed": seed, "vocab_size": vocab_size}
+def _tiny_params(seed: int, vocab_size: int, head_dim: int = 16) -> dict[str, Any]:
+    params = {"kind": "tiny-llama", "format": TINY_FORMAT, "seed": seed, "vocab_size": vocab_size}
+    if head_dim != 16:
+        params["head_dim"] = head_dim
+    return params
 
 
 def _read_marker(directory: Path) -> dict[str, Any] | None:
@@ -134,7 +137,7 @@ def _train_tokenizer(vocab_size: int) -> Any:
     )
 
 
-def _build_tiny(directory: Path, seed: int, vocab_size: int) -> None:
+def _build_tiny(directory: Path, seed: int, vocab_size: int, head_dim: int = 16) -> None:
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -147,6 +150,7 @@ def _build_tiny(directory: Path, seed: int, vocab_size: int) -> None:
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
+        head_dim=head_dim,
         max_position_embeddings=512,
         initializer_range=0.1,
         tie_word_embeddings=False,
@@ -178,11 +182,15 @@ def _install(tmp: Path, target: Path) -> None:
         os.replace(item, dest)
 
 
-def tiny_model(directory: str | Path, *, seed: int = 0, vocab_size: int = 512) -> Path:
+def tiny_model(
+    directory: str | Path, *, seed: int = 0, vocab_size: int = 512, head_dim: int = 16
+) -> Path:
     """Write a deterministic tiny random Llama (< 1 MB) with a trained tokenizer into ``directory``.
 
     Same ``seed`` and ``vocab_size`` → identical weights and tokenizer, whatever the directory.
     A directory already holding a complete build with the same parameters is returned as is.
+    vLLM's CPU attention needs ``head_dim`` >= 32 (its kernels support 32, 64, 80, …):
+    ``tiny_model(dir, head_dim=32)`` is the variant the vLLM backend runs.
     """
     if vocab_size < 300:
         raise ConfigError(
@@ -191,13 +199,19 @@ def tiny_model(directory: str | Path, *, seed: int = 0, vocab_size: int = 512) -
             fix="use vocab_size >= 300 (256 bytes + special tokens + some merges)",
         )
     target = Path(directory).expanduser()
-    params = _tiny_params(seed, vocab_size)
+    if head_dim < 2 or head_dim % 2:
+        raise ConfigError(
+            f"head_dim={head_dim} must be an even number >= 2 (rotary embeddings pair dims)",
+            field="head_dim",
+            fix="use head_dim=16 (the default) or 32 (what vLLM's CPU attention accepts)",
+        )
+    params = _tiny_params(seed, vocab_size, head_dim)
     if _read_marker(target) == params:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-", dir=target.parent))
     try:
-        _build_tiny(tmp, seed, vocab_size)
+        _build_tiny(tmp, seed, vocab_size, head_dim)
         (tmp / MARKER).write_text(json.dumps(params, sort_keys=True))
         (target / MARKER).unlink(missing_ok=True)
         _install(tmp, target)

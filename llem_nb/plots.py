@@ -1,138 +1,280 @@
-"""Matplotlib figures of energy per token, read from a results DataFrame only."""
+"""Matplotlib figures of energy per token, read from a results DataFrame only.
+
+- ``energy_per_token``: energy per output token vs batch size, one line per model ×
+  backend, gross (solid) and net (dashed), error bars = 95 % t interval over cycles.
+- ``throughput_vs_energy``: one point per configuration, the Pareto front highlighted.
+- ``power_timeseries``: power over an experiment, window and phases shaded.
+- ``prefill_decode``: energy per output token split into prefill and decode.
+- ``explore``: any column against any other, by hue and facet (the explorer's view).
+
+Each accepts ``reference=`` where a published ML.ENERGY figure is comparable; those
+points are drawn hollow and grey and labelled as a different method.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from llem_nb._plot_base import (
+    UNITS,
+    finish,
+    group_keys,
+    group_name,
+    label,
+    mark_estimates,
+    new_axes,
+    note,
+    require_frame,
+    usable,
+)
+from llem_nb._plots_phases import power_timeseries, prefill_decode
 from llem_nb.errors import LlemError
+from llem_nb.reference import overlay_reference
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-UNITS = {
-    "energy_per_output_token_j": "energy per output token [J]",
-    "energy_per_output_token_net_j": "net energy per output token [J]",
-    "energy_per_token_j": "energy per token [J]",
-    "energy_gross_j": "energy, gross [J]",
-    "energy_net_j": "energy, net [J]",
-    "throughput_output_tok_s": "output throughput [tok/s]",
-    "throughput_total_tok_s": "total throughput [tok/s]",
-    "batch_size": "batch size [requests]",
-    "ttft_ms_p50": "TTFT p50 [ms]",
-    "itl_ms_p50": "inter-token latency p50 [ms]",
-    "latency_s_p50": "request latency p50 [s]",
-    "avg_power_w": "average power [W]",
-    "max_output_tokens": "max output tokens",
-}
+__all__ = [
+    "UNITS",
+    "energy_per_token",
+    "explore",
+    "label",
+    "pareto_front",
+    "power_timeseries",
+    "prefill_decode",
+    "throughput_vs_energy",
+]
 
-
-def label(column: str) -> str:
-    return UNITS.get(column, column)
-
-
-def _usable(df: pd.DataFrame, columns: list[str], what: str) -> pd.DataFrame:
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise LlemError(
-            f"{what}: the DataFrame has no column(s) {missing}",
-            fix="pass the DataFrame from llem_nb.load_results(...) or StudyResult.df",
-        )
-    ok = df[df["status"] == "ok"] if "status" in df.columns else df
-    ok = ok.dropna(subset=columns)
-    if ok.empty:
-        sources = sorted(set(df.get("energy_source", []))) if len(df) else []
-        raise LlemError(
-            f"{what}: no successful rows with {columns} measured "
-            f"(rows: {len(df)}, energy sources: {sources or 'none'})",
-            fix="energy is NaN when no energy source was available; use energy.source='estimate' "
-            "for a flagged CPU estimate, or run on a GPU host",
-        )
-    return ok
+GROSS = "energy_per_output_token_j"
+NET = "energy_per_output_token_net_j"
+ReferenceArg = bool | Mapping[str, Any]
 
 
 def energy_per_token(
     df: pd.DataFrame,
     x: str = "batch_size",
     hue: str = "model",
-    y: str = "energy_per_output_token_j",
+    y: str = GROSS,
     *,
-    net: bool = False,
+    net: bool = True,
+    reference: ReferenceArg = False,
     ax: Any = None,
 ) -> Figure:
-    """Energy per output token against ``x``, one line per ``hue``; error bars: std over cycles."""
-    import matplotlib.pyplot as plt
+    """Energy per output token against ``x``: one line per ``hue`` × backend.
 
-    ys = [y] + (
-        ["energy_per_output_token_net_j"] if net and y == "energy_per_output_token_j" else []
-    )
-    data = _usable(df, [x, y], "energy_per_token")
-    hues = [hue] if hue in data.columns else []
-    if hue != "backend" and "backend" in data.columns and data["backend"].nunique() > 1:
-        hues.append("backend")
-    axes: Any
-    if ax is None:
-        fig, axes = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-    else:
-        axes = ax
-        fig = axes.figure
-    groups = data.groupby(hues, dropna=False, sort=True) if hues else [((), data)]
+    Gross is solid; with ``net`` (default) the idle-subtracted figure is dashed in the
+    same colour, or a note says why it was not measured. Error bars: 95 % t confidence
+    interval over cycles (``llem_nb.summarize``); none for a single cycle.
+    """
+    data = usable(df, [x, y], "energy_per_token")
+    fig, axes = new_axes(ax)
+    keys = group_keys(data, hue)
+    groups = data.groupby(keys, dropna=False, sort=True) if keys else [(y, data)]
+    net_drawn = False
     for key, group in groups:
-        name = " / ".join(map(str, key if isinstance(key, tuple) else (key,))) or y
-        for col in ys:
-            if col not in group.columns or group[col].isna().all():
-                continue
-            stats = group.groupby(x)[col].agg(["mean", "std", "count"]).reset_index()
-            style = "--" if col.endswith("_net_j") else "-"
-            axes.errorbar(  # type: ignore[attr-defined]
-                stats[x],
-                stats["mean"],
-                yerr=stats["std"].fillna(0.0),
-                marker="o",
-                linestyle=style,
-                capsize=3,
-                label=f"{name}{' (net)' if style == '--' else ''}",
-            )
-    axes.set_xlabel(label(x))  # type: ignore[attr-defined]
-    axes.set_ylabel(label(y))  # type: ignore[attr-defined]
-    if x == "batch_size":
-        axes.set_xscale("log", base=2)  # type: ignore[attr-defined]
-    _mark_estimates(axes, data)
-    axes.legend(fontsize=8)  # type: ignore[attr-defined]
-    axes.grid(alpha=0.3)  # type: ignore[attr-defined]
+        name = group_name(key)
+        line = _mean_std_line(axes, group, x, y, name, "-")
+        if net and y == GROSS and NET in group.columns and group[NET].notna().any():
+            _mean_std_line(axes, group.dropna(subset=[NET]), x, NET, f"{name} (net)", "--", line)
+            net_drawn = True
+    if net and y == GROSS and not net_drawn:
+        note(axes, "net energy: not measured (no idle baseline for this energy source)")
+    axes.set_xlabel(label(x))
+    axes.set_ylabel(label(y) + (" — solid gross, dashed net" if net_drawn else ""))
+    if x == "batch_size" and data[x].min() > 0:
+        axes.set_xscale("log", base=2)
+    if reference:
+        overlay_reference(
+            axes,
+            data,
+            reference,
+            x_col="max_num_seqs",
+            what=f"x={x!r}, y={y!r}",
+            ok=(x == "batch_size" and y == GROSS),
+        )
+    mark_estimates(axes, data)
+    finish(axes)
     return fig
+
+
+def _mean_std_line(
+    axes: Axes, group: pd.DataFrame, x: str, y: str, name: str, style: str, like: Any = None
+) -> Any:
+    from llem_nb.stats import summarize
+
+    stats = summarize(group, by=x, metrics=[y])
+    kwargs: dict[str, Any] = {"color": like.lines[0].get_color()} if like is not None else {}
+    return axes.errorbar(
+        stats[x],
+        stats[f"{y}_mean"],
+        yerr=(stats[f"{y}_ci95_high"] - stats[f"{y}_mean"]).fillna(0.0),
+        marker="o",
+        linestyle=style,
+        capsize=3,
+        label=name,
+        **kwargs,
+    )
+
+
+def pareto_front(df: pd.DataFrame, x: str = "throughput_output_tok_s", y: str = GROSS) -> pd.Series:
+    """True for rows no other row beats on both: higher ``x`` and lower ``y`` (ties kept)."""
+    import numpy as np
+    import pandas as pd
+
+    values = df[[x, y]].to_numpy(dtype=float)
+    front = np.zeros(len(values), dtype=bool)
+    best_y = np.inf
+    for i in sorted(range(len(values)), key=lambda i: (-values[i, 0], values[i, 1])):
+        if np.isnan(values[i]).any():
+            continue
+        if values[i, 1] <= best_y:
+            front[i] = True
+            best_y = values[i, 1]
+    return pd.Series(front, index=df.index, name="pareto")
+
+
+def config_means(data: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """One row per configuration (experiment_id): the mean of ``columns`` over cycles."""
+    if "experiment_id" not in data.columns:
+        return data
+    first = data.groupby("experiment_id", sort=False).first()
+    first[columns] = data.groupby("experiment_id", sort=False)[columns].mean()
+    return first.reset_index()
 
 
 def throughput_vs_energy(
     df: pd.DataFrame,
     hue: str = "model",
     x: str = "throughput_output_tok_s",
-    y: str = "energy_per_output_token_j",
+    y: str = GROSS,
+    *,
+    reference: ReferenceArg = False,
+    ax: Any = None,
 ) -> Figure:
-    """Each experiment as a point: faster (right) and cheaper (down) is better."""
-    import matplotlib.pyplot as plt
+    """Each configuration (mean over cycles) as a point; the Pareto front is outlined.
 
-    data = _usable(df, [x, y], "throughput_vs_energy")
-    fig, axes = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-    groups = data.groupby(hue, dropna=False) if hue in data.columns else [(y, data)]
+    Faster (right) and cheaper (down) is better; labels give the batch size.
+    """
+    data = config_means(usable(df, [x, y], "throughput_vs_energy"), [x, y])
+    fig, axes = new_axes(ax)
+    keys = group_keys(data, hue)
+    groups = data.groupby(keys, dropna=False, sort=True) if keys else [(y, data)]
     for key, group in groups:
-        axes.scatter(group[x], group[y], label=str(key), alpha=0.8)
+        axes.scatter(group[x], group[y], label=group_name(key), alpha=0.85, zorder=3)
+    front = data[pareto_front(data, x, y)].sort_values(x)
+    axes.plot(
+        front[x],
+        front[y],
+        color="#d62728",
+        linewidth=1.5,
+        zorder=2,
+        label=f"Pareto front ({len(front)} of {len(data)})",
+    )
+    axes.scatter(
+        front[x],
+        front[y],
+        s=160,
+        facecolors="none",
+        edgecolors="#d62728",
+        linewidths=1.5,
+        zorder=4,
+    )
+    if "batch_size" in data.columns:
+        for _, row in data.iterrows():
+            axes.annotate(
+                f"bs {int(row['batch_size'])}",
+                (row[x], row[y]),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
     axes.set_xlabel(label(x))
     axes.set_ylabel(label(y))
-    _mark_estimates(axes, data)
-    axes.legend(fontsize=8)
-    axes.grid(alpha=0.3)
+    if reference:
+        overlay_reference(
+            axes,
+            data,
+            reference,
+            x_col="output_tok_per_s",
+            what=f"x={x!r}, y={y!r}",
+            ok=(x == "throughput_output_tok_s" and y == GROSS),
+        )
+    mark_estimates(axes, data)
+    finish(axes)
     return fig
 
 
-def _mark_estimates(axes: object, data: pd.DataFrame) -> None:
-    """Say on the figure itself when energy is estimated, not measured."""
-    if "energy_source" not in data.columns:
-        return
-    sources = sorted(set(data["energy_source"].dropna()))
-    if sources and set(sources) <= {"estimate", "none"}:
-        axes.set_title(  # type: ignore[attr-defined]
-            f"energy source: {', '.join(sources)} (not a measurement)", fontsize=9, color="#a33"
+def explore(
+    df: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    facet: str | None = None,
+    *,
+    max_facets: int = 6,
+) -> Figure:
+    """``y`` against ``x`` (mean ± std over repeated x), one series per ``hue``, one panel per
+    ``facet`` value; a categorical ``x`` is placed at evenly spaced positions."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = require_frame(df, "explore")
+    for column in (x, y, hue, facet):
+        if column and column not in df.columns:
+            raise LlemError(f"explore: no column {column!r}", fix="pick one of df.columns")
+    if not pd.api.types.is_numeric_dtype(df[y]):
+        raise LlemError(f"explore: y={y!r} is not numeric", fix="pick a numeric column for y")
+    data = df.dropna(subset=[x, y]).copy()
+    data[y] = data[y].astype("float64")
+    if data.empty:
+        raise LlemError(f"explore: {y!r} has no values in the selected rows")
+    panels = sorted(data[facet].dropna().unique(), key=str) if facet else [None]
+    if len(panels) > max_facets:
+        raise LlemError(
+            f"explore: facet {facet!r} has {len(panels)} values; at most {max_facets} panels",
+            fix="pick a facet column with fewer distinct values",
         )
-    elif sources:
-        axes.set_title(f"energy source: {', '.join(sources)}", fontsize=9)  # type: ignore[attr-defined]
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, grid = plt.subplots(
+        rows,
+        cols,
+        figsize=(4.6 * cols, 3.6 * rows),
+        layout="constrained",
+        squeeze=False,
+        sharey=True,
+    )
+    numeric_x = pd.api.types.is_numeric_dtype(data[x])
+    categories = sorted(data[x].dropna().astype(str).unique())
+    for i, axes in enumerate(grid.flat):
+        if i >= len(panels):
+            axes.set_visible(False)
+            continue
+        part = data if panels[i] is None else data[data[facet] == panels[i]]
+        groups = part.groupby(hue, dropna=False, sort=True) if hue else [(y, part)]
+        for key, group in groups:
+            xs = (
+                group[x].astype("float64")
+                if numeric_x
+                else group[x].astype(str).map(categories.index)
+            )
+            stats = group.assign(_x=xs).groupby("_x")[y].agg(["mean", "std"]).reset_index()
+            axes.errorbar(
+                stats["_x"],
+                stats["mean"],
+                yerr=stats["std"].fillna(0.0),
+                marker="o",
+                capsize=3,
+                label=group_name(key),
+            )
+        if not numeric_x:
+            axes.set_xticks(range(len(categories)), categories, rotation=30, ha="right")
+        axes.set_xlabel(label(x))
+        axes.set_ylabel(label(y))
+        if panels[i] is not None:
+            axes.set_title(f"{facet} = {group_name(panels[i])}", fontsize=9)
+        finish(axes)
+    return fig

@@ -1,259 +1,360 @@
-"""Running a study: schedule point × cycle, dispatch to runners, store every result.
+"""Running a study: schedule point × cycle, dispatch to runners, store and journal every result.
 
-A failed experiment never stops the study: it becomes a ``status="failed"`` row
-with its error. A KeyboardInterrupt (the kernel's stop button) ends the loop
-cleanly and returns the partial ``StudyResult`` with ``interrupted=True``; the
-results already written stay on disk.
+``prepare_run`` does everything that can fail on bad input (expansion, runners,
+preflight, the resume checks) before a byte is written, then opens the study dir:
+lock, ``study.yaml``, ``journal.jsonl``. ``StudyRun.execute`` runs the tasks.
+
+- A failed experiment never stops the study: it becomes a ``status="failed"`` row.
+- A result that cannot be written (disk full, no permission) marks that experiment
+  failed with the cause in the journal; earlier results are untouched.
+- KeyboardInterrupt (the kernel's stop button) ends the loop cleanly: a subprocess
+  child is killed, the running experiment is journaled ``interrupted``, and the
+  partial ``StudyResult`` is returned with ``interrupted=True`` (nothing re-raised,
+  never ``sys.exit``). ``StudyRun.stop()`` does the same from another thread.
+- Resume reruns exactly the pairs that are not done (see ``llem_nb.resume``).
 """
 
 from __future__ import annotations
 
-import random
+import contextlib
+import dataclasses
+import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llem_nb.backends.base import get_backend
-from llem_nb.config import InvalidPoint, Point, StudyConfig
-from llem_nb.errors import ConfigError, ResultError
+from llem_nb.config import InvalidPoint, StudyConfig
+from llem_nb.cooldown import Pause, PauseRecord
+from llem_nb.errors import ResultError
+from llem_nb.journal import Journal
+from llem_nb.lock import StudyLock
+from llem_nb.progress import Callback, ProgressEvent, default_view
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.results.store import ResultStore
-from llem_nb.runners.base import Runner, make_runner
-from llem_nb.runners.resolve import RunnerSpec, resolve_runner
+from llem_nb.resume import open_study_dir
+from llem_nb.runners.base import Runner
+from llem_nb.scheduling import (
+    Task,
+    make_tasks,
+    preflight,
+    resolve_runners,
+    schedule,
+    valid_points,
+)
+from llem_nb.study_result import StudyResult
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from llem_nb.study import Study
+
+__all__ = [
+    "Callback",
+    "ProgressEvent",
+    "RunnerArg",
+    "StudyResult",
+    "StudyRun",
+    "Task",
+    "preflight",
+    "prepare_run",
+    "resolve_runners",
+    "run_study",
+    "schedule",
+]
 
 RunnerArg = Any
 """A runner value (``"local"``), a Runner, a {backend: value} mapping, or a picker widget."""
 
-
-@dataclass
-class ProgressEvent:
-    """What the loop tells progress views: one event per state change."""
-
-    kind: str
-    index: int
-    total: int
-    experiment_id: str = ""
-    cycle: int = 0
-    backend: str = ""
-    status: str = ""
-    error_category: str | None = None
-    result: ExperimentResult | None = None
-    elapsed_s: float = 0.0
+SYNC_INTERVAL_S = 1.0
+"""At most one fsync of results and journal per this many seconds (see ``llem_nb.journal``)."""
 
 
-Callback = Callable[[ProgressEvent], None]
+def run_study(study: Study, **kwargs: Any) -> StudyResult:
+    """``prepare_run(study, **kwargs).execute()``: the whole study, in this thread."""
+    return prepare_run(study, **kwargs).execute()
 
 
-@dataclass
-class StudyResult:
-    """What a study run produced: the results dir, the results, and a DataFrame of them."""
-
-    name: str
-    dir: Path
-    results: list[ExperimentResult] = field(default_factory=list)
-    invalid: list[InvalidPoint] = field(default_factory=list)
-    runners: dict[str, RunnerSpec] = field(default_factory=dict)
-    interrupted: bool = False
-    _df: Any = None
-
-    @property
-    def df(self) -> pd.DataFrame:
-        if self._df is None:
-            from llem_nb.results.frame import load_results
-
-            self._df = load_results(self.dir)
-        return self._df
-
-    @property
-    def failed(self) -> list[ExperimentResult]:
-        return [r for r in self.results if r.status == "failed"]
-
-    def _repr_html_(self) -> str:
-        from llem_nb._display import study_result_html
-
-        return study_result_html(self)
-
-
-def schedule(points: list[Point], config: StudyConfig) -> list[tuple[Point, int]]:
-    """Order point × cycle pairs: sequential (A A B B), interleaved (A B A B), shuffled."""
-    n, order = config.cycles.n, config.cycles.order
-    if order == "sequential":
-        return [(p, c) for p in points for c in range(n)]
-    pairs: list[tuple[Point, int]] = []
-    for c in range(n):
-        batch = list(points)
-        if order == "shuffled":
-            random.Random(config.cycles.seed * 1_000_003 + c).shuffle(batch)
-        pairs.extend((p, c) for p in batch)
-    return pairs
-
-
-def resolve_runners(
-    backends: list[str], runner: RunnerArg, study_runners: Mapping[str, str]
-) -> dict[str, Runner]:
-    """One Runner per backend, each stamped with the layer that chose it."""
-    if isinstance(runner, Runner):
-        return {b: runner for b in backends}
-    if runner is not None and not isinstance(runner, (str, Mapping)) and hasattr(runner, "value"):
-        runner = runner.value
-    if runner is not None and not isinstance(runner, (str, Mapping)):
-        raise ConfigError(
-            f"runner={runner!r} is not a runner value, a Runner, or a {{backend: value}} mapping",
-            field="runner",
-        )
-    out: dict[str, Runner] = {}
-    for backend in backends:
-        spec = resolve_runner(backend, argument=runner, study_runners=study_runners)
-        out[backend] = make_runner(spec.value, source=spec.source)
-    return out
-
-
-def _new_study_dir(results_dir: Path, name: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for i in range(1000):
-        candidate = results_dir / (f"{name}_{stamp}" + (f"-{i}" if i else ""))
-        try:
-            candidate.mkdir(parents=True)
-            return candidate
-        except FileExistsError:
-            continue
-    raise ResultError(f"could not create a fresh study dir under {results_dir}")
-
-
-def preflight(points: list[Point], runners: Mapping[str, Runner]) -> None:
-    """Every check that can fail before anything is written."""
-    seen: set[tuple[str, str, str]] = set()
-    for point in points:
-        c = point.config
-        key = (c.backend, c.model, str(c.gpus))
-        if key in seen:
-            continue
-        seen.add(key)
-        backend_cls = get_backend(c.backend)
-        if runners[c.backend].name in ("local", "subprocess"):
-            backend_cls.preflight(c)
-
-
-def run_study(
+def prepare_run(
     study: Study,
     *,
     runner: RunnerArg = None,
     results_dir: str | Path = "results",
     progress: bool = True,
     callbacks: list[Callback] | None = None,
-) -> StudyResult:
-    points, invalid = study.points, study.invalid
-    for bad in invalid:
-        warnings.warn(f"dropped point {bad.overrides}: {bad.reason}", stacklevel=3)
-    if not points:
-        reasons = "; ".join(b.reason for b in invalid) or "the study expands to no experiments"
-        raise ConfigError(f"study {study.name!r} has no valid experiments: {reasons}")
-    backends = sorted({p.config.backend for p in points})
-    runners = resolve_runners(backends, runner, study.config.runners)
-    preflight(points, runners)
+    resume: bool | str | Path = False,
+    retry_failed: bool = False,
+    force: bool = False,
+    nvml: Any = None,
+    sync_interval_s: float = SYNC_INTERVAL_S,
+) -> StudyRun:
+    """Check everything, then open (or reopen, with ``resume``) the study dir, locked.
 
-    study_dir = _new_study_dir(Path(results_dir), study.name)
-    study.to_yaml(study_dir / "study.yaml")
-    store = ResultStore(study_dir)
-    pairs = schedule(points, study.config)
-    listeners = list(callbacks or [])
-    bar = _progress_bar(len(pairs)) if progress else None
-    if bar is not None:
-        listeners.append(bar)
-    out = StudyResult(name=study.name, dir=study_dir, invalid=invalid)
-    t_start = time.perf_counter()
+    Preflight checks only what this run will execute (a resume skips done experiments).
+    """
+    config = study.config
+    points, invalid = valid_points(config)
+    runners = resolve_runners(sorted({p.config.backend for p in points}), runner, config.runners)
+    opened = open_study_dir(
+        config,
+        make_tasks(points, config),
+        results_dir=Path(results_dir),
+        resume=resume,
+        retry_failed=retry_failed,
+        force=force,
+        sync_interval_s=sync_interval_s,
+        check=lambda tasks: preflight([t.point for t in tasks], runners),
+    )
+    try:
+        run = StudyRun(
+            config=config,
+            study_dir=opened.dir,
+            tasks=opened.tasks,
+            skipped=opened.skipped,
+            resumed=opened.resumed,
+            invalid=invalid,
+            runners=runners,
+            owned_runners=not isinstance(runner, Runner),
+            journal=opened.journal,
+            lock=opened.lock,
+            nvml=nvml,
+        )
+        for callback in callbacks or []:
+            run.subscribe(callback)
+        if progress:
+            view = default_view(len(run.tasks))
+            if view is not None:
+                run.subscribe(view)
+                run.on_close(view.close)
+    except BaseException:
+        opened.journal.close()
+        opened.lock.release()
+        raise
+    return run
 
-    def emit(kind: str, i: int, point: Point, cycle: int, **extra: Any) -> None:
+
+class StudyRun:
+    """One run of a study in its locked dir; ``execute`` once, ``stop`` from any thread."""
+
+    def __init__(
+        self,
+        *,
+        config: StudyConfig,
+        study_dir: Path,
+        tasks: list[Task],
+        skipped: int,
+        resumed: bool,
+        invalid: list[InvalidPoint],
+        runners: Mapping[str, Runner],
+        owned_runners: bool,
+        journal: Journal,
+        lock: StudyLock,
+        nvml: Any = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.dir = study_dir
+        self.tasks = [dataclasses.replace(t, index=i) for i, t in enumerate(tasks)]
+        self.skipped = skipped
+        self.resumed = resumed
+        self.invalid = invalid
+        self.runners = dict(runners)
+        self._owned = owned_runners
+        self._journal = journal
+        self._lock = lock
+        self._store = ResultStore(study_dir)
+        self._nvml = nvml
+        self._listeners: list[Callback] = []
+        self._closers: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._running: tuple[Task, Runner] | None = None
+        self._t0 = time.perf_counter()
+        self._executed = False
+
+    @property
+    def total(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def subscribe(self, callback: Callback, *, first: bool = False) -> Callable[[], None]:
+        """Call ``callback(event)`` for every ProgressEvent; returns an unsubscribe function."""
+        self._listeners.insert(0 if first else len(self._listeners), callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        self._closers.append(closer)
+
+    def stop(self) -> None:
+        """Stop after (subprocess/container: instead of) the current experiment, cleanly."""
+        self._stop.set()
+        running = self._running
+        if running is not None:
+            running[1].cancel()
+
+    def execute(self) -> StudyResult:
+        """Run the tasks, store and journal each result; always releases the dir's lock."""
+        if self._executed:
+            raise ResultError(
+                f"this run of study {self.name!r} has already executed",
+                fix="call study.run() again, or Study.resume(dir) to finish what is left",
+            )
+        self._executed = True
+        out = StudyResult(
+            name=self.name,
+            dir=self.dir,
+            invalid=self.invalid,
+            skipped=self.skipped,
+            resumed=self.resumed,
+        )
+        self._t0 = time.perf_counter()
+        pause: Pause | None = None
+        try:
+            pause = Pause(
+                self.config.gap_seconds, self.config.cooldown, self._stop.wait, nvml=self._nvml
+            )
+            for task, result in self._dispatch(pause):
+                self._finish(task, result, out)
+                if self._stop.is_set():
+                    break
+        except KeyboardInterrupt:
+            self._interrupt_running(out)
+            warnings.warn(
+                f"study {self.name!r} interrupted after {len(out.results)} of {self.total} "
+                f"experiments; finished results are in {self.dir}; resume with "
+                f"Study.resume({str(self.dir)!r})",
+                stacklevel=4,
+            )
+        finally:
+            if pause is not None:
+                pause.close()
+            self._close(out)
+        out.interrupted = out.interrupted or (self._stop.is_set() and self._unfinished(out))
+        return out
+
+    def _unfinished(self, out: StudyResult) -> bool:
+        return len(out.results) < self.total
+
+    def _dispatch(self, pause: Pause) -> Iterator[tuple[Task, ExperimentResult]]:
+        """Run tasks one by one, yielding each result as it arrives.
+
+        The seam for concurrent runners (Ray): a dispatcher may start several tasks
+        (``_start`` each) and yield their results in any order; ``_finish`` stores them.
+        """
+        for task in self.tasks:
+            if self._stop.is_set():
+                return
+            record = pause.before(first=task.index == 0)
+            if self._stop.is_set():
+                return
+            runner = self.runners[task.backend]
+            self._start(task, runner)
+            yield task, _run_one(runner, task, self.name, record)
+
+    def _start(self, task: Task, runner: Runner) -> None:
+        self._running = (task, runner)
+        self._journal.append("started", **task.pair, sync=False)
+        self._emit("started", task)
+
+    def _finish(self, task: Task, result: ExperimentResult, out: StudyResult) -> None:
+        runner = self.runners[task.backend]
+        if self._stop.is_set() and result.status == "failed":
+            self._interrupt_running(out)
+            return
+        durable = self._journal.sync_due()
+        try:
+            self._store.write(result, sync=durable)
+        except ResultError as exc:
+            result = _failed(task, self.name, exc, runner, category="disk")
+            with contextlib.suppress(ResultError):
+                self._store.write(result, sync=durable)
+        out.results.append(result)
+        category = result.error.category if result.error else None
+        event = "finished" if result.status == "ok" else "failed"
+        self._journal.append(event, **task.pair, category=category, sync=durable)
+        self._running = None
+        self._emit("finished", task, status=result.status, error_category=category, result=result)
+
+    def _interrupt_running(self, out: StudyResult) -> None:
+        out.interrupted = True
+        running, self._running = self._running, None
+        if running is not None:
+            task = running[0]
+            self._journal.append("interrupted", **task.pair, sync=True)
+            self._emit("interrupted", task, status="interrupted")
+
+    def _emit(self, kind: str, task: Task, **extra: Any) -> None:
         event = ProgressEvent(
             kind=kind,
-            index=i,
-            total=len(pairs),
-            experiment_id=point.config.experiment_id,
-            cycle=cycle,
-            backend=point.config.backend,
-            elapsed_s=time.perf_counter() - t_start,
+            index=task.index,
+            total=self.total,
+            experiment_id=task.experiment_id,
+            cycle=task.cycle,
+            backend=task.backend,
+            elapsed_s=time.perf_counter() - self._t0,
             **extra,
         )
-        for listener in listeners:
-            listener(event)
-
-    try:
-        for i, (point, cycle) in enumerate(pairs):
-            if i and study.config.gap_seconds:
-                time.sleep(study.config.gap_seconds)
-            emit("started", i, point, cycle)
-            result = _run_one(runners[point.config.backend], point, cycle, study.name)
+        for listener in tuple(self._listeners):
             try:
-                store.write(result)
-            except ResultError as exc:
-                result = _failed(point, cycle, study.name, exc, runners[point.config.backend])
-            out.results.append(result)
-            category = result.error.category if result.error else None
-            emit(
-                "finished",
-                i,
-                point,
-                cycle,
-                status=result.status,
-                error_category=category,
-                result=result,
+                listener(event)
+            except Exception as exc:
+                warnings.warn(
+                    f"progress callback {listener!r} raised {exc!r}; it is unsubscribed",
+                    stacklevel=2,
+                )
+                with contextlib.suppress(ValueError):
+                    self._listeners.remove(listener)
+
+    def _close(self, out: StudyResult) -> None:
+        try:
+            done = sum(r.status == "ok" for r in out.results)
+            self._journal.append(
+                "session",
+                phase="close",
+                finished=done,
+                failed=len(out.results) - done,
+                interrupted=out.interrupted or self._stop.is_set(),
+                sync=True,
             )
-    except KeyboardInterrupt:
-        out.interrupted = True
-        warnings.warn(
-            f"study {study.name!r} interrupted after {len(out.results)} of {len(pairs)} "
-            f"experiments; finished results are in {study_dir}",
-            stacklevel=3,
-        )
-    finally:
-        if bar is not None:
-            bar.close()
-    return out
+        except KeyboardInterrupt:
+            out.interrupted = out.interrupted or self._unfinished(out)
+        finally:
+            with contextlib.suppress(OSError):
+                self._journal.close()
+            self._lock.release()
+            for closer in self._closers:
+                with contextlib.suppress(Exception):
+                    closer()
+            if self._owned:
+                for runner in {id(r): r for r in self.runners.values()}.values():
+                    with contextlib.suppress(Exception):
+                        runner.close()
 
 
-def _run_one(runner: Runner, point: Point, cycle: int, study: str) -> ExperimentResult:
+def _run_one(runner: Runner, task: Task, study: str, record: PauseRecord) -> ExperimentResult:
     try:
-        result = runner.run(point.config, cycle=cycle, study=study)
+        result = runner.run(task.point.config, cycle=task.cycle, study=study)
     except Exception as exc:
-        return _failed(point, cycle, study, exc, runner)
-    return result.model_copy(update={"study": study, "point": point.overrides})
+        return _failed(task, study, exc, runner, record=record)
+    return result.model_copy(
+        update={"study": study, "point": task.point.overrides, **record.fields()}
+    )
 
 
 def _failed(
-    point: Point, cycle: int, study: str, exc: BaseException, runner: Runner
+    task: Task,
+    study: str,
+    exc: BaseException,
+    runner: Runner,
+    *,
+    category: str | None = None,
+    record: PauseRecord | None = None,
 ) -> ExperimentResult:
-    result = ExperimentResult.failed(point.config, exc, cycle=cycle, study=study)
-    return result.model_copy(update={"point": point.overrides, **runner.metadata()})
-
-
-class _TqdmListener:
-    def __init__(self, total: int) -> None:
-        from tqdm.auto import tqdm
-
-        self._bar = tqdm(total=total, desc="experiments", unit="exp")
-        self._failed = 0
-
-    def __call__(self, event: ProgressEvent) -> None:
-        if event.kind == "finished":
-            self._failed += event.status == "failed"
-            self._bar.set_postfix(failed=self._failed, last=event.experiment_id)
-            self._bar.update(1)
-
-    def close(self) -> None:
-        self._bar.close()
-
-
-def _progress_bar(total: int) -> _TqdmListener | None:
-    try:
-        return _TqdmListener(total)
-    except ImportError:
-        return None
+    result = ExperimentResult.failed(task.point.config, exc, cycle=task.cycle, study=study)
+    if category is not None and result.error is not None:
+        result.error.category = category
+    update = {"point": task.point.overrides, **runner.metadata()}
+    if record is not None:
+        update.update(record.fields())
+    return result.model_copy(update=update)

@@ -2,7 +2,8 @@
 
 A ``Study`` is a thin, chainable editor over a ``StudyConfig``; it validates every
 change as it is made so a typo fails at the line that wrote it, not an hour into
-a sweep. Running is delegated to ``llem_nb.run_loop``.
+a sweep. Running is delegated to ``llem_nb.run_loop``: ``run()`` in this thread,
+``start()`` in a background thread, ``Study.resume(dir)`` to finish a stopped run.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from llem_nb.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from llem_nb.handle import RunHandle
     from llem_nb.run_loop import Callback, RunnerArg, StudyResult
 
 
@@ -115,8 +117,32 @@ class Study:
         return self._update(runners={**self._config.runners, **mapping})
 
     def gap(self, seconds: float) -> Study:
-        """Pause between experiments (lets the GPU cool)."""
+        """Pause between experiments (lets the GPU cool); recorded as ``gap_s``."""
         return self._update(gap_seconds=seconds)
+
+    def cooldown(
+        self,
+        until_within_c: float | None,
+        max_s: float = 300.0,
+        *,
+        idle_c: float | None = None,
+        poll_s: float = 1.0,
+    ) -> Study:
+        """After the gap, wait until every GPU is within ``until_within_c`` °C of idle.
+
+        Idle is ``idle_c``, else each GPU's temperature when the run starts; the wait
+        ends after ``max_s`` regardless. Results record ``cooldown_s``,
+        ``cooldown_reached`` and a ``cooldown_note`` (e.g. skipped: no GPU here).
+        ``None`` turns the cooldown off.
+        """
+        return self._update(
+            cooldown={
+                "until_within_c": until_within_c,
+                "max_s": max_s,
+                "idle_c": idle_c,
+                "poll_s": poll_s,
+            }
+        )
 
     # ------------------------------------------------------------------ views
 
@@ -171,12 +197,96 @@ class Study:
         *,
         progress: bool = True,
         callbacks: list[Callback] | None = None,
+        resume: bool | str | Path = False,
+        retry_failed: bool = False,
+        force: bool = False,
+        nvml: Any = None,
     ) -> StudyResult:
-        """Run every point × cycle; returns a ``StudyResult`` with ``.df`` and ``.dir``."""
+        """Run every point × cycle; returns a ``StudyResult`` with ``.df`` and ``.dir``.
+
+        Results go to a new dir ``<results_dir>/<name>_<timestamp>``, locked while the
+        run lasts. ``resume=True`` instead continues the latest run of this study under
+        ``results_dir`` (``resume=<dir>``: that one): finished experiments are skipped,
+        interrupted ones rerun, failed ones rerun only with ``retry_failed=True``. A
+        study whose definition changed since is refused (the error names what changed)
+        unless ``force=True``. KeyboardInterrupt stops cleanly and returns the partial
+        result (``interrupted=True``). ``nvml`` replaces ``pynvml`` for the cooldown's
+        temperature reads (tests pass ``llem_nb.testing.FakeNvml``).
+        """
         from llem_nb.run_loop import run_study
 
         return run_study(
-            self, runner=runner, results_dir=results_dir, progress=progress, callbacks=callbacks
+            self,
+            runner=runner,
+            results_dir=results_dir,
+            progress=progress,
+            callbacks=callbacks,
+            resume=resume,
+            retry_failed=retry_failed,
+            force=force,
+            nvml=nvml,
+        )
+
+    def start(
+        self,
+        runner: RunnerArg = None,
+        results_dir: str | Path = "results",
+        *,
+        progress: bool = False,
+        callbacks: list[Callback] | None = None,
+        resume: bool | str | Path = False,
+        retry_failed: bool = False,
+        force: bool = False,
+        nvml: Any = None,
+    ) -> RunHandle:
+        """Like ``run()`` but in a background thread: returns a ``RunHandle`` at once.
+
+        Bad input raises here, before anything runs. ``handle.wait()`` returns the
+        StudyResult; ``handle.stop()`` stops cleanly; ``handle.progress`` is a snapshot.
+        """
+        from llem_nb.handle import RunHandle
+        from llem_nb.run_loop import prepare_run
+
+        run = prepare_run(
+            self,
+            runner=runner,
+            results_dir=results_dir,
+            progress=progress,
+            callbacks=callbacks,
+            resume=resume,
+            retry_failed=retry_failed,
+            force=force,
+            nvml=nvml,
+        )
+        return RunHandle(run)
+
+    @classmethod
+    def resume(
+        cls,
+        study_dir: str | Path,
+        runner: RunnerArg = None,
+        *,
+        progress: bool = True,
+        callbacks: list[Callback] | None = None,
+        retry_failed: bool = False,
+        nvml: Any = None,
+    ) -> StudyResult:
+        """Finish the run in ``study_dir`` (``StudyResult.dir``), after a crash or interrupt.
+
+        Reads the definition from its ``study.yaml``; runs exactly the experiment ×
+        cycle pairs that have no valid result yet (failed ones too, with
+        ``retry_failed=True``). Works after a kernel restart: nothing but the dir is needed.
+        """
+        from llem_nb.resume import read_definition
+
+        study = cls.from_config(read_definition(Path(study_dir)))
+        return study.run(
+            runner,
+            progress=progress,
+            callbacks=callbacks,
+            resume=study_dir,
+            retry_failed=retry_failed,
+            nvml=nvml,
         )
 
     def __repr__(self) -> str:

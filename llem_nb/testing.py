@@ -26,7 +26,8 @@ class FakeBackend(Backend):
     """Each request: input = its word count, output = ``max_output_tokens``, fixed step time.
 
     ``step_s`` is the time per decoding step; ``fail_on`` (set on the class or via
-    env ``LLEM_FAKE_FAIL=load|generate``) makes that stage raise, for fault tests.
+    env ``LLEM_FAKE_FAIL=load|generate``) makes that stage raise, for fault tests;
+    env ``LLEM_FAKE_ALLOC_MB`` makes ``load`` allocate and touch that much RAM (OOM tests).
     """
 
     name: ClassVar[str] = FAKE_BACKEND
@@ -43,6 +44,10 @@ class FakeBackend(Backend):
 
     def load(self) -> None:
         self._maybe_fail("load")
+        megabytes = int(os.environ.get("LLEM_FAKE_ALLOC_MB", "0"))
+        self._ballast = bytearray(megabytes * 2**20)
+        for i in range(0, len(self._ballast), 4096):
+            self._ballast[i] = 1
 
     def generate(self, prompts: list[str]) -> GenerationOutput:
         self._maybe_fail("generate")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -52,11 +51,8 @@ def test_tiny_model_is_deterministic(tmp_path: Path) -> None:
     assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
 
 
-def test_tiny_model_is_fast_and_idempotent(tmp_path: Path) -> None:
-    tiny_model(tmp_path / "warm")
-    start = time.perf_counter()
+def test_tiny_model_is_idempotent(tmp_path: Path) -> None:
     path = tiny_model(tmp_path / "fresh", seed=1)
-    assert time.perf_counter() - start < 1.0
     stamp = (path / "model.safetensors").stat().st_mtime_ns
     assert tiny_model(path, seed=1) == path
     assert (path / "model.safetensors").stat().st_mtime_ns == stamp
@@ -147,9 +143,9 @@ def test_demo_model_converts_once_and_knows_paris(tmp_path: Path) -> None:
 
     path = demo_model(tmp_path / "SmolLM2-135M-Instruct")
     assert (path / MARKER).is_file() and (path / "model.safetensors").is_file()
-    start = time.perf_counter()
+    stamp = (path / "model.safetensors").stat().st_mtime_ns
     assert demo_model(path) == path
-    assert time.perf_counter() - start < 0.5
+    assert (path / "model.safetensors").stat().st_mtime_ns == stamp
 
     config = ExperimentConfig.model_validate(
         {
@@ -164,6 +160,7 @@ def test_demo_model_converts_once_and_knows_paris(tmp_path: Path) -> None:
     backend.load()
     try:
         out = backend.generate(["The capital of France is"])
+        text = backend.decode(out.requests[0].token_ids or [])
     finally:
         backend.unload()
-    assert "Paris" in (out.requests[0].text or "")
+    assert "Paris" in text

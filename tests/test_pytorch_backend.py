@@ -10,6 +10,8 @@ import pytest
 from llem_nb.backends import _hf
 from llem_nb.backends.base import GenerationOutput, get_backend
 from llem_nb.config import ExperimentConfig
+from llem_nb.energy import nvml_indices_for
+from llem_nb.energy.fake import FakeNvml
 from llem_nb.errors import BackendError, ConfigError
 
 torch = pytest.importorskip("torch")
@@ -255,10 +257,11 @@ def test_assigned_ordinals() -> None:
             _hf.assigned_ordinals(gpus, count, visible=visible)
 
 
-def test_nvml_indices_follow_cuda_visible_devices() -> None:
-    assert _hf.nvml_indices([0, 1], None) == [0, 1]
-    assert _hf.nvml_indices([0, 1], ["3", "5"]) == [3, 5]
-    assert _hf.nvml_indices([1], ["GPU-a", "GPU-b"]) == [1]
+def test_nvml_indices_without_nvml_follow_cuda_visible_devices() -> None:
+    no_nvml = FakeNvml(init_error=12)
+    assert nvml_indices_for([0, 1], (), None, nvml=no_nvml) == [0, 1]
+    assert nvml_indices_for([0, 1], (), "3,5", nvml=no_nvml) == [3, 5]
+    assert nvml_indices_for([1], (), "GPU-a,GPU-b", nvml=no_nvml) == [1]
 
 
 def test_counted_tokens_and_latency_helpers() -> None:

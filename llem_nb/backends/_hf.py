@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -148,15 +148,6 @@ def assigned_ordinals(
     return [_ordinal_of(item, device_count, visible, uuids) for item in gpus]
 
 
-def nvml_indices(ordinals: Iterable[int], visible: list[str] | None) -> list[int]:
-    """Map torch ordinals to NVML indices through CUDA_VISIBLE_DEVICES (UUID entries: ordinal)."""
-    out: list[int] = []
-    for ordinal in ordinals:
-        entry = visible[ordinal] if visible is not None and ordinal < len(visible) else None
-        out.append(int(entry) if entry is not None and entry.isdigit() else ordinal)
-    return out
-
-
 class StepClock:
     """A stopping criterion that never stops: it records one ``perf_counter()`` per step.
 
@@ -164,14 +155,19 @@ class StepClock:
     ``False`` costs no device work and no sync (measured: no slowdown, where a logits
     processor costs ~80 µs per step in transformers' own bookkeeping). On a GPU a
     stamp may precede the step's kernels finishing by at most that one step, since
-    ``generate`` synchronises once per step; on the CPU it is exact.
+    ``generate`` synchronises once per step; on the CPU it is exact. ``marker`` is told
+    the first token's time (``marker("first_token", t)``), once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, marker: Callable[[str, float], None] | None = None) -> None:
         self.times: list[float] = []
+        self._marker = marker
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-        self.times.append(perf_counter())
+        t = perf_counter()
+        self.times.append(t)
+        if self._marker is not None and len(self.times) == 1:
+            self._marker("first_token", t)
         return False
 
 

@@ -2,21 +2,27 @@
 
 Token counts are exact (no padding in, nothing after EOS out) and per-request
 latencies come from one timestamp per decoding step, taken by a stopping
-criterion that does no device work.
+criterion that does no device work. ``phase_marker`` (set by the Harness for the
+window) is told each batch's start and first token, so the meter can read its
+energy counter at those boundaries.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import platform
+from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
 from llem_nb.backends import _hf
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
 from llem_nb.config import ExperimentConfig
+from llem_nb.energy.nvml_devices import check_visible_devices, nvml_indices_for
 from llem_nb.errors import BackendError, ConfigError
+from llem_nb.flops import parameter_counts
 
 PYTORCH_FIX = "pip install 'llem_nb[pytorch]' (torch, transformers, accelerate)"
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -33,12 +39,13 @@ def _require_stack() -> None:
         )
 
 
+def _device_uuid(torch: Any, ordinal: int) -> str:
+    uuid = getattr(torch.cuda.get_device_properties(ordinal), "uuid", None)
+    return str(uuid) if uuid is not None else ""
+
+
 def _device_uuids(torch: Any, count: int) -> list[str]:
-    uuids: list[str] = []
-    for i in range(count):
-        uuid = getattr(torch.cuda.get_device_properties(i), "uuid", None)
-        uuids.append(str(uuid) if uuid is not None else "")
-    return uuids
+    return [_device_uuid(torch, i) for i in range(count)]
 
 
 def _ordinals(config: ExperimentConfig) -> list[int]:
@@ -49,10 +56,20 @@ def _ordinals(config: ExperimentConfig) -> list[int]:
     return _hf.assigned_ordinals(config.gpus, count, _hf.cuda_visible(), uuids)
 
 
+def _dtype_kwarg() -> str:
+    """``from_pretrained``'s precision keyword: ``dtype`` from transformers 4.56, before
+    that ``torch_dtype`` (an unknown ``dtype`` would be ignored and load fp32)."""
+    import transformers
+
+    major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
+    return "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+
+
 class PytorchBackend(Backend):
     """transformers ``AutoModelForCausalLM.generate`` on CPU, one GPU or several (device_map)."""
 
     name = "pytorch"
+    phase_marker: Callable[[str, float], None] | None = None
 
     def __init__(self, config: ExperimentConfig) -> None:
         super().__init__(config)
@@ -62,12 +79,15 @@ class PytorchBackend(Backend):
         self._input_device: Any = "cpu"
         self._eos_ids: set[int] = set()
         self._threads_before: int | None = None
+        self._params: dict[str, Any] = {}
 
     @classmethod
     def preflight(cls, config: ExperimentConfig) -> None:
         """torch + transformers installed, the model present locally, GPUs present if asked for."""
         _require_stack()
         _hf.resolve_model(config.model)
+        if config.gpus != 0:
+            check_visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES"))
         _ordinals(config)
 
     def load(self) -> None:
@@ -84,7 +104,7 @@ class PytorchBackend(Backend):
             self._threads_before = torch.get_num_threads()
             torch.set_num_threads(opts.num_threads)
         kwargs: dict[str, Any] = {
-            "dtype": getattr(torch, DTYPES[self.config.precision]),
+            _dtype_kwarg(): getattr(torch, DTYPES[self.config.precision]),
             "local_files_only": True,
         }
         if opts.attn_implementation:
@@ -94,7 +114,7 @@ class PytorchBackend(Backend):
             kwargs["max_memory"] = {
                 i: torch.cuda.get_device_properties(i).total_memory for i in self._ordinals
             }
-        elif self._ordinals:
+        elif self._ordinals and importlib.util.find_spec("accelerate") is not None:
             kwargs["device_map"] = {"": self._ordinals[0]}
         try:
             with quiet_progress():
@@ -108,7 +128,10 @@ class PytorchBackend(Backend):
                 fix="check the model directory and the pytorch.* settings "
                 "(attn_implementation needs its kernels installed)",
             ) from exc
+        if self._ordinals and "device_map" not in kwargs:
+            model = model.to(f"cuda:{self._ordinals[0]}")
         model.eval()
+        self._params = parameter_counts(model)
         if opts.torch_compile:
             model.forward = torch.compile(model.forward)
         self._eos_ids = self._find_eos(model, tokenizer)
@@ -153,6 +176,8 @@ class PytorchBackend(Backend):
         for first in range(0, len(prompts), size):
             batch = prompts[first : first + size]
             start = perf_counter()
+            if self.phase_marker is not None:
+                self.phase_marker("batch_start", start)
             enc = tokenizer(
                 batch,
                 return_tensors="pt",
@@ -160,7 +185,7 @@ class PytorchBackend(Backend):
                 truncation=True,
                 max_length=self.config.max_input_tokens,
             ).to(self._input_device)
-            clock = _hf.StepClock()
+            clock = _hf.StepClock(self.phase_marker)
             with torch.inference_mode():
                 out = model.generate(**enc, stopping_criteria=[clock])
             end = perf_counter()
@@ -204,10 +229,14 @@ class PytorchBackend(Backend):
         return list(self._ordinals)
 
     def gpu_indices(self) -> list[int]:
-        """NVML indices of the GPUs holding the model (via CUDA_VISIBLE_DEVICES); [] on CPU."""
+        """NVML indices of the GPUs holding the model, matched by UUID; [] on CPU."""
         if not self._ordinals:
             return []
-        return _hf.nvml_indices(self._used_ordinals(), _hf.cuda_visible())
+        import torch
+
+        used = self._used_ordinals()
+        uuids = [_device_uuid(torch, o) for o in used]
+        return nvml_indices_for(used, uuids, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
     def environment(self) -> dict[str, Any]:
         import torch
@@ -228,6 +257,7 @@ class PytorchBackend(Backend):
             env["device_name"] = platform.processor() or platform.machine()
         if self._model is not None:
             env["attn_implementation"] = getattr(self._model.config, "_attn_implementation", None)
+        env.update(self._params)
         return env
 
     def unload(self) -> None:

@@ -11,14 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llem_nb.energy.base import DeviceReading, EnergyMeter, EnergyReading
+from llem_nb.energy.base import (
+    CounterMark,
+    DeviceReading,
+    EnergyMeter,
+    EnergyReading,
+    PowerSample,
+    StateSample,
+)
 from llem_nb.energy.estimate import EstimateMeter
 from llem_nb.energy.null import NullMeter
-from llem_nb.energy.nvml import (
-    NvmlMeter,
-    PowerSample,
+from llem_nb.energy.nvml import NvmlMeter
+from llem_nb.energy.nvml_devices import (
     as_text,
+    check_visible_devices,
     load_pynvml,
+    nvml_indices_for,
     nvml_init_reason,
     visible_nvml_indices,
 )
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
     from llem_nb.config import EnergyConfig
 
 __all__ = [
+    "CounterMark",
     "DeviceReading",
     "EnergyMeter",
     "EnergyReading",
@@ -37,8 +46,11 @@ __all__ = [
     "NvmlMeter",
     "PowerSample",
     "RaplMeter",
+    "StateSample",
+    "check_visible_devices",
     "make_meter",
     "nvml_available",
+    "nvml_indices_for",
     "visible_nvml_indices",
 ]
 

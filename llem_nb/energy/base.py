@@ -2,7 +2,9 @@
 
 A meter never invents a number: a device it could not read reports ``energy_j=None``
 with a warning, and a machine with no source at all uses ``NullMeter``
-(``source="none"``).
+(``source="none"``). Meters that sample power (NVML) also return the samples, device
+state snapshots and energy-counter readings taken at phase boundaries, so the
+harness can split energy by phase and write a timeseries.
 """
 
 from __future__ import annotations
@@ -11,7 +13,37 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, NamedTuple
+
+
+class PowerSample(NamedTuple):
+    """One poll: ``time.perf_counter()`` and watts per metered device (None: read failed)."""
+
+    t: float
+    watts: tuple[float | None, ...]
+
+
+class StateSample(NamedTuple):
+    """A snapshot of each metered GPU's state (None where a value could not be read)."""
+
+    t: float
+    temperature_c: tuple[float | None, ...]
+    sm_clock_mhz: tuple[float | None, ...]
+    memory_used_mib: tuple[float | None, ...]
+    throttle_reasons: tuple[int | None, ...]
+
+
+class CounterMark(NamedTuple):
+    """Energy counters (J, per device) read for a boundary that happened at ``t``.
+
+    The read itself happened around ``t_read`` (the counter call is slow), so the
+    counter value at ``t`` is ``counter − power × (t_read − t)``.
+    """
+
+    label: str
+    t: float
+    t_read: float
+    counters_j: tuple[float | None, ...]
 
 
 @dataclass
@@ -27,6 +59,15 @@ class DeviceReading:
     samples: int = 0
     power_integral_j: float | None = None
     idle_power_w: float | None = None
+    mig: bool = False
+    power_method: str = ""
+
+    @property
+    def counter_vs_power_ratio(self) -> float | None:
+        """Counter energy ÷ power-polling integral; None unless both were read."""
+        if self.method != "counter" or self.energy_j is None or not self.power_integral_j:
+            return None
+        return self.energy_j / self.power_integral_j
 
 
 @dataclass
@@ -38,6 +79,9 @@ class EnergyReading:
     devices: list[DeviceReading] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    samples: list[PowerSample] = field(default_factory=list)
+    states: list[StateSample] = field(default_factory=list)
+    marks: list[CounterMark] = field(default_factory=list)
 
     @property
     def energy_j(self) -> float | None:
@@ -46,6 +90,15 @@ class EnergyReading:
         if not values or any(v is None for v in values):
             return None
         return float(sum(v for v in values if v is not None))
+
+    @property
+    def counter_vs_power_ratio(self) -> float | None:
+        """Summed counter energy ÷ summed power integral, over devices that have both."""
+        pairs = [(d.energy_j, d.power_integral_j) for d in self.devices if d.counter_vs_power_ratio]
+        power = sum(p for _, p in pairs if p is not None)
+        if not pairs or power <= 0:
+            return None
+        return sum(e for e, _ in pairs if e is not None) / power
 
 
 class EnergyMeter(ABC):
@@ -73,6 +126,21 @@ class EnergyMeter(ABC):
 
     def idle_power_w(self, seconds: float) -> dict[str, float]:
         """Mean power per device label while idle for ``seconds``; {} when unsupported."""
+        return {}
+
+    def mark(self, label: str, t: float) -> None:
+        """A phase boundary at ``perf_counter()`` time ``t``; cheap, callable from any thread."""
+
+    def temperatures(self) -> dict[str, float]:
+        """Current temperature per device label; {} when the meter cannot read any."""
+        return {}
+
+    def device_facts(self) -> list[dict[str, Any]]:
+        """Per-device facts for the environment record (name, driver, clocks …); [] if none."""
+        return []
+
+    def other_processes(self) -> dict[str, list[int]]:
+        """Processes other than ours using each metered device; {} when unknown."""
         return {}
 
     def describe(self) -> str:

@@ -2,7 +2,9 @@
 
 Each ``FakeGpu`` has a power trace (watts vs seconds since the fake was built, on its
 clock); its energy counter is the trace's integral, exact for the ``Trace`` helpers
-here. Tests compare a meter's numbers with ``Trace.integral(t0, t1)`` over its window.
+(``llem_nb.energy.traces``). Tests compare a meter's numbers with
+``Trace.integral(t0, t1)`` over its window. Temperature, SM clock and throttle reasons
+are constants or functions of the same time; ``processes`` lists (pid, bytes) users.
 """
 
 from __future__ import annotations
@@ -10,115 +12,46 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import ClassVar
+from typing import Any
+
+from llem_nb.energy.fake_errors import (
+    NVML_ERROR_LIBRARY_NOT_FOUND,
+    NVML_ERROR_NOT_SUPPORTED,
+    NVMLError,
+    NVMLError_DriverNotLoaded,
+    NVMLError_GpuIsLost,
+    NVMLError_InvalidArgument,
+    NVMLError_LibraryNotFound,
+    NVMLError_NotFound,
+    NVMLError_NotSupported,
+    NVMLError_Uninitialized,
+)
+from llem_nb.energy.traces import Trace, constant, numeric, ramp, spikes, steps
+
+__all__ = [
+    "FakeGpu",
+    "FakeNvml",
+    "NVMLError",
+    "NVMLError_DriverNotLoaded",
+    "NVMLError_GpuIsLost",
+    "NVMLError_InvalidArgument",
+    "NVMLError_LibraryNotFound",
+    "NVMLError_NotFound",
+    "NVMLError_NotSupported",
+    "NVMLError_Uninitialized",
+    "Trace",
+    "constant",
+    "numeric",
+    "ramp",
+    "spikes",
+    "steps",
+]
 
 NVML_TEMPERATURE_GPU = 0
-NVML_ERROR_NOT_SUPPORTED = 3
-NVML_ERROR_LIBRARY_NOT_FOUND = 12
-_ERROR_TEXT: dict[int, str] = {}
-
-
-class NVMLError(Exception):
-    """Like ``pynvml.NVMLError``: carries ``.value``; ``NVMLError(code)`` builds the subclass."""
-
-    code: ClassVar[int | None] = None
-    _by_code: ClassVar[dict[int, type[NVMLError]]] = {}
-    value: int
-
-    def __new__(cls, value: int | None = None) -> NVMLError:
-        if cls is NVMLError and value is not None:
-            cls = NVMLError._by_code.get(value, NVMLError)
-        code = value if value is not None else cls.code
-        obj = Exception.__new__(cls)
-        obj.value = code if code is not None else -1
-        return obj
-
-    def __init__(self, value: int | None = None) -> None:
-        super().__init__(self.value)
-
-    def __init_subclass__(cls) -> None:
-        if cls.code is not None:
-            NVMLError._by_code[cls.code] = cls
-
-    def __str__(self) -> str:
-        return _ERROR_TEXT.get(self.value, f"NVML error {self.value}")
-
-
-def _error_class(name: str, code: int, text: str) -> type[NVMLError]:
-    _ERROR_TEXT[code] = text
-    return type(name, (NVMLError,), {"code": code, "__doc__": f"pynvml's {name}: {text}."})
-
-
-NVMLError_Uninitialized = _error_class("NVMLError_Uninitialized", 1, "Uninitialized")
-NVMLError_InvalidArgument = _error_class("NVMLError_InvalidArgument", 2, "Invalid Argument")
-NVMLError_NotSupported = _error_class("NVMLError_NotSupported", 3, "Not Supported")
-NVMLError_NotFound = _error_class("NVMLError_NotFound", 6, "Not Found")
-NVMLError_DriverNotLoaded = _error_class("NVMLError_DriverNotLoaded", 9, "Driver Not Loaded")
-NVMLError_LibraryNotFound = _error_class(
-    "NVMLError_LibraryNotFound", 12, "NVML Shared Library Not Found"
-)
-NVMLError_GpuIsLost = _error_class("NVMLError_GpuIsLost", 15, "GPU is lost")
-
-
-@dataclass(frozen=True)
-class Trace:
-    """A power trace ``watts(t)`` with its exact cumulative ``energy(t)`` (joules from t=0)."""
-
-    watts: Callable[[float], float]
-    energy: Callable[[float], float]
-
-    def __call__(self, t: float) -> float:
-        return self.watts(t)
-
-    def integral(self, t0: float, t1: float) -> float:
-        """Joules from ``t0`` to ``t1`` seconds: what a perfect meter would report."""
-        return self.energy(t1) - self.energy(t0)
-
-
-def constant(w: float) -> Trace:
-    """``w`` watts throughout."""
-    return Trace(lambda t: w, lambda t: w * t)
-
-
-def ramp(w0: float, w1: float, seconds: float) -> Trace:
-    """Linear from ``w0`` at t=0 to ``w1`` at t=``seconds``, then ``w1``."""
-    slope = (w1 - w0) / seconds
-
-    def watts(t: float) -> float:
-        return w0 + slope * t if t < seconds else w1
-
-    def energy(t: float) -> float:
-        if t < seconds:
-            return w0 * t + slope * t * t / 2
-        return (w0 + w1) / 2 * seconds + w1 * (t - seconds)
-
-    return Trace(watts, energy)
-
-
-def spikes(base_w: float, spike_w: float, period_s: float, width_s: float) -> Trace:
-    """``base_w``, with a ``spike_w`` pulse of ``width_s`` at the start of every period."""
-
-    def watts(t: float) -> float:
-        return spike_w if t % period_s < width_s else base_w
-
-    def energy(t: float) -> float:
-        high = math.floor(t / period_s) * width_s + min(t % period_s, width_s)
-        return base_w * t + (spike_w - base_w) * high
-
-    return Trace(watts, energy)
-
-
-def numeric(watts: Callable[[float], float], step_s: float = 1e-5) -> Trace:
-    """Wrap any trace; its energy is a trapezoid integral from 0 with ``step_s`` steps."""
-
-    def energy(t: float) -> float:
-        n = max(1, math.ceil(t / step_s))
-        h = t / n
-        return h * (sum(watts(i * h) for i in range(1, n)) + (watts(0.0) + watts(t)) / 2)
-
-    return Trace(watts, energy)
+NVML_CLOCK_SM = 1
+NVML_FI_DEV_POWER_INSTANT = 186
 
 
 @dataclass
@@ -126,7 +59,10 @@ class FakeGpu:
     """One fake GPU. ``fail_after_s``: every call on it raises ``NVMLError_GpuIsLost`` from then.
 
     ``counter_reset_at_s`` makes the energy counter restart from 0 (a driver reload);
-    ``counter_wrap_mj`` makes it wrap modulo that many mJ.
+    ``counter_wrap_mj`` makes it wrap modulo that many mJ. ``instant_power=False`` models
+    a driver without the instantaneous-power field (only ``nvmlDeviceGetPowerUsage``).
+    Power reads are scaled by ``power_scale`` (the counter is not: a disagreeing pair)
+    and report "not supported" inside ``power_gaps`` ((start, end) seconds).
     """
 
     name: str = "NVIDIA H100 80GB HBM3"
@@ -140,14 +76,28 @@ class FakeGpu:
     counter_start_mj: int = 0
     counter_reset_at_s: float | None = None
     counter_wrap_mj: int | None = None
-    temperature_c: int = 40
+    temperature_c: float | Callable[[float], float] = 40
     memory_total_b: int = 80 * 2**30
     memory_used_b: int = 2**30
     power_limit_w: float = 700.0
+    instant_power: bool = True
+    sm_clock_mhz: float | Callable[[float], float] = 1980
+    max_sm_clock_mhz: float = 1980
+    throttle_reasons: int | Callable[[float], int] = 0
+    persistence_mode: bool = True
+    processes: list[tuple[int, int]] = field(default_factory=list)
+    power_scale: float = 1.0
+    power_gaps: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         p = self.power_w
         self.trace = p if isinstance(p, Trace) else numeric(p) if callable(p) else constant(p)
+
+    def power_mw(self, t: float) -> int | None:
+        """The power reading (mW) at ``t``; None where the read reports not supported."""
+        if not self.power_supported or any(a <= t < b for a, b in self.power_gaps):
+            return None
+        return round(self.trace(t) * self.power_scale * 1000)
 
     def counter_mj(self, t: float) -> int:
         """The counter at ``t``: start value + integral since 0 (or since a reset)."""
@@ -156,6 +106,10 @@ class FakeGpu:
         else:
             value = self.counter_start_mj + math.floor(1000 * self.trace.energy(t))
         return value % self.counter_wrap_mj if self.counter_wrap_mj else value
+
+
+def _at(value: Any, t: float) -> Any:
+    return value(t) if callable(value) else value
 
 
 @dataclass(frozen=True)
@@ -180,6 +134,8 @@ class FakeNvml:
     NVMLError_LibraryNotFound = NVMLError_LibraryNotFound
     NVMLError_GpuIsLost = NVMLError_GpuIsLost
     NVML_TEMPERATURE_GPU = NVML_TEMPERATURE_GPU
+    NVML_CLOCK_SM = NVML_CLOCK_SM
+    NVML_FI_DEV_POWER_INSTANT = NVML_FI_DEV_POWER_INSTANT
     NVML_ERROR_NOT_SUPPORTED = NVML_ERROR_NOT_SUPPORTED
     NVML_ERROR_LIBRARY_NOT_FOUND = NVML_ERROR_LIBRARY_NOT_FOUND
 
@@ -189,12 +145,14 @@ class FakeNvml:
         *,
         clock: Callable[[], float] = time.perf_counter,
         driver_version: str = "550.54.15",
+        cuda_driver_version: int = 12040,
         init_error: int | None = None,
     ) -> None:
         self.gpus = list(gpus) if gpus is not None else [FakeGpu()]
         self.clock = clock
         self.epoch = clock()
         self.driver_version = driver_version
+        self.cuda_driver_version = cuda_driver_version
         self.init_error = init_error
         self.calls: dict[str, int] = {}
         self._refcount = 0
@@ -276,9 +234,10 @@ class FakeNvml:
 
     def nvmlDeviceGetPowerUsage(self, handle: _Handle) -> int:
         gpu, t = self._gpu(handle)
-        if not gpu.power_supported or handle.mig is not None:
+        mw = gpu.power_mw(t)
+        if mw is None or handle.mig is not None:
             raise NVMLError_NotSupported()
-        return round(gpu.trace(t) * 1000)
+        return mw
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: _Handle) -> int:
         gpu, t = self._gpu(handle)
@@ -286,8 +245,56 @@ class FakeNvml:
             raise NVMLError_NotSupported()
         return gpu.counter_mj(t)
 
+    def nvmlSystemGetCudaDriverVersion(self) -> int:
+        self._require_init()
+        return self.cuda_driver_version
+
+    def nvmlDeviceGetFieldValues(self, handle: _Handle, field_ids: list[int]) -> list[Any]:
+        """Only the instantaneous-power field is modelled; others report not supported."""
+        gpu, t = self._gpu(handle)
+        out = []
+        for fid in field_ids:
+            ok = fid == NVML_FI_DEV_POWER_INSTANT and gpu.instant_power and handle.mig is None
+            mw = gpu.power_mw(t) if ok else None
+            ok = mw is not None
+            out.append(
+                SimpleNamespace(
+                    fieldId=fid,
+                    nvmlReturn=0 if ok else NVML_ERROR_NOT_SUPPORTED,
+                    value=SimpleNamespace(uiVal=mw or 0),
+                )
+            )
+        return out
+
     def nvmlDeviceGetTemperature(self, handle: _Handle, sensor: int) -> int:
-        return self._gpu(handle)[0].temperature_c
+        gpu, t = self._gpu(handle)
+        return round(_at(gpu.temperature_c, t))
+
+    def nvmlDeviceGetClockInfo(self, handle: _Handle, clock_type: int) -> int:
+        gpu, t = self._gpu(handle)
+        return round(_at(gpu.sm_clock_mhz, t)) if clock_type == NVML_CLOCK_SM else 2619
+
+    def nvmlDeviceGetMaxClockInfo(self, handle: _Handle, clock_type: int) -> int:
+        gpu, _ = self._gpu(handle)
+        return round(gpu.max_sm_clock_mhz) if clock_type == NVML_CLOCK_SM else 2619
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: _Handle) -> int:
+        gpu, t = self._gpu(handle)
+        return int(_at(gpu.throttle_reasons, t))
+
+    def nvmlDeviceGetPersistenceMode(self, handle: _Handle) -> int:
+        return int(self._gpu(handle)[0].persistence_mode)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: _Handle) -> list[SimpleNamespace]:
+        gpu, _ = self._gpu(handle)
+        return [SimpleNamespace(pid=pid, usedGpuMemory=mem) for pid, mem in gpu.processes]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, handle: _Handle) -> list[SimpleNamespace]:
+        self._gpu(handle)
+        return []
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: _Handle) -> int:
+        return round(self._gpu(handle)[0].power_limit_w * 1000)
 
     def nvmlDeviceGetMemoryInfo(self, handle: _Handle) -> SimpleNamespace:
         gpu = self._gpu(handle)[0]

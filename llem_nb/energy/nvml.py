@@ -2,115 +2,47 @@
 
 Per GPU, the primary number is the difference of ``nvmlDeviceGetTotalEnergyConsumption``
 (mJ, Volta and newer) across the window. A daemon thread samples power every
-``poll_interval_s``; the trapezoid over those samples (with one at ``start()`` and one
-at ``stop()``) is the cross-check, and the energy where the counter is missing or went
-backwards. NVML errors become ``MeterError`` or per-device warnings here, in one place.
+``poll_interval_s`` (instantaneous power where the driver offers it, else
+``nvmlDeviceGetPowerUsage``, a 1 s average on Ampere and newer); the trapezoid over
+those samples (with one at ``start()`` and one at ``stop()``) is the cross-check, and the
+energy where the counter is missing or went backwards. Every ``state_interval_s`` the
+same thread also snapshots temperature, SM clock, memory used and throttle reasons.
+``mark()`` asks the thread to read the counters at a phase boundary (a counter read
+costs ~4 ms on an H200, so never per step, and never on the caller's thread).
+NVML errors become ``MeterError`` or per-device warnings here, in one place.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
 import time
-from typing import Any, NamedTuple
+from typing import Any
 
-from llem_nb.energy.base import DeviceReading, EnergyMeter, EnergyReading
+from llem_nb.energy import nvml_facts as facts
+from llem_nb.energy.base import (
+    DeviceReading,
+    EnergyMeter,
+    EnergyReading,
+    PowerSample,
+    StateSample,
+)
+from llem_nb.energy.integrate import trapezoid
+from llem_nb.energy.nvml_devices import (
+    as_text,
+    load_pynvml,
+    nvml_init_reason,
+    visible_nvml_indices,
+)
+from llem_nb.energy.poller import Poller
 from llem_nb.errors import MeterError
 
-
-class PowerSample(NamedTuple):
-    """One poll: ``time.perf_counter()`` and watts per metered GPU (None: read failed)."""
-
-    t: float
-    watts: tuple[float | None, ...]
-
-
-def load_pynvml() -> Any:
-    """Import the real ``pynvml`` module (package ``nvidia-ml-py``) on first use."""
-    try:
-        import pynvml
-    except ImportError as exc:
-        fix = "pip install nvidia-ml-py, or set energy.source='auto'"
-        raise MeterError("nvidia-ml-py (pynvml) is not installed", fix=fix) from exc
-    return pynvml
-
-
-def as_text(value: str | bytes) -> str:
-    """NVML strings are bytes in old pynvml, str in new."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def nvml_init_reason(nvml: Any, exc: Exception) -> str:
-    """Why nvmlInit failed, in words a user can act on."""
-    if isinstance(exc, nvml.NVMLError_LibraryNotFound):
-        return "NVML library not found (no NVIDIA driver)"
-    if getattr(exc, "value", None) == 9:
-        return "NVIDIA driver not loaded"
-    return f"NVML failed to initialise: {exc}"
-
-
-def visible_nvml_indices(nvml: Any, cuda_visible_devices: str | None) -> list[int]:
-    """NVML indices of the GPUs a ``CUDA_VISIBLE_DEVICES`` value exposes, in CUDA order.
-
-    Entries are indices (assumed in PCI bus order, i.e. ``CUDA_DEVICE_ORDER=PCI_BUS_ID``),
-    GPU UUIDs or unique UUID prefixes (``GPU-`` optional), or ``MIG-`` UUIDs, which map to
-    their parent GPU. As in CUDA, a negative index ends the list (``-1`` hides all GPUs).
-    None means every GPU.
-    """
-    nvml.nvmlInit()
-    try:
-        count = nvml.nvmlDeviceGetCount()
-        handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
-        uuids = [as_text(nvml.nvmlDeviceGetUUID(h)) for h in handles]
-        if cuda_visible_devices is None:
-            return list(range(count))
-        result: list[int] = []
-        for entry in filter(None, (e.strip() for e in cuda_visible_devices.split(","))):
-            if entry.startswith("-"):
-                break
-            index = _entry_index(nvml, entry, uuids)
-            if index not in result:
-                result.append(index)
-        return result
-    finally:
-        nvml.nvmlShutdown()
-
-
-def _bare_uuid(uuid: str) -> str:
-    uuid = uuid.lower()
-    return uuid[4:] if uuid.startswith("gpu-") else uuid
-
-
-def _entry_index(nvml: Any, entry: str, uuids: list[str]) -> int:
-    """One ``CUDA_VISIBLE_DEVICES`` entry as an NVML index; MeterError naming it if none fits."""
-    hits: list[int] = []
-    if entry.isdigit():
-        hits = [int(entry)] if int(entry) < len(uuids) else []
-    elif entry.upper().startswith("MIG-"):
-        try:
-            mig = nvml.nvmlDeviceGetHandleByUUID(entry)
-            parent = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig)
-            hits = [uuids.index(as_text(nvml.nvmlDeviceGetUUID(parent)))]
-        except (nvml.NVMLError, ValueError):
-            hits = []
-    else:
-        hits = [i for i, u in enumerate(uuids) if _bare_uuid(u).startswith(_bare_uuid(entry))]
-    if len(hits) != 1:
-        raise MeterError(
-            f"CUDA_VISIBLE_DEVICES entry {entry!r} matches {len(hits) or 'no'} GPUs; "
-            f"NVML sees: {', '.join(uuids) or 'none'}",
-            fix="use an index, a unique UUID prefix or a MIG UUID from `nvidia-smi -L`",
-        )
-    return hits[0]
-
-
-def _trapezoid(samples: list[PowerSample], k: int) -> tuple[float | None, int]:
-    """Joules by the trapezoid rule over GPU ``k``'s samples; None if any sample is missing."""
-    points = [(s.t, w) for s in samples if (w := s.watts[k]) is not None]
-    if len(points) < 2 or len(points) != len(samples):
-        return None, len(points)
-    joules = sum((t1 - t0) * (w0 + w1) / 2 for (t0, w0), (t1, w1) in itertools.pairwise(points))
-    return joules, len(points)
+__all__ = [
+    "NvmlMeter",
+    "PowerSample",
+    "as_text",
+    "load_pynvml",
+    "nvml_init_reason",
+    "visible_nvml_indices",
+]
 
 
 class NvmlMeter(EnergyMeter):
@@ -119,28 +51,37 @@ class NvmlMeter(EnergyMeter):
     source = "nvml"
 
     def __init__(
-        self, gpu_indices: list[int] | None, *, poll_interval_s: float = 0.05, nvml: Any = None
+        self,
+        gpu_indices: list[int] | None,
+        *,
+        poll_interval_s: float = 0.05,
+        state_interval_s: float = 0.1,
+        nvml: Any = None,
     ) -> None:
         super().__init__()
         self.gpu_indices = list(gpu_indices) if gpu_indices is not None else None
         self.poll_interval_s = poll_interval_s
+        self.state_interval_s = max(state_interval_s, poll_interval_s)
         self.samples: list[PowerSample] = []
+        self.states: list[StateSample] = []
         self.driver_version = ""
-        self._nvml = nvml
+        self.nvml = nvml
         self._open = False
         self._handles: list[Any] = []
         self._info: list[tuple[int, str, str]] = []
         self._mig: list[bool] = []
+        self._instant: list[bool] = []
         self._idle: dict[str, float] = {}
         self._counter0: list[float | None] = []
         self._errors: dict[int, str] = {}
-        self._halt = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._polling: Poller | None = None
+
+    # ------------------------------------------------------------------ opening
 
     def _ensure_open(self) -> None:
         if self._open:
             return
-        nv = self._nvml = self._nvml if self._nvml is not None else load_pynvml()
+        nv = self.nvml = self.nvml if self.nvml is not None else load_pynvml()
         try:
             nv.nvmlInit()
         except nv.NVMLError as exc:
@@ -162,20 +103,46 @@ class NvmlMeter(EnergyMeter):
                 for i, h in zip(indices, self._handles, strict=True)
             ]
             self._mig = [self._mig_enabled(h) for h in self._handles]
+            self._instant = [self._instant_mw(h) is not None for h in self._handles]
         except (MeterError, nv.NVMLError) as exc:
             self.close()
             if isinstance(exc, MeterError):
                 raise
             raise MeterError(f"NVML could not open the GPUs: {exc}") from exc
 
+    def _mig_enabled(self, handle: Any) -> bool:
+        try:
+            return bool(self.nvml.nvmlDeviceGetMigMode(handle)[0])
+        except (AttributeError, self.nvml.NVMLError):
+            return False
+
+    def _instant_mw(self, handle: Any) -> float | None:
+        """Instantaneous power (mW) from the field API; None where the driver lacks it."""
+        try:
+            (value,) = self.nvml.nvmlDeviceGetFieldValues(handle, [facts.NVML_FI_DEV_POWER_INSTANT])
+        except (AttributeError, self.nvml.NVMLError):
+            return None
+        if value.nvmlReturn != 0 or not value.value.uiVal:
+            return None
+        return float(value.value.uiVal)
+
+    # ------------------------------------------------------------------ reading
+
     def _read(self, call: str) -> list[float | None]:
         """NVML ``call`` per GPU; None where it fails, keeping each GPU's first real error."""
         values: list[float | None] = []
         for k, h in enumerate(self._handles):
             try:
-                values.append(float(getattr(self._nvml, call)(h)))
-            except self._nvml.NVMLError as exc:
-                if not isinstance(exc, self._nvml.NVMLError_NotSupported):
+                if call == "power" and self._instant[k]:
+                    value = self._instant_mw(h)
+                    if value is None:
+                        raise self.nvml.NVMLError_NotSupported()
+                    values.append(value)
+                    continue
+                fn = "nvmlDeviceGetPowerUsage" if call == "power" else call
+                values.append(float(getattr(self.nvml, fn)(h)))
+            except self.nvml.NVMLError as exc:
+                if not isinstance(exc, self.nvml.NVMLError_NotSupported):
                     self._errors.setdefault(k, str(exc))
                 values.append(None)
         return values
@@ -185,38 +152,45 @@ class NvmlMeter(EnergyMeter):
 
     def _sample(self) -> PowerSample:
         t = time.perf_counter()
-        mw = self._read("nvmlDeviceGetPowerUsage")
+        mw = self._read("power")
         return PowerSample(t, tuple(None if w is None else w / 1000.0 for w in mw))
 
-    def _poll(self, samples: list[PowerSample]) -> None:
-        next_t = time.perf_counter() + self.poll_interval_s
-        while not self._halt.wait(max(0.0, next_t - time.perf_counter())):
-            samples.append(self._sample())
-            next_t = max(next_t + self.poll_interval_s, time.perf_counter())
+    def _state(self) -> StateSample:
+        return facts.snapshot(self.nvml, self._handles)
 
-    def _stop_polling(self) -> None:
-        self._halt.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-
-    def _begin(self) -> tuple[list[float | None], list[PowerSample]]:
-        """A sample, then the counters (slow, ~4 ms) nearest the window edge, then polling."""
-        self._errors = {}
-        samples = [self._sample()]
-        counters = self._counters()
-        self._halt.clear()
-        self._thread = threading.Thread(
-            target=self._poll, args=(samples,), name="llem-nvml-poll", daemon=True
+    def _poller(self) -> Poller:
+        return Poller(
+            self._sample,
+            self._state,
+            self._counters,
+            poll_interval_s=self.poll_interval_s,
+            state_interval_s=self.state_interval_s,
         )
-        self._thread.start()
-        return counters, samples
 
-    def _end(self, samples: list[PowerSample]) -> list[float | None]:
-        self._stop_polling()
+    def _begin(self) -> tuple[list[float | None], Poller]:
+        """A state and a sample, then the counters (slow) nearest the window edge, then polling."""
+        self._errors = {}
+        poller = self._poller()
+        poller.first()
         counters = self._counters()
-        samples.append(self._sample())
+        poller.start()
+        self._polling = poller
+        return counters, poller
+
+    def _end(self, poller: Poller) -> list[float | None]:
+        poller.stop()
+        self._polling = None
+        counters = self._counters()
+        poller.last()
         return counters
+
+    def mark(self, label: str, t: float) -> None:
+        """Queue a counter read for a boundary at ``t``; the polling thread does the read."""
+        poller = self._polling
+        if poller is not None and self._t0 is not None:
+            poller.mark(label, t)
+
+    # ------------------------------------------------------------------ window
 
     def _device(
         self, k: int, c0: float | None, c1: float | None, samples: list[PowerSample]
@@ -224,7 +198,7 @@ class NvmlMeter(EnergyMeter):
         """GPU ``k``'s reading, and (flag, warning) when something is off."""
         index, name, uuid = self._info[k]
         label = f"gpu{index}"
-        power_j, n = _trapezoid(samples, k)
+        power_j, n = trapezoid(samples, k)
         energy_j, method, problem = power_j, "power", None
         if k in self._errors:
             energy_j = power_j = None
@@ -240,14 +214,19 @@ class NvmlMeter(EnergyMeter):
             problem = ("gpu_read_error", f"{label} ({name}) reports neither energy nor power")
         reading = DeviceReading(label, energy_j, method, index, uuid, name, n, power_j)
         reading.idle_power_w = self._idle.get(label)
+        reading.mig = self._mig[k]
+        reading.power_method = "instant" if self._instant[k] else "power_usage"
         return reading, problem
 
     def _start(self) -> None:
         self._ensure_open()
-        self._counter0, self.samples = self._begin()
+        self._counter0, poller = self._begin()
+        self.samples, self.states = poller.samples, poller.states
 
     def _stop(self, window_s: float) -> EnergyReading:
-        counter1 = self._end(self.samples)
+        poller = self._polling
+        assert poller is not None
+        counter1 = self._end(poller)
         reading = EnergyReading(source=self.source, window_s=window_s)
         for k, c1 in enumerate(counter1):
             device, problem = self._device(k, self._counter0[k], c1, self.samples)
@@ -262,13 +241,9 @@ class NvmlMeter(EnergyMeter):
                 reading.flags.append(problem[0])
                 reading.warnings.append(problem[1])
         reading.flags = list(dict.fromkeys(reading.flags))
+        reading.samples, reading.states = list(poller.samples), list(poller.states)
+        reading.marks = list(poller.marks)
         return reading
-
-    def _mig_enabled(self, handle: Any) -> bool:
-        try:
-            return bool(self._nvml.nvmlDeviceGetMigMode(handle)[0])
-        except (AttributeError, self._nvml.NVMLError):
-            return False
 
     def idle_power_w(self, seconds: float) -> dict[str, float]:
         """Mean watts per GPU over ``seconds`` (counter, else polling); later readings carry it."""
@@ -277,9 +252,10 @@ class NvmlMeter(EnergyMeter):
         if self._t0 is not None:
             raise RuntimeError("idle_power_w() needs a closed window; call stop() first")
         self._ensure_open()
-        c0, samples = self._begin()
+        c0, poller = self._begin()
         time.sleep(seconds)
-        c1 = self._end(samples)
+        c1 = self._end(poller)
+        samples = poller.samples
         elapsed = samples[-1].t - samples[0].t
         devices = [self._device(k, c0[k], c1[k], samples)[0] for k in range(len(c1))]
         self._idle = {
@@ -287,13 +263,46 @@ class NvmlMeter(EnergyMeter):
         }
         return dict(self._idle)
 
+    # ------------------------------------------------------------------ facts
+
+    def temperatures(self) -> dict[str, float]:
+        self._ensure_open()
+        temps = self._state().temperature_c
+        return {
+            f"gpu{i}": float(t)
+            for (i, _, _), t in zip(self._info, temps, strict=True)
+            if t is not None
+        }
+
+    def device_facts(self) -> list[dict[str, Any]]:
+        self._ensure_open()
+        return [
+            facts.device_facts(self.nvml, h, i)
+            for (i, _, _), h in zip(self._info, self._handles, strict=True)
+        ]
+
+    def other_processes(self) -> dict[str, list[int]]:
+        self._ensure_open()
+        ours = facts.own_pids()
+        found = {
+            f"gpu{i}": facts.other_processes(self.nvml, h, ours)
+            for (i, _, _), h in zip(self._info, self._handles, strict=True)
+        }
+        return {label: pids for label, pids in found.items() if pids}
+
+    def labels(self) -> list[str]:
+        self._ensure_open()
+        return [f"gpu{i}" for i, _, _ in self._info]
+
     def describe(self) -> str:
         names = sorted({name for _, name, _ in self._info})
         return f"nvml ({', '.join(names)}; driver {self.driver_version})" if names else "nvml"
 
     def close(self) -> None:
-        self._stop_polling()
+        if self._polling is not None:
+            self._polling.stop()
+            self._polling = None
         self._t0 = None
         if self._open:
             self._open = False
-            self._nvml.nvmlShutdown()
+            self.nvml.nvmlShutdown()

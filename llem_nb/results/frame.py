@@ -39,6 +39,8 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "decoder.temperature", "ttft_ms_p90", "ttft_ms_p99", "itl_ms_p90", "itl_ms_p99",
     "latency_s_mean", "load_s", "warmup_s", "batching", "n_requests", "quality_flags",
     "started_at", "finished_at", "runner_source", "image_digest",
+    "counter_vs_power_ratio", "prefill_energy_j", "decode_energy_j", "phase_method",
+    "flops_estimate", "co2_g", "co2_net_g", "timeseries_path",
 )  # fmt: skip
 
 # Fields read from each section of a result, in the order their tuples are built.
@@ -48,7 +50,8 @@ _TOP = (
     "gpu_count", "energy_gross_j", "idle_power_w", "energy_net_j", "warnings", "config_hash",
     "ttft_ms_p90", "ttft_ms_p99", "itl_ms_p90", "itl_ms_p99", "latency_s_mean", "load_s",
     "warmup_s", "batching", "n_requests", "quality_flags", "started_at", "finished_at",
-    "runner_source", "image_digest",
+    "runner_source", "image_digest", "counter_vs_power_ratio", "prefill_energy_j",
+    "decode_energy_j", "phase_method", "flops_estimate", "co2_g", "co2_net_g",
 )  # fmt: skip
 _CONFIG = (
     "model", "backend", "precision", "batch_size", "n_prompts", "max_input_tokens",
@@ -64,7 +67,8 @@ _FLOAT = frozenset(
         "input_tokens", "output_tokens", "n_requests", "window_s", "ttft_ms_p50", "ttft_ms_p90",
         "ttft_ms_p99", "itl_ms_p50", "itl_ms_p90", "itl_ms_p99", "latency_s_p50",
         "latency_s_mean", "energy_gross_j", "idle_power_w", "energy_net_j", "load_s", "warmup_s",
-        "decoder.temperature",
+        "decoder.temperature", "counter_vs_power_ratio", "prefill_energy_j", "decode_energy_j",
+        "flops_estimate", "co2_g", "co2_net_g",
     }
 )  # fmt: skip
 _LISTS = frozenset({"warnings", "quality_flags"})
@@ -118,7 +122,10 @@ def _collect(paths: list[str], include_failed: bool) -> tuple[Any, ...]:
         if type(config) is not dict:
             config = {}
         decoder = config.get("decoder")
-        tops.append(tuple(map(data.get, _TOP)))
+        series = data.get("timeseries_file")
+        if type(series) is str and series:
+            series = os.path.join(os.path.dirname(path), series)
+        tops.append((*map(data.get, _TOP), series or None))
         configs.append(
             (
                 *map(config.get, _CONFIG),
@@ -131,7 +138,7 @@ def _collect(paths: list[str], include_failed: bool) -> tuple[Any, ...]:
         keys.append((study, experiment_id, cycle))
     order = sorted(range(len(keys)), key=keys.__getitem__)
     return (
-        _columns([tops[i] for i in order], _TOP),
+        _columns([tops[i] for i in order], (*_TOP, "timeseries_path")),
         _columns([configs[i] for i in order], (*_CONFIG, "decoder.temperature")),
         _columns([envs[i] for i in order], _ENV),
         _columns([errors[i] for i in order], _ERROR),

@@ -10,7 +10,7 @@ import traceback as tb
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from llem_nb.config import ExperimentConfig
 
@@ -33,6 +33,9 @@ class DeviceEnergy(BaseModel):
     power_integral_j: float | None = None
     idle_power_w: float | None = None
     energy_net_j: float | None = None
+    counter_vs_power_ratio: float | None = None
+    power_method: str = ""
+    mig: bool = False
 
 
 class ErrorInfo(BaseModel):
@@ -89,6 +92,10 @@ class ExperimentResult(BaseModel):
     image_digest: str | None = None
     started_at: str = Field(default_factory=utc_now)
     finished_at: str | None = None
+    gap_s: float | None = None
+    cooldown_s: float | None = None
+    cooldown_reached: bool | None = None
+    cooldown_note: str | None = None
 
     load_s: float | None = None
     warmup_s: float | None = None
@@ -113,9 +120,24 @@ class ExperimentResult(BaseModel):
     energy_gross_j: float | None = None
     idle_power_w: float | None = None
     energy_net_j: float | None = None
+    counter_vs_power_ratio: float | None = None
+    prefill_energy_j: float | None = None
+    decode_energy_j: float | None = None
+    phase_method: str | None = None
+    phases: dict[str, Any] | None = None
+    flops_estimate: float | None = None
+    flops_method: str | None = None
+    co2_g: float | None = None
+    co2_net_g: float | None = None
+    mig: bool = False
+    warmup: dict[str, Any] | None = None
+    window_cooldown: dict[str, Any] | None = None
+    timeseries_file: str | None = None
     warnings: list[str] = Field(default_factory=list)
     quality_flags: list[str] = Field(default_factory=list)
     environment: dict[str, Any] = Field(default_factory=dict)
+    _timeseries: Any = PrivateAttr(default=None)
+    """The window's ``llem_nb.timeseries.Timeseries`` until a writer saves it beside the JSON."""
 
     @classmethod
     def failed(

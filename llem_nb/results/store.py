@@ -18,6 +18,7 @@ from pathlib import Path
 
 from llem_nb.errors import ResultError
 from llem_nb.results.schema import ExperimentResult
+from llem_nb.timeseries import save_timeseries
 
 RESULT_SUFFIX = ".result.json"
 TMP_MARKER = ".tmp-"
@@ -59,20 +60,23 @@ class ResultStore:
         paths = (p for p in self.directory.glob(f"*{RESULT_SUFFIX}") if not p.name.startswith("."))
         return iter(sorted(paths))
 
-    def write(self, result: ExperimentResult) -> Path:
+    def write(self, result: ExperimentResult, *, sync: bool = True) -> Path:
         """Publish ``result`` atomically under its final name and return that path.
 
         Raises ``ResultError`` when the result already exists or the write fails
         (disk full, no permission); earlier results are left untouched either way.
+        ``sync=False`` skips the fsyncs (still atomic against a process crash; a power
+        cut may lose the file): the study loop batches them, and resume re-checks files.
         """
         final = self.path_for(result.experiment_id, result.cycle)
         if final.exists():
             raise self._exists_error(final)
-        data = result.to_json().encode()
         tmp = self.directory / f".{final.name}{TMP_MARKER}{secrets.token_hex(6)}"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            _write_synced(tmp, data)
+            save_timeseries(result, final)
+            data = result.to_json().encode()
+            _write_synced(tmp, data, sync)
             _publish(tmp, final)
         except OSError as exc:
             _remove(tmp)
@@ -84,7 +88,8 @@ class ResultStore:
                 fix="free disk space or fix the directory's permissions, then re-run this cycle",
             ) from exc
         _remove(tmp)
-        _fsync_dir(self.directory)
+        if sync:
+            _fsync_dir(self.directory)
         return final
 
     @staticmethod
@@ -96,14 +101,15 @@ class ResultStore:
         )
 
 
-def _write_synced(path: Path, data: bytes) -> None:
+def _write_synced(path: Path, data: bytes, sync: bool = True) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
     try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
 

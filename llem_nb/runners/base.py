@@ -44,6 +44,13 @@ class Runner(ABC):
     def close(self) -> None:
         """Release what the runner holds (a client, a cluster connection)."""
 
+    def cancel(self) -> None:
+        """Stop the experiment ``run`` is executing now; called from another thread.
+
+        ``run`` should then raise soon. Runners that cannot cancel (in-process) keep
+        this no-op, and the study stops after the current experiment instead.
+        """
+
     @abstractmethod
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult: ...
 
@@ -51,6 +58,7 @@ class Runner(ABC):
 _REGISTRY: dict[str, str | type[Runner]] = {
     "local": "llem_nb.runners.local:LocalRunner",
     "subprocess": "llem_nb.runners.local:SubprocessRunner",
+    "docker": "llem_nb.runners.docker:DockerRunner",
 }
 
 

@@ -23,12 +23,13 @@ def main() -> int:
     error_path = config_path.with_name(f"{config_hash}_error.json")
     try:
         from llem_nb.harness import Harness
+        from llem_nb.timeseries import save_timeseries
 
         config, cycle, study = read_request(config_path)
         result = Harness().run(config, cycle=cycle, study=study)
-        write_json(
-            config_path.with_name(f"{config_hash}_result.json"), result.model_dump(mode="json")
-        )
+        result_path = config_path.with_name(f"{config_hash}_result.json")
+        save_timeseries(result, result_path)
+        write_json(result_path, result.model_dump(mode="json"))
     except BaseException as exc:
         from llem_nb.results.schema import ErrorInfo
 

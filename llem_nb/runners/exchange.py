@@ -15,6 +15,7 @@ from typing import Any
 
 from llem_nb.config import ExperimentConfig
 from llem_nb.results.schema import ErrorInfo, ExperimentResult
+from llem_nb.timeseries import restore_timeseries
 
 CONFIG_ENV = "LLEM_CONFIG_PATH"
 
@@ -49,7 +50,9 @@ class Exchange:
     def read_result(self) -> ExperimentResult | None:
         if not self.result_path.exists():
             return None
-        return ExperimentResult.model_validate_json(self.result_path.read_text())
+        result = ExperimentResult.model_validate_json(self.result_path.read_text())
+        restore_timeseries(result, self.result_path)
+        return result
 
     def read_error(self) -> ErrorInfo | None:
         if not self.error_path.exists():

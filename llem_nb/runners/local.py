@@ -43,6 +43,28 @@ class SubprocessRunner(Runner):
         super().__init__(source=source)
         self.timeout_s = timeout_s
         self.python = python or sys.executable
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def from_arg(cls, arg: str, *, source: str | None = None) -> SubprocessRunner:
+        """``subprocess:<python>``: run each experiment with that interpreter (a vLLM venv)."""
+        from llem_nb.runners.interpreter import check_python
+
+        return cls(source=source, python=check_python(arg))
+
+    @property
+    def checks_backend(self) -> bool:
+        """True when the backend's checks must run in the child's interpreter, not here."""
+        from llem_nb.runners.interpreter import is_this_python
+
+        return not is_this_python(self.python)
+
+    def preflight(self, config: ExperimentConfig) -> None:
+        """With another interpreter, run the backend's preflight there (before the study)."""
+        if self.checks_backend:
+            from llem_nb.runners.interpreter import preflight_in
+
+            preflight_in(self.python, config)
 
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
         exchange = Exchange(config, cycle=cycle, study=study)
@@ -57,6 +79,7 @@ class SubprocessRunner(Runner):
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+            self._proc = proc
             try:
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -69,11 +92,22 @@ class SubprocessRunner(Runner):
             except BaseException:
                 _kill(proc)
                 raise
+            finally:
+                self._proc = None
         result = exchange.read_result() if code == 0 else None
         if result is not None:
             exchange.cleanup()
             return result
         raise _child_failure(config, exchange, code)
+
+    def cancel(self) -> None:
+        """Kill the running child (and its process group); ``run`` then raises."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

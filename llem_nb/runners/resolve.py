@@ -4,12 +4,17 @@ Per backend, first hit wins: an explicit ``run(runner=...)`` argument > env
 ``LLEM_RUNNER_<BACKEND>`` > the study's ``runners:`` > the user config file
 (``platformdirs`` config dir, ``llem_nb/config.yaml``) > auto-detect > the backend's
 ``default_runner`` (``local`` for PyTorch).
+
+Auto-detect picks ``docker`` when the daemon answers, the NVIDIA Container Toolkit
+is present and the backend's default image is on this machine; with Docker usable
+but the image missing it warns once how to build it and falls through.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +43,11 @@ class RunnerSpec:
     def arg(self) -> str | None:
         return self.value.partition(":")[2] or None
 
+    @property
+    def image(self) -> str | None:
+        """The image a ``docker:<image>`` value names (None: the backend's default image)."""
+        return self.arg if self.mode == "docker" else None
+
 
 def check_runner_value(value: str, where: str) -> str:
     value = value.strip()
@@ -47,6 +57,11 @@ def check_runner_value(value: str, where: str) -> str:
             "docker:<image>, ray, ray:<address>",
             field=where,
         )
+    mode, _, arg = value.partition(":")
+    if mode == "docker" and arg:
+        from llem_nb.runners.images import parse_image
+
+        parse_image(arg, field=where)
     return value
 
 
@@ -68,6 +83,54 @@ def read_user_runners(path: Path | None = None) -> dict[str, str]:
 
 
 AutoDetect = Callable[[str], str | None]
+_NOTED: set[str] = set()
+
+
+def docker_auto_detect(
+    backend: str,
+    *,
+    found: Any = None,
+    image_present: Callable[[str], bool] | None = None,
+) -> str | None:
+    """``docker`` when Docker + the NVIDIA toolkit are usable and the backend's image is here.
+
+    ``found`` (a ``DockerProbe``) and ``image_present`` replace the real checks in tests.
+    """
+    from llem_nb.runners.images import default_image
+
+    if found is None:
+        from llem_nb.runners.preflight import probe
+
+        found = probe()
+    if not found.gpu_usable:
+        return None
+    image = default_image(backend)
+    present = (image_present or _image_on_daemon)(image)
+    if present:
+        return "docker"
+    if backend not in _NOTED:
+        _NOTED.add(backend)
+        warnings.warn(
+            f"Docker is usable but {image} is not built, so {backend} runs locally; "
+            f"build it with: llem-nb images build {backend}",
+            stacklevel=2,
+        )
+    return None
+
+
+def _image_on_daemon(image: str) -> bool:
+    from llem_nb.runners.errors import DockerError
+    from llem_nb.runners.images import image_present
+    from llem_nb.runners.preflight import connect
+
+    try:
+        client = connect(timeout=3.0)
+    except DockerError:
+        return False
+    try:
+        return image_present(client, image)
+    finally:
+        client.close()
 
 
 def resolve_runner(
@@ -79,7 +142,11 @@ def resolve_runner(
     user_runners: Mapping[str, str] | None = None,
     auto_detect: AutoDetect | None = None,
 ) -> RunnerSpec:
-    """Resolve one backend's runner through the layers; record the winning layer."""
+    """Resolve one backend's runner through the layers; record the winning layer.
+
+    ``auto_detect`` replaces the Docker detector (tests inject one; ``lambda b: None``
+    turns the layer off).
+    """
     env = os.environ if environ is None else environ
     if isinstance(argument, str):
         return RunnerSpec(check_runner_value(argument, "runner"), "argument")
@@ -93,10 +160,9 @@ def resolve_runner(
     users = read_user_runners() if user_runners is None else user_runners
     if backend in users:
         return RunnerSpec(users[backend], "user-config")
-    if auto_detect is not None:
-        detected = auto_detect(backend)
-        if detected:
-            return RunnerSpec(detected, "auto")
+    detected = (auto_detect or docker_auto_detect)(backend)
+    if detected:
+        return RunnerSpec(check_runner_value(detected, "auto-detect"), "auto")
     from llem_nb.backends.base import get_backend
 
     return RunnerSpec(get_backend(backend).default_runner, "default")

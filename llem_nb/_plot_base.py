@@ -1,0 +1,136 @@
+"""Shared helpers of the plotting modules: axis labels, input checks, figure set-up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from llem_nb.errors import LlemError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+UNITS = {
+    "energy_per_output_token_j": "energy per output token [J]",
+    "energy_per_output_token_net_j": "net energy per output token [J]",
+    "energy_per_token_j": "energy per token [J]",
+    "energy_per_request_j": "energy per request [J]",
+    "energy_gross_j": "energy, gross [J]",
+    "energy_net_j": "energy, net [J]",
+    "prefill_energy_j": "prefill energy [J]",
+    "decode_energy_j": "decode energy [J]",
+    "throughput_output_tok_s": "output throughput [tok/s]",
+    "throughput_total_tok_s": "total throughput [tok/s]",
+    "batch_size": "batch size [requests]",
+    "ttft_ms_p50": "TTFT p50 [ms]",
+    "itl_ms_p50": "inter-token latency p50 [ms]",
+    "latency_s_p50": "request latency p50 [s]",
+    "avg_power_w": "average power [W]",
+    "idle_power_w": "idle power [W]",
+    "window_s": "measured window [s]",
+    "max_output_tokens": "max output tokens",
+    "power_w": "power [W]",
+    "t_s": "time [s]",
+}
+
+DATA_FIX = "pass the DataFrame from llem_nb.load_results(...) or StudyResult.df"
+
+
+def label(column: str) -> str:
+    """The axis label for a column: its meaning and unit where known."""
+    return UNITS.get(column, column)
+
+
+def short(value: Any) -> str:
+    """A model path shortened to its last component, for legends."""
+    text = str(value)
+    return text.rstrip("/").rsplit("/", 1)[-1] if text.startswith(("/", ".")) else text
+
+
+def require_frame(df: Any, what: str) -> pd.DataFrame:
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise LlemError(
+            f"{what}: expected a pandas DataFrame, got {type(df).__name__}", fix=DATA_FIX
+        )
+    return df
+
+
+def usable(df: pd.DataFrame, columns: Sequence[str], what: str) -> pd.DataFrame:
+    """Successful rows with every column in ``columns`` measured; else a clear ``LlemError``."""
+    df = require_frame(df, what)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise LlemError(f"{what}: the DataFrame has no column(s) {missing}", fix=DATA_FIX)
+    ok = df[df["status"] == "ok"] if "status" in df.columns else df
+    ok = ok.dropna(subset=list(columns))
+    if ok.empty:
+        sources = sorted(set(df["energy_source"].dropna())) if "energy_source" in df else []
+        raise LlemError(
+            f"{what}: no successful rows with {list(columns)} measured "
+            f"(rows: {len(df)}, energy sources: {sources or 'none'})",
+            fix="energy is NaN when no energy source was available; use energy.source='estimate' "
+            "for a flagged CPU estimate, or run on a GPU host",
+        )
+    return numeric(ok, columns)
+
+
+def numeric(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Nullable integer columns as floats, so matplotlib and numpy handle them."""
+    import pandas as pd
+
+    out = df.copy()
+    for column in columns:
+        if column in out.columns and pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].astype("float64")
+    return out
+
+
+def new_axes(ax: Any = None, figsize: tuple[float, float] = (6.4, 4.2)) -> tuple[Figure, Axes]:
+    import matplotlib.pyplot as plt
+
+    if ax is not None:
+        return ax.figure, ax
+    fig, axes = plt.subplots(figsize=figsize, layout="constrained")
+    return fig, axes
+
+
+def group_keys(data: pd.DataFrame, hue: str | None) -> list[str]:
+    """The grouping columns for one line per ``hue`` × backend (backend only when present)."""
+    keys = [hue] if hue and hue in data.columns else []
+    if "backend" in data.columns and "backend" not in keys:
+        keys.append("backend")
+    return keys
+
+
+def group_name(key: Any) -> str:
+    parts = key if isinstance(key, tuple) else (key,)
+    return " / ".join(short(p) for p in parts)
+
+
+def mark_estimates(axes: Axes, data: pd.DataFrame) -> None:
+    """Say on the figure itself which energy source the numbers come from."""
+    if "energy_source" not in data.columns:
+        return
+    sources = sorted(set(data["energy_source"].dropna()))
+    if sources and set(sources) <= {"estimate", "none"}:
+        axes.set_title(
+            f"energy source: {', '.join(sources)} (not a measurement)", fontsize=9, color="#a33"
+        )
+    elif sources:
+        axes.set_title(f"energy source: {', '.join(sources)}", fontsize=9)
+
+
+def note(axes: Axes, text: str) -> None:
+    """A short remark in the corner of the axes (e.g. what was not measured)."""
+    axes.text(0.01, 0.01, text, transform=axes.transAxes, fontsize=7, color="#555", va="bottom")
+
+
+def finish(axes: Axes) -> None:
+    handles, _ = axes.get_legend_handles_labels()
+    if handles:
+        axes.legend(fontsize=8)
+    axes.grid(alpha=0.3)

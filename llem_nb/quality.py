@@ -1,0 +1,125 @@
+"""Quality flags: every reason a row's numbers deserve doubt, as short stable names.
+
+A row is ``quality_ok`` when it succeeded and carries no flag. Each flag comes with a
+warning sentence that gives the numbers behind it. Thresholds are module constants so
+a reader of a paper can quote them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from llem_nb.energy.base import EnergyReading
+
+MIN_WINDOW_S = 5.0
+MAX_COUNTER_POWER_DISAGREEMENT = 0.05
+MAX_TEMPERATURE_DRIFT_C = 10.0
+MIN_POWER_SAMPLES = 10
+THROTTLE_IDLE = 0x1
+THROTTLE_NAMES: dict[int, str] = {
+    0x2: "applications clocks setting",
+    0x4: "software power cap",
+    0x8: "hardware slowdown",
+    0x10: "sync boost",
+    0x20: "software thermal slowdown",
+    0x40: "hardware thermal slowdown",
+    0x80: "hardware power brake",
+    0x100: "display clock setting",
+}
+
+FLAGS: dict[str, str] = {
+    "short_window": f"measured window shorter than {MIN_WINDOW_S:g} s",
+    "counter_power_disagree": "energy counter and power integral differ by more than "
+    f"{MAX_COUNTER_POWER_DISAGREEMENT:.0%}",
+    "net_energy_clamped": "idle energy exceeded gross energy; net clamped at 0",
+    "temperature_drift": f"GPU temperature moved more than {MAX_TEMPERATURE_DRIFT_C:g} °C",
+    "other_processes": "other processes were using a measured GPU",
+    "throttled": "clocks were throttled for a reason other than idling",
+    "few_power_samples": f"fewer than {MIN_POWER_SAMPLES} power samples in the window",
+    "energy_estimated": "energy is a model estimate, not a measurement",
+    "warmup_not_converged": "warm-up latency CV stayed above the threshold",
+    "cooldown_timeout": "the GPU did not cool down before the window",
+}
+"""Flags raised here; meters add their own (gpu_read_error, counter_reset, mig_whole_gpu …)."""
+
+
+@dataclass
+class Assessment:
+    flags: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, flag: str, warning: str) -> None:
+        if flag not in self.flags:
+            self.flags.append(flag)
+        self.warnings.append(warning)
+
+
+def throttle_names(mask: int) -> list[str]:
+    return [name for bit, name in THROTTLE_NAMES.items() if mask & bit] or [hex(mask)]
+
+
+def _temperature_drift(reading: EnergyReading, labels: list[str], out: Assessment) -> None:
+    for k, label in enumerate(labels):
+        temps_c = [float(t) for s in reading.states if (t := s.temperature_c[k]) is not None]
+        if temps_c and max(temps_c) - min(temps_c) > MAX_TEMPERATURE_DRIFT_C:
+            out.add(
+                "temperature_drift",
+                f"{label} temperature ranged {min(temps_c):.0f}–{max(temps_c):.0f} °C "
+                "during the window",
+            )
+
+
+def _throttling(reading: EnergyReading, labels: list[str], out: Assessment) -> None:
+    for k, label in enumerate(labels):
+        mask = 0
+        for state in reading.states:
+            mask |= state.throttle_reasons[k] or 0
+        if mask & ~THROTTLE_IDLE:
+            names = ", ".join(throttle_names(mask & ~THROTTLE_IDLE))
+            out.add("throttled", f"{label} clocks were throttled during the window: {names}")
+
+
+def assess(
+    reading: EnergyReading,
+    *,
+    window_s: float,
+    net_clamped: Iterable[str] = (),
+    other_processes: Mapping[str, list[int]] | None = None,
+    warmup_converged: bool | None = None,
+    cooldown_reached: bool | None = None,
+) -> Assessment:
+    """The meter's flags and warnings, plus every flag raised here, with its warning."""
+    out = Assessment(list(dict.fromkeys(reading.flags)), list(reading.warnings))
+    labels = [d.label for d in reading.devices]
+    if window_s < MIN_WINDOW_S:
+        out.add("short_window", f"window {window_s:.2f} s < {MIN_WINDOW_S:g} s: edges dominate")
+    for device in reading.devices:
+        ratio = device.counter_vs_power_ratio
+        if ratio is not None and abs(ratio - 1) > MAX_COUNTER_POWER_DISAGREEMENT:
+            out.add(
+                "counter_power_disagree",
+                f"{device.label}: energy counter / power integral = {ratio:.3f} "
+                f"(more than {MAX_COUNTER_POWER_DISAGREEMENT:.0%} apart)",
+            )
+    for label in net_clamped:
+        out.add("net_energy_clamped", f"{label}: idle power × window exceeded gross energy")
+    _temperature_drift(reading, labels, out)
+    for label, pids in (other_processes or {}).items():
+        out.add("other_processes", f"{label} was also used by PID(s) {', '.join(map(str, pids))}")
+    _throttling(reading, labels, out)
+    if reading.source == "nvml":
+        few = [d for d in reading.devices if d.samples < MIN_POWER_SAMPLES]
+        for device in few:
+            out.add(
+                "few_power_samples",
+                f"{device.label}: {device.samples} power samples (< {MIN_POWER_SAMPLES}); "
+                "the cross-check is weak",
+            )
+    if reading.source == "estimate" and "energy_estimated" not in out.flags:
+        out.add("energy_estimated", "energy is a CPU-time model estimate, not a measurement")
+    if warmup_converged is False:
+        out.add("warmup_not_converged", FLAGS["warmup_not_converged"])
+    if cooldown_reached is False:
+        out.add("cooldown_timeout", FLAGS["cooldown_timeout"])
+    return out

@@ -1,0 +1,54 @@
+"""notebooks/03-docker-runner.ipynb with a usable Docker: its sweep really runs in containers.
+
+test_notebooks.py runs every notebook on a machine as CI finds it (no daemon at the
+default socket: the notebook explains why and runs locally); this runs the Docker
+notebook again with DOCKER_HOST pointing at the test engine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from .docker_engine import Engine, docker_engine_fixture  # noqa: F401  (the session fixture)
+from .test_notebooks import TEST_PARAMETERS, parametrise
+
+pytestmark = pytest.mark.integration
+NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "03-docker-runner.ipynb"
+
+
+def test_docker_notebook_runs_its_sweep_in_containers(
+    docker_engine: Engine,
+    tmp_path: Path,
+) -> None:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    parametrise(nb, TEST_PARAMETERS)
+    env_before = dict(os.environ)
+    os.environ.update(HF_HUB_OFFLINE="1", DOCKER_HOST=docker_engine.host)
+    os.environ.pop("MPLBACKEND", None)
+    try:
+        NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+    assert not [out for out in outputs if out.get("output_type") == "error"]
+    text = "\n".join(
+        str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", "")) for out in outputs
+    )
+    assert f"docker:{docker_engine.image}" in text
+    assert "ImagePullError" in text and "docker pull llem-nb/never-built:0" in text
+    assert any("image/png" in out.get("data", {}) for out in outputs)
+
+    import llem_nb as ll
+
+    (study_dir,) = (tmp_path / "results").iterdir()
+    df = ll.load_results(study_dir)
+    assert set(df["status"]) == {"ok"} and set(df["runner"]) == {"docker"}
+    assert set(df["image"]) == {docker_engine.image}

@@ -1,0 +1,63 @@
+"""The GPU check's own logic on the CPU, against a fake NVML GPU; and its no-GPU exit."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from llem_nb import cli, gpu_check
+from llem_nb.energy.fake import FakeGpu, FakeNvml, ramp
+
+
+def test_without_a_gpu_it_exits_2_with_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gpu_check.main([]) == 2
+    assert cli.main(["gpu-check", "--out", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "gpu-check needs an NVIDIA GPU" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_fake_gpu_run_writes_results_and_a_table(tmp_path: Path) -> None:
+    fake = FakeNvml([FakeGpu(power_w=ramp(80.0, 350.0, 60.0))])
+    results, frame = gpu_check.run_check(
+        tmp_path / "out",
+        fake=True,
+        nvml=fake,
+        models_dir=tmp_path,
+        batch_sizes=(1, 2),
+        target_window_s=0.05,
+        baseline_s=0.05,
+        max_output_tokens=4,
+    )
+    assert len(frame) == 4 and (frame["status"] == "ok").all()
+    assert sorted(frame["batch_size"]) == [1, 1, 2, 2]
+    assert len(list(results.glob("*.result.json"))) == 4
+    assert len(list(results.glob("*.timeseries.parquet"))) == 4
+    assert not list(tmp_path.glob("llem-gpu-check-*")), "the built models are cleaned up"
+    table = gpu_check.summary(frame)
+    assert list(table.columns) == list(gpu_check.COLUMNS.values())
+    assert set(table["model"]) == {"tiny-llama", "llama-1b"}
+    assert all(math.isfinite(v) and v > 0 for v in table["J/tok"])
+    assert table["ctr/pwr"].tolist() == pytest.approx([1.0] * 4, rel=0.02)
+    assert (table["idle_W"] > 0).all() and (table["flags"].str.contains("short_window")).all()
+    saved = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert list(saved.columns) == list(table.columns)
+    one = json.loads(next(results.glob("*.result.json")).read_text())
+    assert one["energy_source"] == "nvml" and one["study"] == "gpu-check"
+    config = one["config"]
+    assert config["baseline"]["seconds"] == 0.05 and config["max_output_tokens"] == 4
+
+
+def test_big_llama_shape_is_about_a_billion_parameters() -> None:
+    s = gpu_check.BIG_LLAMA
+    head_dim = s["hidden_size"] // s["num_attention_heads"]
+    kv = s["num_key_value_heads"] * head_dim
+    attention = 2 * s["hidden_size"] ** 2 + 2 * s["hidden_size"] * kv
+    mlp = 3 * s["hidden_size"] * s["intermediate_size"]
+    layers = s["num_hidden_layers"] * (attention + mlp + 2 * s["hidden_size"])
+    total = layers + 2 * s["vocab_size"] * s["hidden_size"] + s["hidden_size"]
+    assert 0.8e9 < total < 1.2e9

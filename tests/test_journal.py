@@ -1,0 +1,151 @@
+"""The journal (append, replay, torn lines, fsync policy, write errors) and the study-dir lock."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llem_nb.journal import Journal, JournalWarning, replay
+from llem_nb.lock import StudyLock, StudyLocked
+
+A = {"config_hash": "a" * 64, "experiment_id": "a" * 12}
+B = {"config_hash": "b" * 64, "experiment_id": "b" * 12}
+
+
+def test_replay_folds_events_into_latest_state(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    with Journal(path) as j:
+        j.append("session", phase="open", pid=1)
+        j.append_many([{"event": "queued", **A, "cycle": c} for c in (0, 1)])
+        j.append_many([{"event": "queued", **B, "cycle": 0}])
+        j.append("started", **A, cycle=0)
+        j.append("finished", **A, cycle=0)
+        j.append("started", **A, cycle=1)
+        j.append("failed", **A, cycle=1, category="timeout")
+        j.append("started", **B, cycle=0)
+        j.append("interrupted", **B, cycle=0)
+    state = replay(path)
+    assert state.get(A["config_hash"], 0).state == "finished"
+    failed = state.get(A["config_hash"], 1)
+    assert (failed.state, failed.category, failed.starts) == ("failed", "timeout", 1)
+    assert state.get(B["config_hash"], 0).state == "interrupted"
+    assert state.counts() == {"finished": 1, "failed": 1, "interrupted": 1}
+    assert [s["phase"] for s in state.sessions] == ["open"]
+    assert state.ignored_lines == 0
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert all("ts" in line and "event" in line for line in lines)
+    assert lines[-1]["experiment_id"] == B["experiment_id"] and lines[-1]["cycle"] == 0
+
+
+def test_missing_journal_replays_empty(tmp_path: Path) -> None:
+    state = replay(tmp_path / "nope.jsonl")
+    assert state.pairs == {} and state.sessions == []
+
+
+def test_torn_last_line_is_ignored_and_the_next_writer_starts_fresh(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    with Journal(path) as j:
+        j.append("started", **A, cycle=0)
+    with open(path, "ab") as fh:
+        fh.write(b'{"ts":"x","event":"finished","config_hash":"aaa')
+    with pytest.warns(JournalWarning, match="torn last line"):
+        state = replay(path)
+    assert state.get(A["config_hash"], 0).state == "started"
+    with Journal(path) as j:
+        j.append("finished", **A, cycle=0)
+    with pytest.warns(JournalWarning, match="unreadable line 2"):
+        state = replay(path)
+    assert state.get(A["config_hash"], 0).state == "finished"
+    assert state.ignored_lines == 1
+
+
+def test_unknown_events_and_non_objects_are_warned_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_text('[1, 2]\n{"event": "exploded"}\n{"event": "started"}\n')
+    with pytest.warns(JournalWarning) as record:
+        state = replay(path)
+    assert len(record) == 3 and state.ignored_lines == 3 and not state.pairs
+
+
+def test_fsync_policy_groups_terminal_lines(tmp_path: Path, monkeypatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    j = Journal(tmp_path / "journal.jsonl", sync_interval_s=3600)
+    j.append("started", **A, cycle=0)
+    assert synced == []
+    j.append("finished", **A, cycle=0)
+    assert len(synced) == 1
+    j.append("finished", **A, cycle=1)
+    assert len(synced) == 1
+    j.append("interrupted", **A, cycle=2, sync=True)
+    assert len(synced) == 2
+    j.close()
+    assert len(synced) == 3
+    every = Journal(tmp_path / "every.jsonl", sync_interval_s=0)
+    synced.clear()
+    for c in range(3):
+        every.append("finished", **A, cycle=c)
+    assert len(synced) == 3
+    every.close()
+
+
+def test_a_failing_journal_write_warns_once_and_the_caller_goes_on(
+    tmp_path: Path, monkeypatch
+) -> None:
+    j = Journal(tmp_path / "journal.jsonl")
+
+    def full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.warns(JournalWarning, match="No space left") as record:
+        j.append("started", **A, cycle=0)
+        j.append("finished", **A, cycle=0)
+    assert len(record) == 1
+    monkeypatch.undo()
+    j.close()
+
+
+def test_lock_is_exclusive_and_names_the_holder(tmp_path: Path) -> None:
+    first = StudyLock(tmp_path).acquire()
+    with pytest.raises(StudyLocked) as info:
+        StudyLock(tmp_path).acquire()
+    assert str(tmp_path) in info.value.message
+    assert f"pid {os.getpid()}" in info.value.message
+    assert "wait for that run" in info.value.fix
+    again = pickle.loads(pickle.dumps(info.value))
+    assert again.message == info.value.message and again.fix == info.value.fix
+    first.release()
+    with StudyLock(tmp_path) as lock:
+        assert lock.held
+    assert not lock.held
+
+
+def test_lock_held_by_another_process_fails_fast_and_dies_with_it(tmp_path: Path) -> None:
+    code = (
+        "import sys, time\n"
+        "from llem_nb.lock import StudyLock\n"
+        f"StudyLock({str(tmp_path)!r}).acquire()\n"
+        "print('locked', flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "locked"
+        with pytest.raises(StudyLocked, match=f"pid {child.pid}"):
+            StudyLock(tmp_path).acquire()
+    finally:
+        child.kill()
+        child.wait()
+    with StudyLock(tmp_path) as lock:
+        assert lock.held

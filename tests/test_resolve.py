@@ -1,0 +1,172 @@
+"""Runner resolution: argument > env > study > user config > auto-detect > backend default.
+
+Each layer is tested with every layer below it set, so the test fails if the
+order is wrong. The Docker detector is injected; no daemon is needed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from llem_nb.errors import ConfigError, PreflightError
+from llem_nb.runners.preflight import DockerProbe, isolate_backends
+from llem_nb.runners.resolve import (
+    RunnerSpec,
+    docker_auto_detect,
+    read_user_runners,
+    resolve_runner,
+    user_config_path,
+)
+
+ENV = {"LLEM_RUNNER_PYTORCH": "subprocess"}
+STUDY = {"pytorch": "docker:study/img:1"}
+USER = {"pytorch": "docker:user/img:2"}
+
+
+def auto(_backend: str) -> str:
+    return "docker"
+
+
+def no_auto(_backend: str) -> None:
+    return None
+
+
+def probe(*, reachable: bool = True, nvidia: bool = True) -> DockerProbe:
+    reason = "Docker 27 at unix:///x" if reachable else "no Docker daemon answers at unix:///x"
+    how = "the Docker daemon has the nvidia runtime" if nvidia else "no NVIDIA Container Toolkit"
+    return DockerProbe("unix:///x", True, reachable, reason, "27", nvidia, how)
+
+
+def test_argument_beats_every_other_layer() -> None:
+    spec = resolve_runner(
+        "pytorch",
+        argument="local",
+        environ=ENV,
+        study_runners=STUDY,
+        user_runners=USER,
+        auto_detect=auto,
+    )
+    assert spec == RunnerSpec("local", "argument")
+    per_backend = resolve_runner(
+        "pytorch", argument={"pytorch": "docker:arg/img:3"}, environ=ENV, auto_detect=auto
+    )
+    assert (per_backend.source, per_backend.image) == ("argument", "arg/img:3")
+
+
+def test_a_mapping_argument_without_this_backend_falls_through_to_env() -> None:
+    spec = resolve_runner("pytorch", argument={"vllm": "local"}, environ=ENV, auto_detect=auto)
+    assert spec == RunnerSpec("subprocess", "env")
+
+
+def test_env_beats_study_user_config_and_auto() -> None:
+    spec = resolve_runner(
+        "pytorch", environ=ENV, study_runners=STUDY, user_runners=USER, auto_detect=auto
+    )
+    assert spec == RunnerSpec("subprocess", "env")
+
+
+def test_study_beats_user_config_and_auto() -> None:
+    spec = resolve_runner(
+        "pytorch", environ={}, study_runners=STUDY, user_runners=USER, auto_detect=auto
+    )
+    assert spec == RunnerSpec("docker:study/img:1", "study")
+    assert spec.mode == "docker" and spec.image == "study/img:1"
+
+
+def test_user_config_file_beats_auto() -> None:
+    path = user_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("runners:\n  pytorch: docker:user/img:2\n")
+    assert read_user_runners() == USER
+    spec = resolve_runner("pytorch", environ={}, study_runners={}, auto_detect=auto)
+    assert spec == RunnerSpec("docker:user/img:2", "user-config")
+
+
+def test_auto_detect_beats_the_backend_default() -> None:
+    spec = resolve_runner("pytorch", environ={}, user_runners={}, auto_detect=auto)
+    assert spec == RunnerSpec("docker", "auto")
+
+
+def test_backend_default_is_last() -> None:
+    spec = resolve_runner("pytorch", environ={}, user_runners={}, auto_detect=no_auto)
+    assert spec == RunnerSpec("local", "default")
+
+
+def test_invalid_values_name_the_layer_they_came_from(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as env_err:
+        resolve_runner("pytorch", environ={"LLEM_RUNNER_PYTORCH": "kubernetes"})
+    assert env_err.value.field == "LLEM_RUNNER_PYTORCH"
+    with pytest.raises(ConfigError, match="not a valid image reference") as img_err:
+        resolve_runner("pytorch", environ={}, study_runners={"pytorch": "docker:Bad Image"})
+    assert img_err.value.field == "runners.pytorch"
+    bad = tmp_path / "config.yaml"
+    bad.write_text("runners:\n  pytorch: docker:team/Case\n")
+    with pytest.raises(ConfigError, match="uppercase"):
+        read_user_runners(bad)
+
+
+def test_docker_auto_detect_needs_daemon_toolkit_and_image() -> None:
+    present = docker_auto_detect("pytorch", found=probe(), image_present=lambda _i: True)
+    assert present == "docker"
+    for found in (probe(reachable=False), probe(nvidia=False)):
+        assert docker_auto_detect("pytorch", found=found, image_present=lambda _i: True) is None
+
+
+def test_docker_usable_but_image_missing_falls_back_with_a_build_note() -> None:
+    with pytest.warns(UserWarning, match="llem-nb images build vllm") as caught:
+        chosen = docker_auto_detect("vllm", found=probe(), image_present=lambda _i: False)
+    assert chosen is None
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        docker_auto_detect("vllm", found=probe(), image_present=lambda _i: False)
+
+
+def test_without_a_daemon_the_real_detector_answers_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    spec = resolve_runner("pytorch", environ={}, user_runners={})
+    assert spec == RunnerSpec("local", "default")
+
+
+def test_one_backend_needs_no_isolation() -> None:
+    specs = {"pytorch": RunnerSpec("local", "default")}
+    assert isolate_backends(specs, found=probe(reachable=False)) == specs
+
+
+def test_several_backends_go_to_docker_when_it_is_usable() -> None:
+    specs = {"pytorch": RunnerSpec("local", "default"), "vllm": RunnerSpec("subprocess", "default")}
+    out = isolate_backends(specs, found=probe(), missing_images=lambda _b: [])
+    assert out == {"pytorch": RunnerSpec("docker", "auto"), "vllm": RunnerSpec("docker", "auto")}
+
+
+def test_several_backends_without_docker_stop_with_install_instructions() -> None:
+    specs = {"pytorch": RunnerSpec("local", "default"), "vllm": RunnerSpec("subprocess", "default")}
+    with pytest.raises(PreflightError) as no_daemon:
+        isolate_backends(specs, found=probe(reachable=False))
+    assert "docs.docker.com/engine/install" in no_daemon.value.fix
+    assert "study.runners(" in no_daemon.value.fix
+    with pytest.raises(PreflightError) as no_toolkit:
+        isolate_backends(specs, found=probe(nvidia=False))
+    assert "NVIDIA Container Toolkit" in no_toolkit.value.fix
+    with pytest.raises(PreflightError, match="not built") as no_image:
+        isolate_backends(specs, found=probe(), missing_images=lambda b: [f"img/{x}" for x in b])
+    assert "llem-nb images build vllm" in no_image.value.fix
+
+
+def test_explicit_runners_per_backend_are_honoured_and_mixed_ones_warned_about() -> None:
+    specs = {"pytorch": RunnerSpec("local", "study"), "vllm": RunnerSpec("subprocess", "env")}
+    with pytest.warns(UserWarning, match="mixed runners.*pytorch=local, vllm=subprocess"):
+        out = isolate_backends(specs, found=probe(reachable=False))
+    assert out == specs
+    same = {
+        "pytorch": RunnerSpec("docker", "argument"),
+        "vllm": RunnerSpec("docker:v/img:1", "env"),
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isolate_backends(same, found=probe(reachable=False)) == same

@@ -1,0 +1,280 @@
+"""Widgets driven headless: set values, click, check the Study, runner mapping and figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pandas as pd
+import pytest
+from _nb_data import measured_results
+
+from llem_nb.errors import ConfigError, LlemError
+from llem_nb.results.frame import load_results
+from llem_nb.run_loop import ProgressEvent, prepare_run
+from llem_nb.study import Study
+from llem_nb.testing import FakeGpu, FakeNvml
+from llem_nb.widgets import (
+    Capability,
+    LiveProgress,
+    ProgressState,
+    ResultsExplorer,
+    RunnerPicker,
+    StudyBuilder,
+    probe_capabilities,
+)
+from llem_nb.widgets.power import sparkline_svg
+from llem_nb.widgets.progress import notebook_progress
+from llem_nb.widgets.runner_picker import IMAGE_MODE, check_image
+
+NO_DOCKER = [
+    Capability("docker daemon", False, "cannot connect to /var/run/docker.sock"),
+    Capability("NVIDIA container toolkit", None, "not checked"),
+    Capability("GPUs (NVML)", False, "NVML library not found"),
+    Capability("ray", False, "not installed"),
+]
+FAST = {"n_prompts": 2, "max_output_tokens": 2, "energy": {"source": "none"}, "warmup": {"runs": 0}}
+
+
+def _study(backend: str, **extra: object) -> Study:
+    return Study("widgets", model="fake-model", backend=backend, **FAST, **extra).sweep(
+        batch_size=[1, 2]
+    )
+
+
+# ---------------------------------------------------------------- runner picker
+
+
+def test_picker_rows_per_backend_with_default_and_its_layer(
+    fake_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = (
+        _study(fake_backend).sweep(backend=[fake_backend, "pytorch"]).runners(pytorch="subprocess")
+    )
+    monkeypatch.setenv(f"LLEM_RUNNER_{fake_backend.upper()}", "subprocess")
+    picker = RunnerPicker(study, capabilities=NO_DOCKER)
+    assert list(picker.rows) == [fake_backend, "pytorch"]
+    assert picker.value == {fake_backend: "subprocess", "pytorch": "subprocess"}
+    assert "chosen by: env" in picker.status_text(fake_backend)
+    assert "chosen by: study" in picker.status_text("pytorch")
+    assert "<b>docker daemon</b></td><td>cannot connect" in picker.summary.value
+
+
+def test_picker_value_is_the_plain_mapping_and_runs_a_study(
+    fake_backend: str, tmp_path: Path
+) -> None:
+    picker = RunnerPicker([fake_backend], capabilities=NO_DOCKER)
+    assert "chosen by: default" in picker.status_text(fake_backend)
+    picker.rows[fake_backend].mode.value = "subprocess"
+    picker.rows[fake_backend].mode.value = "local"
+    assert picker.value == {fake_backend: "local"}
+    res = _study(fake_backend).run(runner=picker, results_dir=tmp_path, progress=False)
+    assert set(res.df["runner"]) == {"local"}
+    assert set(res.df["runner_source"]) == {"argument"}
+
+
+def test_picker_docker_image_field_and_invalid_characters(fake_backend: str) -> None:
+    picker = RunnerPicker([fake_backend], capabilities=NO_DOCKER)
+    row = picker.rows[fake_backend]
+    assert row.image.layout.display == "none"
+    row.mode.value = IMAGE_MODE
+    assert row.image.layout.display == ""
+    row.image.value = "ghcr.io/llem-nb/pytorch:0.1.0-cuda12"
+    assert picker.value == {fake_backend: "docker:ghcr.io/llem-nb/pytorch:0.1.0-cuda12"}
+    assert "✗" in picker.status_text(fake_backend)  # docker not usable on this machine
+    row.image.value = "My Image!"
+    assert "characters not allowed" in picker.status_text(fake_backend)
+    assert "!" in picker.errors[fake_backend]
+    with pytest.raises(ConfigError, match="invalid rows"):
+        _ = picker.value
+    row.image.value = ""
+    assert "it is empty" in picker.status_text(fake_backend)
+
+
+@pytest.mark.parametrize(
+    "image", ["python:3.11", "localhost:5000/a/b:tag", "img@sha256:" + "a" * 64, "a__b-c.d/e"]
+)
+def test_check_image_accepts_docker_references(image: str) -> None:
+    assert check_image(f"  {image} ") == image
+
+
+@pytest.mark.parametrize("image", ["upper/Case", "a b", "img:tag:again", "-lead", "x;rm -rf"])
+def test_check_image_rejects_bad_references(image: str) -> None:
+    with pytest.raises(ConfigError, match="not a valid image reference"):
+        check_image(image)
+
+
+def test_probe_capabilities_reports_gpus_from_nvml() -> None:
+    gpus = {c.name: c for c in probe_capabilities(nvml=FakeNvml([FakeGpu(), FakeGpu()]))}
+    assert gpus["GPUs (NVML)"].usable is True
+    assert "2 GPU(s)" in gpus["GPUs (NVML)"].detail
+    none = {c.name: c for c in probe_capabilities(nvml=FakeNvml(init_error=12))}
+    assert none["GPUs (NVML)"].usable is False
+    assert none["docker daemon"].usable in (True, False, None)
+    assert none["docker daemon"].detail
+
+
+# ---------------------------------------------------------------- study builder
+
+
+def test_builder_makes_the_study_and_shows_count_and_yaml(fake_backend: str) -> None:
+    builder = StudyBuilder("sweep", model="fake-model", backends=[fake_backend], base=FAST)
+    builder.batch_sizes.value = "1, 2, 4"
+    builder.max_output_tokens.value = "2\n3"
+    builder.cycles.value = 2
+    builder.axes.value = "decoder.temperature = 0, 0.7  # greedy and sampled"
+    study = builder.study
+    assert len(study.points) == 3 * 2 * 2
+    assert study.config.sweep["batch_size"] == [1, 2, 4]
+    assert study.config.sweep["decoder.temperature"] == [0, 0.7]
+    assert study.config.base["model"] == "fake-model"
+    assert study.config.cycles.n == 2
+    assert "<b>12</b> experiments × 2 cycles = <b>24</b> runs" in builder.count.value
+    assert "batch_size" in builder.yaml.value and builder.message.value == ""
+
+
+def test_builder_empty_axis_and_bad_values_are_messages(fake_backend: str) -> None:
+    builder = StudyBuilder("sweep", model="fake-model", backends=[fake_backend], base=FAST)
+    builder.batch_sizes.value = " , "
+    assert "sweep axis &#x27;batch_size&#x27; is empty" in builder.message.value
+    with pytest.raises(ConfigError, match="'batch_size' is empty"):
+        _ = builder.study
+    builder.batch_sizes.value = "1, two"
+    assert "&#x27;two&#x27; is not a valid int" in builder.message.value
+    builder.batch_sizes.value = "1"
+    builder.backends.value = ()
+    assert "&#x27;backend&#x27; is empty" in builder.message.value
+    builder.backends.value = (fake_backend,)
+    builder.axes.value = "decoder.temprature = 0.5"
+    assert "did you mean" in builder.message.value
+    builder.axes.value = "just words"
+    assert "cannot read" in builder.message.value
+    builder.axes.value = ""
+    assert builder.message.value == ""
+    assert len(builder.study.points) == 1
+
+
+def test_builder_save_button_writes_yaml_that_loads_back(fake_backend: str, tmp_path: Path) -> None:
+    builder = StudyBuilder("saved", model="fake-model", backends=[fake_backend], base=FAST)
+    builder.path.value = str(tmp_path / "study.yaml")
+    builder.save_button.click()
+    assert "saved" in builder.message.value
+    loaded = Study.from_yaml(tmp_path / "study.yaml")
+    assert [p.config.config_hash for p in loaded.points] == [
+        p.config.config_hash for p in builder.study.points
+    ]
+
+
+# ---------------------------------------------------------------- live progress
+
+
+def _event(kind: str, index: int, eid: str, elapsed: float, **kw: object) -> ProgressEvent:
+    return ProgressEvent(kind=kind, index=index, total=3, experiment_id=eid, backend="fake",
+                         elapsed_s=elapsed, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_progress_state_counts_table_and_eta() -> None:
+    state = ProgressState(3)
+    state.update(_event("started", 0, "aaa", 0.0))
+    state.update(_event("finished", 0, "aaa", 10.0, status="ok"))
+    state.update(_event("started", 1, "bbb", 10.0))
+    state.update(_event("finished", 1, "bbb", 30.0, status="failed", error_category="oom"))
+    state.update(_event("started", 2, "ccc", 30.0))
+    assert (state.finished, state.count("running"), state.count("failed"), state.queued) == (
+        2, 1, 1, 0)  # fmt: skip
+    assert state.eta_s == pytest.approx(15.0)
+    table = state.table_html()
+    assert table.index("ccc") < table.index("bbb") < table.index("aaa")
+    assert "oom" in table
+    assert "ETA 15.0 s" in state.summary()
+
+
+def test_live_progress_follows_a_real_run_and_stop_button(
+    fake_backend: str, tmp_path: Path
+) -> None:
+    progress = LiveProgress(power=False)
+    res = (
+        _study(fake_backend)
+        .cycles(2)
+        .run(results_dir=tmp_path, progress=False, callbacks=[progress])
+    )
+    progress.close()
+    assert progress.bar.value == progress.bar.max == 4 == len(res.results)
+    assert progress.bar.bar_style == "success"
+    assert "4/4 finished" in progress.label.value
+
+    run = prepare_run(_study(fake_backend), results_dir=tmp_path / "stopped", progress=False)
+    view = LiveProgress(power=False).attach(run)
+    assert not view.stop_button.disabled
+    view.stop_button.click()
+    assert run.stop_requested
+    assert "stop requested" in view.label.value
+    assert run.execute().results == []
+
+
+def test_live_progress_attached_to_a_background_run(fake_backend: str, tmp_path: Path) -> None:
+    handle = _study(fake_backend).cycles(2).start(results_dir=tmp_path)
+    view = LiveProgress(power=False).attach(handle)
+    res = handle.wait(timeout=60)
+    view.close()
+    assert len(view.state.rows) == handle.progress.total == len(res.results) == 4
+    assert {r.status for r in view.state.rows.values()} == {"done"}
+    assert view.bar.value == 4 and view.bar.bar_style == "success"
+
+
+def test_live_progress_power_sparkline_from_nvml() -> None:
+    view = LiveProgress(2, nvml=FakeNvml([FakeGpu(power_w=250.0), FakeGpu(power_w=50.0)]))
+    assert view.sampler is not None
+    view.sampler.sample()
+    view.sampler.sample()
+    view._draw_power()
+    view.close()
+    assert "<svg" in view.power.value and "300 W" in view.power.value
+    no_gpu = LiveProgress(2, nvml=FakeNvml(init_error=12))
+    assert no_gpu.sampler is None and no_gpu.power.value == ""
+    assert sparkline_svg([1.0]) == ""
+
+
+def test_notebook_progress_is_only_for_kernels() -> None:
+    assert notebook_progress(3) is None
+
+
+# ---------------------------------------------------------------- results explorer
+
+
+@pytest.fixture(scope="module")
+def results_df(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    return load_results(measured_results(tmp_path_factory.mktemp("explore")))
+
+
+def test_explorer_dropdowns_redraw_the_figure(results_df: pd.DataFrame) -> None:
+    explorer = ResultsExplorer(results_df)
+    assert explorer.y.value == "energy_per_output_token_j"
+    assert explorer.figure is not None
+    explorer.y.value = "throughput_output_tok_s"
+    explorer.hue.value = "cycle"
+    explorer.facet.value = "batch_size"
+    visible = [ax for ax in explorer.figure.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == [f"batch_size = {b}" for b in (1, 2, 4)]
+    assert visible[0].get_ylabel() == "output throughput [tok/s]"
+    assert "model" in explorer.x.options and "model" not in explorer.y.options
+
+
+def test_explorer_quality_filter_explains_an_empty_selection(results_df: pd.DataFrame) -> None:
+    explorer = ResultsExplorer(results_df)
+    explorer.quality_only.value = True
+    assert explorer.figure is None
+    assert "no row passes quality_ok" in explorer.message.value
+    assert "short_window" in explorer.message.value
+    passing = results_df.assign(quality_ok=True)
+    assert ResultsExplorer(passing, quality_only=True).figure is not None
+
+
+def test_explorer_accepts_a_results_dir_and_rejects_other_things(tmp_path: Path) -> None:
+    explorer = ResultsExplorer(measured_results(tmp_path, batch_sizes=(1,), cycles=1))
+    assert len(explorer.df) == 1
+    with pytest.raises(LlemError, match="cannot explore"):
+        ResultsExplorer(42)
