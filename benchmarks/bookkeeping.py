@@ -4,22 +4,29 @@ A no-op experiment (the fake backend, 1 prompt, 1 output token, no energy, no wa
 no baseline) runs in-process; everything the study does around it is overhead:
     overhead per experiment = (wall time of the whole run − time inside runner.run) / N
 ``prepare`` (expansion, validation, hashing, lock, queueing in the journal) is
-included and also shown on its own; ``cpu ms`` is the same overhead in process CPU
-time, which file-system contention from other processes does not inflate. Sizes are
-run interleaved and the least-disturbed (minimum) run of each is shown. Goal: ≤ 1 ms
-per experiment, and the 10k figure ≤ 1.2 × the 1k figure (O(1) per experiment).
+included and also shown on its own. ``user``/``sys`` split the process's CPU time: on
+a shared disk the temp-file create of each result write (system time) swings from
+0.2 to 1 ms with other processes' I/O, while user time shows what the loop itself
+costs. Sizes run interleaved; the least-disturbed (minimum) run and the median are
+shown. Goal: ≤ 1 ms per experiment, and 10k ≤ 1.2 × 1k (O(1) per experiment).
 
 The runner calls the fake backend and the Harness's result helpers directly: the
 Harness's own ``gc.collect()`` before each window (~40 ms in a loaded process) is a
 measurement choice, not bookkeeping, and would make 10k runs take minutes.
 ``--harness N`` times N experiments through the real ``LocalRunner`` for reference.
 
-    .venv/bin/python benchmarks/bookkeeping.py [--sizes 1000 10000] [--harness 100]
+    .venv/bin/python benchmarks/bookkeeping.py [--sizes 1000 10000] [--harness 100] [--gc-rows]
+
+A run keeps every ExperimentResult (``StudyResult.results``), so the heap grows with N and
+CPython's cyclic GC costs a little more per allocation; that touches the runner's own time
+just as much. ``--gc-rows`` shows the loop with the GC paused, to separate the two.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 import shutil
 import statistics
 import tempfile
@@ -86,17 +93,24 @@ def study_of(n: int, backend: str) -> Study:
     ).sweep(decoder__seed=list(range(n)))
 
 
-def measure(n: int, root: Path, *, sync_interval_s: float = 1.0, harness: bool = False) -> dict:
+def measure(
+    n: int, root: Path, *, sync_interval_s: float = 1.0, harness: bool = False, gc_on: bool = True
+) -> dict:
     backend = use_fake_backend()
     study = study_of(n, backend)
     runner = NoopRunner(LocalRunner(source="argument") if harness else None)
-    t0, cpu0 = time.perf_counter(), time.process_time()
+    t0, cpu0, times0 = time.perf_counter(), time.process_time(), os.times()
     run = prepare_run(
         study, runner=runner, results_dir=root, progress=False, sync_interval_s=sync_interval_s
     )
     t1 = time.perf_counter()
-    result = run.execute()
-    t2, cpu2 = time.perf_counter(), time.process_time()
+    if not gc_on:
+        gc.disable()
+    try:
+        result = run.execute()
+    finally:
+        gc.enable()
+    t2, cpu2, times2 = time.perf_counter(), time.process_time(), os.times()
     assert len(result.results) == n and not result.failed, "every no-op experiment must succeed"
     assert len(list(result.dir.glob("*.result.json"))) == n
     return {
@@ -105,6 +119,8 @@ def measure(n: int, root: Path, *, sync_interval_s: float = 1.0, harness: bool =
         "loop_ms": (t2 - t1 - runner.busy_s) * 1e3 / n,
         "overhead_ms": (t2 - t0 - runner.busy_s) * 1e3 / n,
         "cpu_ms": (cpu2 - cpu0 - runner.busy_cpu_s) * 1e3 / n,
+        "user_ms": (times2.user - times0.user) * 1e3 / n,
+        "sys_ms": (times2.system - times0.system) * 1e3 / n,
         "runner_ms": runner.busy_s * 1e3 / n,
         "wall_s": t2 - t0,
     }
@@ -116,21 +132,28 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per size (median shown)")
     parser.add_argument("--fsync-each", type=int, default=300, help="N for the fsync-each row")
     parser.add_argument("--harness", type=int, default=100, help="N through the real Harness")
+    parser.add_argument(
+        "--gc-rows", action="store_true", help="also run each size with the cyclic GC paused"
+    )
     args = parser.parse_args()
     FakeBackend.step_s = 0.0
     rows = []
     with tempfile.TemporaryDirectory(prefix="llem-bookkeeping-") as tmp:
         root = Path(tmp)
         measure(50, root / "warm")
-        runs: dict[int, list[dict]] = {n: [] for n in args.sizes}
-        for r in range(args.repeats):
+        modes = [("group fsync (default, ≤ 1/s)", True)]
+        if args.gc_rows:
+            modes.append(("same, cyclic GC paused", False))
+        for name, gc_on in modes:
+            runs: dict[int, list[dict]] = {n: [] for n in args.sizes}
+            for r in range(args.repeats):
+                for n in args.sizes:
+                    runs[n].append(measure(n, root / f"{n}-{r}", gc_on=gc_on))
+                    shutil.rmtree(root / f"{n}-{r}")
             for n in args.sizes:
-                runs[n].append(measure(n, root / f"{n}-{r}"))
-                shutil.rmtree(root / f"{n}-{r}")
-        for n in args.sizes:
-            best = min(runs[n], key=lambda x: x["overhead_ms"])
-            best["median_ms"] = statistics.median(x["overhead_ms"] for x in runs[n])
-            rows.append(("group fsync (default, ≤ 1/s)", best))
+                best = min(runs[n], key=lambda x: x["overhead_ms"])
+                best["median_ms"] = statistics.median(x["overhead_ms"] for x in runs[n])
+                rows.append((name, best))
         if args.fsync_each:
             rows.append(
                 (
@@ -142,19 +165,24 @@ def main() -> None:
             rows.append(
                 ("real LocalRunner + Harness", measure(args.harness, root / "h", harness=True))
             )
-    print(f"{'policy':<30}{'N':>6}{'overhead ms':>12}{'(median)':>9}{'cpu ms':>8}"
-          f"{'prepare ms':>11}{'loop ms':>9}{'runner ms':>10}{'wall s':>8}")  # fmt: skip
+    print(f"{'policy':<30}{'N':>6}{'overhead ms':>12}{'(median)':>9}{'prepare':>8}"
+          f"{'loop':>7}{'runner':>7}{'user':>7}{'sys':>7}{'wall s':>8}")  # fmt: skip
     for name, row in rows:
         median = f"{row['median_ms']:.3f}" if "median_ms" in row else "-"
         print(
-            f"{name:<30}{row['n']:>6}{row['overhead_ms']:>12.3f}{median:>9}{row['cpu_ms']:>8.3f}"
-            f"{row['prepare_ms']:>11.3f}{row['loop_ms']:>9.3f}{row['runner_ms']:>10.3f}"
-            f"{row['wall_s']:>8.2f}"
+            f"{name:<30}{row['n']:>6}{row['overhead_ms']:>12.3f}{median:>9}"
+            f"{row['prepare_ms']:>8.3f}{row['loop_ms']:>7.3f}{row['runner_ms']:>7.3f}"
+            f"{row['user_ms']:>7.3f}{row['sys_ms']:>7.3f}{row['wall_s']:>8.2f}"
         )
+    print("(ms per experiment; user/sys: CPU of the whole process, runner included)")
     default = [row for name, row in rows if name.startswith("group")]
     if len(default) >= 2:
         small, big = default[0], default[-1]
-        for key, what in (("overhead_ms", "wall"), ("cpu_ms", "cpu")):
+        for key, what in (
+            ("overhead_ms", "min wall"),
+            ("median_ms", "median wall"),
+            ("user_ms", "user CPU"),
+        ):
             print(
                 f"{what} overhead per experiment: {small[key]:.3f} ms at {small['n']}, "
                 f"{big[key]:.3f} ms at {big['n']} (ratio {big[key] / small[key]:.2f}; "

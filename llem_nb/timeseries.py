@@ -174,9 +174,12 @@ def restore_timeseries(result: ExperimentResult, result_path: Path) -> None:
     if not name:
         return
     path = Path(result_path).with_name(name)
-    if path.is_file():
+    result.timeseries_file = None
+    try:
         result._timeseries = Timeseries.read(path)
-        result.timeseries_file = None
+    except (ResultError, OSError, ValueError) as exc:
+        why = exc.message if isinstance(exc, ResultError) else f"{type(exc).__name__}: {exc}"
+        result.warnings = [*result.warnings, f"timeseries lost on the way back: {why}"]
 
 
 def load_timeseries(row_or_result: Any, directory: str | os.PathLike[str] | None = None) -> Any:

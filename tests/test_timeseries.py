@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import llem_nb
-from llem_nb.config import validate_experiment
+from llem_nb.config import ExperimentConfig, validate_experiment
 from llem_nb.energy.base import DeviceReading, EnergyReading, PowerSample, StateSample
 from llem_nb.energy.fake import FakeGpu, FakeNvml, ramp
 from llem_nb.energy.nvml import NvmlMeter
@@ -18,12 +18,15 @@ from llem_nb.errors import ResultError
 from llem_nb.harness import Harness
 from llem_nb.results import ResultStore, load_results
 from llem_nb.results.schema import ExperimentResult
+from llem_nb.runners.base import Runner
 from llem_nb.runners.exchange import Exchange, write_json
+from llem_nb.study import Study
 from llem_nb.testing import FakeBackend, use_fake_backend
 from llem_nb.timeseries import (
     COLUMNS,
     Timeseries,
     build_timeseries,
+    restore_timeseries,
     save_timeseries,
     timeseries_path_for,
 )
@@ -184,3 +187,45 @@ def test_new_columns_present_and_nan_where_not_measured(tmp_path: Path) -> None:
     assert "short_window" in got["quality_flags"]
     for name in ("ttft_ms_p90", "itl_ms_p99", "latency_s_mean"):
         assert got[name] > 0
+
+
+def test_a_timeseries_missing_on_the_way_back_becomes_a_warning(tmp_path: Path) -> None:
+    result = ExperimentResult.failed(validate_experiment({"model": "m"}), RuntimeError("x"))
+    result.timeseries_file = "gone.timeseries.parquet"
+    restore_timeseries(result, tmp_path / "h_result.json")
+    assert result.timeseries_file is None
+    assert any("timeseries lost on the way back" in w for w in result.warnings)
+
+
+class FakeGpuRunner(Runner):
+    """Runs each experiment in-process against a fake NVML GPU (a Runner, as users write)."""
+
+    name = "local"
+
+    def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
+        fake = FakeNvml([FakeGpu(power_w=ramp(80.0, 300.0, 5.0))])
+        meter = NvmlMeter([0], poll_interval_s=0.005, nvml=fake)
+        try:
+            return Harness(meter=meter).run(config, cycle=cycle, study=study)
+        finally:
+            meter.close()
+
+
+def test_a_study_run_writes_each_timeseries_beside_its_result(tmp_path: Path) -> None:
+    backend = use_fake_backend()
+    study = Study(
+        "ts", model="m", backend=backend, n_prompts=2, max_output_tokens=20, baseline__seconds=0.05
+    )
+    study = study.sweep(batch_size=[1, 2]).cycles(2)
+    FakeBackend.step_s = 0.002
+    try:
+        out = study.run(runner=FakeGpuRunner(), results_dir=tmp_path, progress=False)
+    finally:
+        FakeBackend.step_s = 0.0
+    frame = out.df
+    assert len(frame) == 4 and frame["timeseries_path"].notna().all()
+    for path in frame["timeseries_path"]:
+        assert Path(path).parent == out.dir and Path(path).is_file()
+    last = llem_nb.load_timeseries(frame.iloc[-1])
+    assert 1 <= len(last) <= 10 * last.attrs["window_s"] + 2
+    assert last.attrs["experiment_id"] == frame.iloc[-1]["experiment_id"]

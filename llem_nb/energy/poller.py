@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from llem_nb.energy.base import CounterMark, PowerSample, StateSample
@@ -35,7 +36,7 @@ class Poller:
         self.samples: list[PowerSample] = []
         self.states: list[StateSample] = []
         self.marks: list[CounterMark] = []
-        self._pending: list[tuple[str, float]] = []
+        self._pending: deque[tuple[str, float]] = deque()
         self._marking = False
         self._halt = threading.Event()
         self._wake = threading.Event()
@@ -75,7 +76,10 @@ class Poller:
         self.states.append(self._state())
 
     def _take_marks(self) -> None:
-        pending, self._pending = self._pending, []
+        """One counter read for every boundary queued before it (later ones wait their turn)."""
+        pending = []
+        while self._pending:
+            pending.append(self._pending.popleft())
         if not pending:
             return
         before = time.perf_counter()
