@@ -208,3 +208,19 @@ def test_auto_with_the_real_pynvml(tmp_path: Path) -> None:
             assert any(why in w for w in meter.stop().warnings)
     finally:
         meter.close()
+
+
+def test_estimate_counts_live_descendants_not_waited_for() -> None:
+    """Engines like vLLM compute in worker processes that are alive across the window."""
+    script = BURN + "\nimport sys, time\nprint('burnt', flush=True)\ntime.sleep(30)\n"
+    meter = EstimateMeter(cpu_w_per_core=10.0)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        meter.start()
+        assert child.stdout is not None and child.stdout.readline().strip() == "burnt"
+        reading = meter.stop()
+        assert child.poll() is None
+    finally:
+        child.kill()
+        child.wait()
+    assert reading.energy_j is not None and reading.energy_j >= 0.2 * 10.0

@@ -59,6 +59,8 @@ _REGISTRY: dict[str, str | type[Runner]] = {
     "local": "llem_nb.runners.local:LocalRunner",
     "subprocess": "llem_nb.runners.local:SubprocessRunner",
     "docker": "llem_nb.runners.docker:DockerRunner",
+    "ray": "llem_nb.runners.ray:RayRunner",
+    "ray+docker": "llem_nb.runners.ray:RayDockerRunner",
 }
 
 
