@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llem_nb.config import InvalidPoint, StudyConfig
-from llem_nb.cooldown import Pause, PauseRecord
+from llem_nb.cooldown import Pause
 from llem_nb.errors import ResultError
 from llem_nb.journal import Journal
 from llem_nb.lock import StudyLock
+from llem_nb.outcomes import failed_result as _failed
+from llem_nb.outcomes import run_task as _run_one
 from llem_nb.progress import Callback, ProgressEvent, default_view
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.results.store import ResultStore
@@ -167,6 +169,7 @@ class StudyRun:
         self._closers: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._running: tuple[Task, Runner] | None = None
+        self._pending: dict[Any, Task] = {}
         self._t0 = time.perf_counter()
         self._executed = False
 
@@ -192,6 +195,9 @@ class StudyRun:
         running = self._running
         if running is not None:
             running[1].cancel()
+        if self._pending:
+            for runner in {id(r): r for r in self.runners.values()}.values():
+                runner.cancel()
 
     def execute(self) -> StudyResult:
         """Run the tasks, store and journal each result; always releases the dir's lock."""
@@ -239,9 +245,12 @@ class StudyRun:
     def _dispatch(self, pause: Pause) -> Iterator[tuple[Task, ExperimentResult]]:
         """Run tasks one by one, yielding each result as it arrives.
 
-        The seam for concurrent runners (Ray): a dispatcher may start several tasks
-        (``_start`` each) and yield their results in any order; ``_finish`` stores them.
+        A study whose one runner is concurrent (Ray) goes to ``_dispatch_concurrent``.
         """
+        concurrent = {id(r): r for r in self.runners.values() if getattr(r, "concurrent", False)}
+        if concurrent and len(concurrent) == len({id(r) for r in self.runners.values()}) == 1:
+            yield from self._dispatch_concurrent(next(iter(concurrent.values())))
+            return
         for task in self.tasks:
             if self._stop.is_set():
                 return
@@ -251,6 +260,35 @@ class StudyRun:
             runner = self.runners[task.backend]
             self._start(task, runner)
             yield task, _run_one(runner, task, self.name, record)
+
+    def _dispatch_concurrent(self, runner: Any) -> Iterator[tuple[Task, ExperimentResult]]:
+        """Submit every task (the cluster queues them), yield results in arrival order.
+
+        Gaps and cooldowns do not apply: tasks run on different machines at once.
+        """
+        for task in self.tasks:
+            if self._stop.is_set():
+                break
+            handle = runner.submit(task.point.config, cycle=task.cycle, study=self.name)
+            self._pending[handle] = task
+            self._journal.append("started", **task.pair, sync=False)
+            self._emit("started", task)
+        while self._pending:
+            for handle in runner.wait(list(self._pending), timeout_s=0.5):
+                task = self._pending.pop(handle)
+                try:
+                    result = runner.result(handle)
+                except Exception as exc:
+                    if self._stop.is_set():
+                        self._journal.append("interrupted", **task.pair, sync=True)
+                        self._emit("interrupted", task, status="interrupted")
+                        continue
+                    yield task, _failed(task, self.name, exc, runner)
+                    continue
+                yield (
+                    task,
+                    result.model_copy(update={"study": self.name, "point": task.point.overrides}),
+                )
 
     def _start(self, task: Task, runner: Runner) -> None:
         self._running = (task, runner)
@@ -279,8 +317,14 @@ class StudyRun:
     def _interrupt_running(self, out: StudyResult) -> None:
         out.interrupted = True
         running, self._running = self._running, None
-        if running is not None:
-            task = running[0]
+        tasks = [running[0]] if running is not None else []
+        if self._pending:
+            for runner in {id(r): r for r in self.runners.values()}.values():
+                with contextlib.suppress(Exception):
+                    runner.cancel()
+            tasks.extend(self._pending.values())
+            self._pending.clear()
+        for task in tasks:
             self._journal.append("interrupted", **task.pair, sync=True)
             self._emit("interrupted", task, status="interrupted")
 
@@ -330,31 +374,3 @@ class StudyRun:
                 for runner in {id(r): r for r in self.runners.values()}.values():
                     with contextlib.suppress(Exception):
                         runner.close()
-
-
-def _run_one(runner: Runner, task: Task, study: str, record: PauseRecord) -> ExperimentResult:
-    try:
-        result = runner.run(task.point.config, cycle=task.cycle, study=study)
-    except Exception as exc:
-        return _failed(task, study, exc, runner, record=record)
-    return result.model_copy(
-        update={"study": study, "point": task.point.overrides, **record.fields()}
-    )
-
-
-def _failed(
-    task: Task,
-    study: str,
-    exc: BaseException,
-    runner: Runner,
-    *,
-    category: str | None = None,
-    record: PauseRecord | None = None,
-) -> ExperimentResult:
-    result = ExperimentResult.failed(task.point.config, exc, cycle=task.cycle, study=study)
-    if category is not None and result.error is not None:
-        result.error.category = category
-    update = {"point": task.point.overrides, **runner.metadata()}
-    if record is not None:
-        update.update(record.fields())
-    return result.model_copy(update=update)

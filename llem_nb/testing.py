@@ -27,7 +27,9 @@ class FakeBackend(Backend):
 
     ``step_s`` is the time per decoding step; ``fail_on`` (set on the class or via
     env ``LLEM_FAKE_FAIL=load|generate``) makes that stage raise, for fault tests;
-    env ``LLEM_FAKE_ALLOC_MB`` makes ``load`` allocate and touch that much RAM (OOM tests).
+    env ``LLEM_FAKE_ALLOC_MB`` makes ``load`` allocate and touch that much RAM (OOM tests);
+    env ``LLEM_FAKE_PIDFILE`` makes ``generate`` append its process id to that file first,
+    so a test can find (and kill) the process running an experiment.
     """
 
     name: ClassVar[str] = FAKE_BACKEND
@@ -51,6 +53,10 @@ class FakeBackend(Backend):
 
     def generate(self, prompts: list[str]) -> GenerationOutput:
         self._maybe_fail("generate")
+        pidfile = os.environ.get("LLEM_FAKE_PIDFILE")
+        if pidfile:
+            with open(pidfile, "a") as fh:
+                fh.write(f"{os.getpid()}\n")
         requests: list[RequestOutput] = []
         steps = self.config.max_output_tokens
         step_s = self.step_s or float(os.environ.get("LLEM_FAKE_STEP_S", "0"))

@@ -7,8 +7,9 @@ Model::
 where ``cpu_seconds`` is the CPU time (user + system) used during the window by this
 process, its waited-for children (``os.times()``) and its live descendants (``/proc``:
 engines such as vLLM compute in worker processes that outlive the window), and
-``cpu_w_per_core`` is the power of one fully busy core (``energy.cpu_w_per_core``, default 10 W). So one core
-busy for 1 s is 10 J; four cores busy for 1 s is 40 J; a process that sleeps costs 0 J.
+``cpu_w_per_core`` is the power of one fully busy core (``energy.cpu_w_per_core``,
+default 10 W). So one core busy for 1 s is 10 J; four cores busy for 1 s is 40 J; a
+process that sleeps costs 0 J.
 It ignores idle and uncore power, DRAM, frequency scaling, other processes and any
 GPU. It is a rough, comparable-on-one-machine number, never a measurement: every
 reading says so in a warning and carries the flag ``energy_estimated``.

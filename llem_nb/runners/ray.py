@@ -10,6 +10,7 @@ Ray sets ``CUDA_VISIBLE_DEVICES`` for a task; the meter maps exactly those GPUs.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,18 +24,28 @@ from llem_nb.runners.base import Runner
 RAY_FIX = "pip install 'llem_nb[ray]' (and the same llem_nb on every worker)"
 PASS_ENV_PREFIXES = ("LLEM_", "HF_", "TRANSFORMERS_", "VLLM_", "TOKENIZERS_")
 _GIB = 1024**3
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _remote_traceback(exc: BaseException) -> str:
+    """The worker's traceback as plain text (Ray colours its own rendering)."""
+    text = getattr(exc, "traceback_str", None) or str(exc)
+    text = _ANSI.sub("", str(text))
+    return text if text.startswith("Traceback") else "Traceback (on the Ray worker):\n" + text
 
 
 def _ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ConfigError("runner 'ray' needs the ray package", field="runner", fix=RAY_FIX) from None
+        raise ConfigError(
+            "runner 'ray' needs the ray package", field="runner", fix=RAY_FIX
+        ) from None
     return ray
 
 
 def task_env() -> dict[str, str]:
-    """The driver's llem_nb/HF/vLLM settings, passed to every task (never HF_TOKEN into files)."""
+    """The driver's llem_nb/HF/vLLM settings at submission, passed to that task's process."""
     return {k: v for k, v in os.environ.items() if k.startswith(PASS_ENV_PREFIXES)}
 
 
@@ -126,16 +137,10 @@ class RayRunner(Runner):
         ray = _ray()
         if not ray.is_initialized():
             address = self.address or os.environ.get("RAY_ADDRESS")
-            env = {"env_vars": task_env()}
             if address:
-                ray.init(address=address, runtime_env=env, log_to_driver=False)
+                ray.init(address=address, log_to_driver=False)
             else:
-                ray.init(
-                    num_cpus=self.local_cpus,
-                    include_dashboard=False,
-                    runtime_env=env,
-                    log_to_driver=False,
-                )
+                ray.init(num_cpus=self.local_cpus, include_dashboard=False, log_to_driver=False)
                 self._started_here = True
         if self._remote is None:
             self._remote = ray.remote(run_on_worker)
@@ -179,6 +184,7 @@ class RayRunner(Runner):
             "num_cpus": 1,
             "max_retries": self.max_retries,
             "retry_exceptions": False,
+            "runtime_env": {"env_vars": task_env()},
         }
         memory = memory_needed(config)
         if memory:
@@ -218,7 +224,7 @@ class RayRunner(Runner):
                 f"{type(cause).__name__ if cause else 'error'}: {cause or exc}",
                 fix=getattr(cause, "fix", None) or None,
                 error_type=type(cause).__name__ if cause else "RayTaskError",
-                remote_traceback=str(exc),
+                remote_traceback=_remote_traceback(exc),
                 category=getattr(cause, "category", "error"),
             ) from None
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
@@ -227,7 +233,7 @@ class RayRunner(Runner):
                 f"(retried {self.max_retries}×): {type(exc).__name__}",
                 fix="a worker that dies is often out of memory; check the worker's logs",
                 error_type=type(exc).__name__,
-                remote_traceback=str(exc),
+                remote_traceback=_remote_traceback(exc),
                 category="crashed",
             ) from None
         except ray.exceptions.TaskCancelledError:
@@ -254,7 +260,7 @@ class RayRunner(Runner):
         for ref in refs:
             try:
                 ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001 - a finished task cannot be cancelled; fine
+            except Exception:
                 continue
 
     def close(self) -> None:
