@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import ray
 
 from llem_nb.errors import PreflightError
 from llem_nb.journal import replay
@@ -18,7 +19,6 @@ from llem_nb.results.frame import load_results
 from llem_nb.runners.ray import RayRunner
 from llem_nb.study import Study
 
-ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.integration
 
 DETERMINISTIC = [
