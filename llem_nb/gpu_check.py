@@ -154,7 +154,7 @@ def summary(frame: Any) -> Any:
     table = frame.copy()
     table["model"] = [Path(str(m)).name for m in table["model"]]
     table["prefill_share"] = 100 * table["prefill_energy_j"] / table["energy_gross_j"]
-    table["quality_flags"] = table["quality_flags"].fillna("").replace("", "-")
+    table["quality_flags"] = [", ".join(f) if f else "-" for f in table["quality_flags"]]
     return table[list(COLUMNS)].rename(columns=COLUMNS)
 
 

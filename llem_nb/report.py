@@ -132,7 +132,7 @@ def _flags(df: pd.DataFrame) -> pd.DataFrame:
 
     if "quality_flags" not in df.columns:
         return pd.DataFrame(columns=["flag", "rows", "meaning"])
-    counts = df["quality_flags"].fillna("").str.split("; ").explode().value_counts()
+    counts = df["quality_flags"].explode().dropna().value_counts()
     from llem_nb.quality import FLAGS
 
     rows = [(str(k), int(v), FLAGS.get(str(k), "")) for k, v in counts.items() if k]

@@ -71,7 +71,8 @@ _FLOAT = frozenset(
         "flops_estimate", "co2_g", "co2_net_g",
     }
 )  # fmt: skip
-_LISTS = frozenset({"warnings", "quality_flags"})
+_JOINED = frozenset({"warnings"})
+_LISTS = frozenset({"quality_flags"})
 _NO_ERROR: tuple[None, ...] = (None,) * len(_ERROR)
 _NO_ENV: tuple[None, ...] = (None,) * len(_ENV)
 _SECTIONS = ("config", "environment", "error", "point")
@@ -234,6 +235,13 @@ def _strings(values: Sequence[Any]) -> Any:
     return pd.array(list(values), dtype="str")
 
 
+def _lists(values: Sequence[Any]) -> Any:
+    """A column of Python lists (object dtype): ``"flag" in row``, ``.explode()`` work."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [list(v) if isinstance(v, list) else [] for v in values]
+    return out
+
+
 def _joined(values: Sequence[Any]) -> Any:
     return _strings(["; ".join(map(str, v)) if isinstance(v, list) else (v or "") for v in values])
 
@@ -251,8 +259,10 @@ def _typed(name: str, values: Sequence[Any]) -> Any:
         return _floats(values)
     if name in _INT:
         return _ints(values)
-    if name in _LISTS:
+    if name in _JOINED:
         return _joined(values)
+    if name in _LISTS:
+        return _lists(values)
     return _strings(values)
 
 

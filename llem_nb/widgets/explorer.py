@@ -43,7 +43,9 @@ def column_choices(df: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
     """(x options, numeric y options, grouping options) over columns that have values."""
     import pandas as pd
 
-    present = [c for c in df.columns if df[c].notna().any()]
+    present = [
+        c for c in df.columns if df[c].notna().any() and not isinstance(df[c].iloc[0], list)
+    ]
     numeric = [
         c
         for c in present
@@ -62,7 +64,7 @@ def filter_rows(df: pd.DataFrame, quality_only: bool) -> tuple[pd.DataFrame, str
         return kept, ""
     flags = ""
     if "quality_flags" in df.columns:
-        counts = df["quality_flags"].fillna("").str.split("; ").explode().value_counts()
+        counts = df["quality_flags"].explode().dropna().value_counts()
         flags = ", ".join(f"{k} ({v})" for k, v in counts.items() if k)
     return kept, (
         f"no row passes quality_ok (of {len(df)}; flags: {flags or 'none'}); "
