@@ -43,9 +43,7 @@ def column_choices(df: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
     """(x options, numeric y options, grouping options) over columns that have values."""
     import pandas as pd
 
-    present = [
-        c for c in df.columns if df[c].notna().any() and not isinstance(df[c].iloc[0], list)
-    ]
+    present = [c for c in df.columns if df[c].notna().any() and not isinstance(df[c].iloc[0], list)]
     numeric = [
         c
         for c in present
