@@ -22,7 +22,7 @@ from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
 
 RAY_FIX = "pip install 'llem_nb[ray]' (and the same llem_nb on every worker)"
-PASS_ENV_PREFIXES = ("LLEM_", "HF_", "TRANSFORMERS_", "VLLM_", "TOKENIZERS_")
+PASS_ENV_PREFIXES = ("LLEM_", "HF_", "TRANSFORMERS_", "VLLM_", "TOKENIZERS_", "DOCKER_")
 _GIB = 1024**3
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -19,6 +19,8 @@ from llem_nb.results.frame import load_results
 from llem_nb.runners.ray import RayRunner
 from llem_nb.study import Study
 
+from .docker_engine import Engine, docker_engine_fixture  # noqa: F401  (the session fixture)
+
 pytestmark = pytest.mark.integration
 
 DETERMINISTIC = [
@@ -159,3 +161,23 @@ def test_runner_values_parse() -> None:
     docker = make_runner("ray+docker:llem/cpu:1")
     assert isinstance(docker, RayRunner) and docker.docker and docker.image == "llem/cpu:1"
     assert docker.metadata()["runner"] == "ray+docker"
+
+
+def test_ray_plus_docker_runs_each_task_in_a_container(
+    cluster: None, docker_engine: Engine, fake_backend: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
+    study = Study("ray-docker", model="m", backend=fake_backend, gpus=0, n_prompts=2,
+                  max_output_tokens=2, energy={"source": "none"}, warmup={"runs": 0},
+                  baseline={"seconds": 0}).sweep(batch_size=[1, 2])  # fmt: skip
+    res = study.run(
+        runner=f"ray+docker:{docker_engine.image}", results_dir=tmp_path, progress=False
+    )
+    assert [r.status for r in res.results] == ["ok", "ok"], [r.error for r in res.results]
+    for result in res.results:
+        assert result.runner == "ray+docker"
+        assert result.image == docker_engine.image
+        assert result.image_digest and result.image_digest.startswith("sha256:")
+        assert result.environment["in_container"] is True
+    assert set(load_results(res.dir)["runner"]) == {"ray+docker"}
