@@ -30,9 +30,6 @@ from llem_nb.warmup import cool_down, warm_up
 MEASURED_SOURCES = frozenset({"nvml", "rapl"})
 __all__ = ["MIN_WINDOW_S", "Harness"]
 
-_fill_tokens_and_latency = fill_tokens_and_latency
-"""Kept for ``benchmarks/bookkeeping.py``; new code imports it from ``llem_nb.accounting``."""
-
 PhaseHook = Callable[[str], None]
 
 
