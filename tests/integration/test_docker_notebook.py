@@ -7,15 +7,13 @@ notebook again with DOCKER_HOST pointing at the test engine.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from .docker_engine import Engine, docker_engine_fixture  # noqa: F401  (the session fixture)
-from .test_notebooks import TEST_PARAMETERS, parametrise
+from .test_notebooks import TEST_PARAMETERS, execute, parametrise
 
 pytestmark = pytest.mark.integration
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "03-docker-runner.ipynb"
@@ -27,16 +25,7 @@ def test_docker_notebook_runs_its_sweep_in_containers(
 ) -> None:
     nb = nbformat.read(NOTEBOOK, as_version=4)
     parametrise(nb, TEST_PARAMETERS)
-    env_before = dict(os.environ)
-    os.environ.update(HF_HUB_OFFLINE="1", DOCKER_HOST=docker_engine.host)
-    os.environ.pop("MPLBACKEND", None)
-    try:
-        NotebookClient(
-            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-        ).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
+    execute(nb, tmp_path, HF_HUB_OFFLINE="1", DOCKER_HOST=docker_engine.host)
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [out for out in outputs if out.get("output_type") == "error"]
     text = "\n".join(

@@ -24,20 +24,26 @@ def parametrise(nb: nbformat.NotebookNode, values: dict[str, str]) -> None:
             return
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
-def test_notebook_runs(path: Path, tmp_path: Path) -> None:
-    nb = nbformat.read(path, as_version=4)
-    parametrise(nb, TEST_PARAMETERS)
+def execute(nb: nbformat.NotebookNode, cwd: Path, **env: str) -> None:
+    """Run ``nb`` in a real kernel started in ``cwd``, with ``env`` added to its environment."""
     env_before = dict(os.environ)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.update(env)
     os.environ.pop("MPLBACKEND", None)
     try:
         NotebookClient(
-            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
         ).execute()
     finally:
         os.environ.clear()
         os.environ.update(env_before)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_runs(path: Path, tmp_path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    parametrise(nb, TEST_PARAMETERS)
+    execute(nb, tmp_path)
     errors = [
         out
         for cell in nb.cells
