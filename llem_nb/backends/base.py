@@ -7,14 +7,13 @@ measured window; a backend only generates.
 
 from __future__ import annotations
 
-import importlib
 import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from llem_nb._registry import Registry
 from llem_nb.config import ExperimentConfig
-from llem_nb.errors import ConfigError
 
 
 @dataclass
@@ -81,10 +80,14 @@ class Backend(ABC):
         """Free the model and device memory."""
 
 
-_REGISTRY: dict[str, str | type[Backend]] = {
-    "pytorch": "llem_nb.backends.pytorch:PytorchBackend",
-    "vllm": "llem_nb.backends.vllm:VllmBackend",
-}
+_BACKENDS = Registry(
+    "backend",
+    "backend",
+    {
+        "pytorch": "llem_nb.backends.pytorch:PytorchBackend",
+        "vllm": "llem_nb.backends.vllm:VllmBackend",
+    },
+)
 
 
 PLUGINS_ENV = "LLEM_BACKENDS"
@@ -98,7 +101,7 @@ def register_backend(
     With a path and ``child_processes``, the registration is also put in
     ``$LLEM_BACKENDS`` so subprocess and container runners see it.
     """
-    _REGISTRY[name] = backend
+    _BACKENDS.register(name, backend)
     if child_processes:
         path = (
             backend if isinstance(backend, str) else f"{backend.__module__}:{backend.__qualname__}"
@@ -117,24 +120,17 @@ def _env_plugins() -> list[tuple[str, str]]:
     return out
 
 
-def known_backends() -> list[str]:
+def _add_env_plugins() -> None:
     for name, path in _env_plugins():
-        _REGISTRY.setdefault(name, path)
-    return sorted(_REGISTRY)
+        _BACKENDS.register(name, path, replace=False)
+
+
+def known_backends() -> list[str]:
+    _add_env_plugins()
+    return _BACKENDS.names()
 
 
 def get_backend(name: str) -> type[Backend]:
-    entry = _REGISTRY.get(name)
-    if entry is None and name in known_backends():
-        entry = _REGISTRY[name]
-    if entry is None:
-        raise ConfigError(
-            f"no backend named {name!r}; known: {', '.join(known_backends())}",
-            field="backend",
-        )
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-        _REGISTRY[name] = cls
-        return cls  # type: ignore[no-any-return]
-    return entry
+    _add_env_plugins()
+    cls: type[Backend] = _BACKENDS.get(name)
+    return cls

@@ -6,10 +6,10 @@ The base class stamps runner metadata on the result; subclasses only execute.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from llem_nb._registry import Registry
 from llem_nb.config import ExperimentConfig
 from llem_nb.errors import ConfigError
 from llem_nb.results.schema import ExperimentResult
@@ -55,35 +55,30 @@ class Runner(ABC):
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult: ...
 
 
-_REGISTRY: dict[str, str | type[Runner]] = {
-    "local": "llem_nb.runners.local:LocalRunner",
-    "subprocess": "llem_nb.runners.local:SubprocessRunner",
-    "docker": "llem_nb.runners.docker:DockerRunner",
-    "ray": "llem_nb.runners.ray:RayRunner",
-    "ray+docker": "llem_nb.runners.ray:RayDockerRunner",
-}
+_RUNNERS = Registry(
+    "runner",
+    "runner",
+    {
+        "local": "llem_nb.runners.local:LocalRunner",
+        "subprocess": "llem_nb.runners.local:SubprocessRunner",
+        "docker": "llem_nb.runners.docker:DockerRunner",
+        "ray": "llem_nb.runners.ray:RayRunner",
+        "ray+docker": "llem_nb.runners.ray:RayDockerRunner",
+    },
+)
 
 
 def register_runner(name: str, runner: str | type[Runner]) -> None:
-    _REGISTRY[name] = runner
+    _RUNNERS.register(name, runner)
 
 
 def known_runners() -> list[str]:
-    return sorted(_REGISTRY)
+    return _RUNNERS.names()
 
 
 def runner_class(name: str) -> type[Runner]:
-    entry = _REGISTRY.get(name)
-    if entry is None:
-        raise ConfigError(
-            f"no runner named {name!r}; known: {', '.join(known_runners())}",
-            field="runner",
-        )
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-        _REGISTRY[name] = entry
-    return entry  # type: ignore[return-value]
+    cls: type[Runner] = _RUNNERS.get(name)
+    return cls
 
 
 def make_runner(value: str, *, source: str | None = None) -> Runner:
