@@ -125,7 +125,17 @@ class EnergyMeter(ABC):
         return self._stop(window_s)
 
     def idle_power_w(self, seconds: float) -> dict[str, float]:
-        """Mean power per device label while idle for ``seconds``; {} when unsupported."""
+        """Mean power per device label while idle for ``seconds``; {} when unsupported or 0 s.
+
+        Needs a closed window; the meter keeps the values and later readings carry them.
+        """
+        if seconds <= 0:
+            return {}
+        if self._t0 is not None:
+            raise RuntimeError("idle_power_w() needs a closed window; call stop() first")
+        return self._idle_power_w(seconds)
+
+    def _idle_power_w(self, seconds: float) -> dict[str, float]:
         return {}
 
     def mark(self, label: str, t: float) -> None:

@@ -128,10 +128,8 @@ class EstimateMeter(EnergyMeter):
             flags=["energy_estimated"],
         )
 
-    def idle_power_w(self, seconds: float) -> dict[str, float]:
+    def _idle_power_w(self, seconds: float) -> dict[str, float]:
         """The model's idle power: this process's background CPU use over ``seconds``, in W."""
-        if seconds <= 0:
-            return {}
         cpu0, t0 = snapshot(), time.perf_counter()
         time.sleep(seconds)
         busy_s = window_cpu_s(cpu0, snapshot())

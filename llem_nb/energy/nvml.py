@@ -245,12 +245,8 @@ class NvmlMeter(EnergyMeter):
         reading.marks = list(poller.marks)
         return reading
 
-    def idle_power_w(self, seconds: float) -> dict[str, float]:
+    def _idle_power_w(self, seconds: float) -> dict[str, float]:
         """Mean watts per GPU over ``seconds`` (counter, else polling); later readings carry it."""
-        if seconds <= 0:
-            return {}
-        if self._t0 is not None:
-            raise RuntimeError("idle_power_w() needs a closed window; call stop() first")
         self._ensure_open()
         c0, poller = self._begin()
         time.sleep(seconds)

@@ -164,12 +164,8 @@ class RaplMeter(EnergyMeter):
                 reading.flags.append("rapl_wrap_unknown")
         return reading
 
-    def idle_power_w(self, seconds: float) -> dict[str, float]:
+    def _idle_power_w(self, seconds: float) -> dict[str, float]:
         """Mean package watts over ``seconds``; later readings carry them as ``idle_power_w``."""
-        if seconds <= 0:
-            return {}
-        if self._t0 is not None:
-            raise RuntimeError("idle_power_w() needs a closed window; call stop() first")
         self._begin()
         t0 = time.perf_counter()
         deadline = t0 + seconds
