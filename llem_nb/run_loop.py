@@ -196,7 +196,15 @@ class StudyRun:
         if running is not None:
             running[1].cancel()
         if self._pending:
-            for runner in {id(r): r for r in self.runners.values()}.values():
+            self._cancel_all()
+
+    def _distinct_runners(self) -> list[Runner]:
+        return list({id(r): r for r in self.runners.values()}.values())
+
+    def _cancel_all(self) -> None:
+        """Cancel every in-flight task of every runner (concurrent dispatch)."""
+        for runner in self._distinct_runners():
+            with contextlib.suppress(Exception):
                 runner.cancel()
 
     def execute(self) -> StudyResult:
@@ -247,9 +255,9 @@ class StudyRun:
 
         A study whose one runner is concurrent (Ray) goes to ``_dispatch_concurrent``.
         """
-        concurrent = {id(r): r for r in self.runners.values() if getattr(r, "concurrent", False)}
-        if concurrent and len(concurrent) == len({id(r) for r in self.runners.values()}) == 1:
-            yield from self._dispatch_concurrent(next(iter(concurrent.values())))
+        runners = self._distinct_runners()
+        if len(runners) == 1 and getattr(runners[0], "concurrent", False):
+            yield from self._dispatch_concurrent(runners[0])
             return
         for task in self.tasks:
             if self._stop.is_set():
@@ -280,8 +288,7 @@ class StudyRun:
                     result = runner.result(handle)
                 except Exception as exc:
                     if self._stop.is_set():
-                        self._journal.append("interrupted", **task.pair, sync=True)
-                        self._emit("interrupted", task, status="interrupted")
+                        self._mark_interrupted(task)
                         continue
                     yield task, _failed(task, self.name, exc, runner)
                     continue
@@ -319,14 +326,15 @@ class StudyRun:
         running, self._running = self._running, None
         tasks = [running[0]] if running is not None else []
         if self._pending:
-            for runner in {id(r): r for r in self.runners.values()}.values():
-                with contextlib.suppress(Exception):
-                    runner.cancel()
+            self._cancel_all()
             tasks.extend(self._pending.values())
             self._pending.clear()
         for task in tasks:
-            self._journal.append("interrupted", **task.pair, sync=True)
-            self._emit("interrupted", task, status="interrupted")
+            self._mark_interrupted(task)
+
+    def _mark_interrupted(self, task: Task) -> None:
+        self._journal.append("interrupted", **task.pair, sync=True)
+        self._emit("interrupted", task, status="interrupted")
 
     def _emit(self, kind: str, task: Task, **extra: Any) -> None:
         event = ProgressEvent(
@@ -371,6 +379,6 @@ class StudyRun:
                 with contextlib.suppress(Exception):
                     closer()
             if self._owned:
-                for runner in {id(r): r for r in self.runners.values()}.values():
+                for runner in self._distinct_runners():
                     with contextlib.suppress(Exception):
                         runner.close()
