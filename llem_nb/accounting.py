@@ -88,6 +88,9 @@ def fill_energy(
                 energy_net_j=net,
                 counter_vs_power_ratio=dev.counter_vs_power_ratio,
                 power_method=dev.power_method,
+                power_avg_s=dev.power_avg_s,
+                counter_update_s=dev.counter_update_s,
+                edges=dev.edges,
                 mig=dev.mig,
             )
         )
@@ -112,10 +115,11 @@ def fill_derived(
     reading: EnergyReading,
     output: GenerationOutput,
     window: tuple[float, float],
-) -> None:
-    """Phase split, FLOPs, CO₂ and the in-memory timeseries."""
+) -> list[tuple[str, str]]:
+    """Phase split, FLOPs, CO₂ and the in-memory timeseries; returns the split's
+    (flag, warning) pairs for ``fill_quality``."""
     t0, t1 = window
-    split = split_phases(reading, output.phases, t0, t1)
+    split = split_phases(reading, output.phases, t0, t1, batching=output.batching)
     result.prefill_energy_j = split.prefill_energy_j
     result.decode_energy_j = split.decode_energy_j
     result.phase_method = split.method
@@ -130,6 +134,7 @@ def fill_derived(
     result.co2_net_g = co2_grams(result.energy_net_j, config.carbon)
     meta = {"experiment_id": result.experiment_id, "cycle": result.cycle}
     result._timeseries = build_timeseries(reading, t0, t1, output.phases, meta)
+    return list(zip(split.flags, split.warnings, strict=True))
 
 
 def fill_quality(
@@ -140,8 +145,10 @@ def fill_quality(
     other_processes: Mapping[str, list[int]],
     warmup: WarmupRecord,
     cooldown: CooldownRecord | None,
+    extra: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Flags and warnings from the reading and everything that happened before it."""
+    """Flags and warnings from the reading, everything that happened before it, and
+    ``extra`` (flag, warning) pairs found while accounting (e.g. the phase split)."""
     window_s = result.window_s or 0.0
     found = assess(
         reading,
@@ -151,6 +158,8 @@ def fill_quality(
         warmup_converged=warmup.converged,
         cooldown_reached=cooldown.reached if cooldown is not None else None,
     )
+    for flag, warning in extra:
+        found.add(flag, warning)
     notes: list[Any] = [cooldown.note] if cooldown is not None and cooldown.note else []
     result.quality_flags = found.flags
     result.warnings = [*found.warnings, *notes]

@@ -26,6 +26,7 @@ from llem_nb.config_sections import (
     EnergyConfig,
     EnergySource,
     GpuSpec,
+    MeasurementConfig,
     Precision,
     PytorchConfig,
     VllmConfig,
@@ -54,6 +55,7 @@ class ExperimentConfig(_Section):
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     cooldown: WindowCooldownConfig = Field(default_factory=WindowCooldownConfig)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    measurement: MeasurementConfig = Field(default_factory=MeasurementConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)
     carbon: CarbonConfig = Field(default_factory=CarbonConfig)
     pytorch: PytorchConfig = Field(default_factory=PytorchConfig)
@@ -315,6 +317,7 @@ __all__ = [
     "ExperimentConfig",
     "GpuSpec",
     "InvalidPoint",
+    "MeasurementConfig",
     "Point",
     "Precision",
     "PytorchConfig",

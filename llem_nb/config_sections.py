@@ -91,6 +91,24 @@ class BaselineConfig(_Section):
     )
 
 
+class MeasurementConfig(_Section):
+    """The measured window. ``min_window_s``: repeat the prompt set until the window lasts at
+    least this long (None: 10 s when the experiment uses GPUs, off on the CPU; 0: off).
+    Short windows are dominated by their edges and by the meter's time resolution; every
+    repeat's tokens are counted and the repeat count is recorded."""
+
+    min_window_s: float | None = Field(None, ge=0.0, allow_inf_nan=False)
+    max_repeats: int = Field(1000, ge=1, description="cap on prompt-set repeats in one window")
+
+    def target_window_s(self, uses_gpu: bool) -> float:
+        if self.min_window_s is not None:
+            return self.min_window_s
+        return GPU_MIN_WINDOW_S if uses_gpu else 0.0
+
+
+GPU_MIN_WINDOW_S = 10.0
+
+
 class CarbonConfig(_Section):
     """Grid carbon intensity and data-centre PUE for ``co2_g``; never fetched from a network."""
 

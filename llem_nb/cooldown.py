@@ -45,7 +45,11 @@ class Thermometer:
     """GPU temperatures (°C) by NVML index, for the GPUs ``CUDA_VISIBLE_DEVICES`` exposes."""
 
     def __init__(self, nvml: Any = None) -> None:
-        from llem_nb.energy.nvml import load_pynvml, nvml_init_reason, visible_nvml_indices
+        from llem_nb.energy.nvml_devices import (
+            load_pynvml,
+            nvml_init_reason,
+            visible_nvml_indices,
+        )
 
         self._nvml = nv = nvml if nvml is not None else load_pynvml()
         self._initialised = False
@@ -142,7 +146,7 @@ class Pause:
             hot = {i: t for i, t in temps.items() if t > self._idle.get(i, t) + limit}
             reached = not hot
             waited = self._clock() - t0
-            if reached or waited >= self.cooldown.max_s:
+            if reached or waited >= self.cooldown.max_s - 1e-6:
                 if hot:
                     worst = ", ".join(f"gpu{i} {t:.0f}°C" for i, t in sorted(hot.items()))
                     note = f"cooldown cap {self.cooldown.max_s:g}s reached; still hot: {worst}"

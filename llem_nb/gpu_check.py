@@ -238,8 +238,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The command: exit 2 without a GPU (unless ``--fake``), else measure and print."""
-    from llem_nb.energy.fake import FakeGpu, FakeNvml
-    from llem_nb.energy.traces import ramp
+    from llem_nb.testing.nvml import FakeGpu, FakeNvml
+    from llem_nb.testing.traces import ramp
 
     nvml = None
     if args.fake:

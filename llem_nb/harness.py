@@ -1,25 +1,26 @@
 """The Harness: the one place that orders a measurement.
 
 preflight → load → warm-up → (cooldown) → idle baseline → measured window
-(device-synchronised, phase boundaries marked) → tokens, latencies, energy, phases,
-flags, timeseries → an ``ExperimentResult``. Every runner ends in ``Harness.run``;
-nothing else opens a measurement window.
+(device-synchronised, phase boundaries marked, the prompt set repeated until the window
+reaches ``measurement.min_window_s``) → tokens, latencies, energy, phases, flags,
+timeseries → an ``ExperimentResult``. Every runner ends in ``Harness.run``; nothing
+else opens a measurement window. All timing is on one injectable clock (the meter's).
 """
 
 from __future__ import annotations
 
 import gc
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
 from llem_nb.accounting import fill_derived, fill_energy, fill_quality, fill_tokens_and_latency
-from llem_nb.backends.base import Backend, get_backend
+from llem_nb.backends.base import Backend, GenerationOutput, get_backend
 from llem_nb.config import ExperimentConfig
 from llem_nb.datasets import load_prompts
 from llem_nb.energy import make_meter
-from llem_nb.energy.base import EnergyMeter
+from llem_nb.energy.base import EnergyMeter, EnergyReading
+from llem_nb.energy.clock import SYSTEM_CLOCK, Clock
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.energy.nvml_devices import check_visible_devices, visible_temperatures
 from llem_nb.environment import environment_record
@@ -33,12 +34,12 @@ __all__ = ["MIN_WINDOW_S", "Harness"]
 PhaseHook = Callable[[str], None]
 
 
-def _timed(run: Callable[[], None], backend: Backend) -> Callable[[], float]:
+def _timed(run: Callable[[], None], backend: Backend, clock: Clock) -> Callable[[], float]:
     def once() -> float:
-        t = time.perf_counter()
+        t = clock.now()
         run()
         backend.synchronize()
-        return time.perf_counter() - t
+        return clock.now() - t
 
     return once
 
@@ -63,12 +64,44 @@ def _gpu_environment(facts: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class Harness:
-    """Runs one experiment. ``backend`` and ``meter`` default to those the config names."""
+def _measure(
+    meter: EnergyMeter,
+    backend: Backend,
+    prompts: list[str],
+    config: ExperimentConfig,
+    clock: Clock,
+) -> tuple[GenerationOutput, EnergyReading, int]:
+    """The window: the prompt set, repeated until ``min_window_s``; every token counted."""
+    target_s = config.measurement.target_window_s(uses_gpu=bool(backend.gpu_indices()))
+    gc.collect()
+    backend.synchronize()
+    t0 = meter.start()
+    output = backend.generate(prompts)
+    backend.synchronize()
+    repeats = 1
+    while clock.now() - t0 < target_s and repeats < config.measurement.max_repeats:
+        more = backend.generate(prompts)
+        backend.synchronize()
+        output.requests.extend(more.requests)
+        output.phases.extend(more.phases)
+        repeats += 1
+    return output, meter.stop(), repeats
 
-    def __init__(self, backend: Backend | None = None, meter: EnergyMeter | None = None) -> None:
+
+class Harness:
+    """Runs one experiment. ``backend`` and ``meter`` default to those the config names;
+    ``clock`` (default: the meter's, else the system's) times everything."""
+
+    def __init__(
+        self,
+        backend: Backend | None = None,
+        meter: EnergyMeter | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
         self._backend = backend
         self._meter = meter
+        self._clock = clock or (meter.clock if meter is not None else SYSTEM_CLOCK)
 
     def _nvml(self) -> Any:
         """The NVML module the injected meter uses (a fake in tests); None: the real one."""
@@ -103,23 +136,26 @@ class Harness:
         prompts = load_prompts(config.dataset, config.n_prompts, seed=config.decoder.seed)
         idle_c = self._idle_temperatures(config)
 
+        clock = self._clock
         phase("load")
-        t = time.perf_counter()
+        t = clock.now()
         backend.load()
-        load_s = time.perf_counter() - t
+        load_s = clock.now() - t
         meter: EnergyMeter | None = None
         marks = hasattr(backend, "phase_marker")
         try:
             phase("warmup")
-            t = time.perf_counter()
-            warm = warm_up(_timed(lambda: backend.warmup(prompts), backend), config.warmup)
-            warmup_s = time.perf_counter() - t
+            t = clock.now()
+            warm = warm_up(_timed(lambda: backend.warmup(prompts), backend, clock), config.warmup)
+            warmup_s = clock.now() - t
 
-            meter = self._meter or make_meter(config.energy, backend.gpu_indices())
+            meter = self._meter or make_meter(config.energy, backend.gpu_indices(), clock=clock)
             cool = None
             if config.cooldown.until_within_c is not None:
                 phase("cooldown")
-                cool = cool_down(meter.temperatures, idle_c, config.cooldown)
+                cool = cool_down(
+                    meter.temperatures, idle_c, config.cooldown, sleep=clock.sleep, clock=clock.now
+                )
             idle: dict[str, float] = {}
             if config.baseline.seconds > 0 and meter.source in MEASURED_SOURCES:
                 phase("baseline")
@@ -130,14 +166,7 @@ class Harness:
             phase("window")
             if marks:
                 backend.phase_marker = meter.mark  # type: ignore[attr-defined]
-            gc.collect()
-            backend.synchronize()
-            meter.start()
-            t0 = time.perf_counter()
-            output = backend.generate(prompts)
-            backend.synchronize()
-            t1 = time.perf_counter()
-            reading = meter.stop()
+            output, reading, repeats = _measure(meter, backend, prompts, config, clock)
             others = _merge(others, meter.other_processes())
             environment = {
                 **environment_record(),
@@ -162,13 +191,20 @@ class Harness:
             finished_at=utc_now(),
             load_s=load_s,
             warmup_s=warmup_s,
-            window_s=t1 - t0,
+            window_s=reading.t1 - reading.t0,
+            window_repeats=repeats,
             environment=environment,
         )
         fill_tokens_and_latency(result, output)
-        clamped = fill_energy(result, reading, idle, t1 - t0)
-        fill_derived(result, config, reading, output, (t0, t1))
+        clamped = fill_energy(result, reading, idle, reading.t1 - reading.t0)
+        split_flags = fill_derived(result, config, reading, output, (reading.t0, reading.t1))
         fill_quality(
-            result, reading, clamped=clamped, other_processes=others, warmup=warm, cooldown=cool
+            result,
+            reading,
+            clamped=clamped,
+            other_processes=others,
+            warmup=warm,
+            cooldown=cool,
+            extra=split_flags,
         )
         return result

@@ -1,29 +1,34 @@
-"""Prefill/decode energy for static batches.
+"""Prefill/decode energy for static batches: each batch's start → its first token is prefill.
 
-Prefill is each batch's start → its first token; decode is the rest of the window. Two
-methods, both recorded:
+Two methods, both recorded, and a rule for which one stands:
 
-- ``counter``: the energy counter read at every boundary (``EnergyMeter.mark``), each
-  read corrected back to its boundary with the power curve between boundary and read;
-  prefill = Σ counter(first token) − counter(batch start), per GPU, summed.
-- ``power``: each GPU's share of its power integral that falls in prefill intervals,
-  times its window energy (so prefill + decode = gross whatever the source).
+- ``counter``: each GPU's energy counter interpolated at every boundary
+  (``CounterTrack.energy_at``). Used only where the counter resolves the phases: at each
+  boundary it updated close by (live, or read right after the boundary), so that the
+  time it cannot resolve around the boundaries is at most ``COUNTER_RESOLUTION`` of the
+  prefill time. A counter that updates every 100 ms cannot split a 50 ms prefill.
+- ``power``: each GPU's share of its power integral that falls in prefill intervals, times
+  its window energy (prefill + decode = gross whatever the source). Its resolution is
+  the power curve's: a prefill shorter than a few poll periods, or than the window NVML
+  averages power over (1 s on Ampere and later), is smeared into decode; the split is
+  then flagged ``phase_unresolved``.
 
-``counter`` is used where every boundary was read on every GPU whose energy came
-from the counter, else ``power``; without phases or energy both are None.
+Continuous batching has no phases to split by time (one request's prefill overlaps
+others' decode): no split there. Without phases or energy both methods are None.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from llem_nb.energy.base import CounterMark, EnergyReading, PowerSample
-from llem_nb.energy.integrate import integral
+from llem_nb.energy.base import EnergyReading
+from llem_nb.energy.integrate import PowerCurve
 
-BATCH_START = "batch_start"
-FIRST_TOKEN = "first_token"
+COUNTER_RESOLUTION = 0.1
+POLL_PERIODS_PER_PHASE = 3
 
 
 @dataclass
@@ -38,9 +43,16 @@ class PhaseSplit:
     batches: int = 0
     prefill_power_j: float | None = None
     prefill_counter_j: float | None = None
+    shortest_prefill_s: float | None = None
+    resolution_s: float | None = None
+    flags: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("flags")
+        out.pop("warnings")
+        return out
 
 
 def clip(phases: Sequence[tuple[float, float]], t0: float, t1: float) -> list[tuple[float, float]]:
@@ -58,58 +70,91 @@ def _power_split(
 ) -> float | None:
     total = 0.0
     for k, device in enumerate(reading.devices):
-        whole = integral(reading.samples, k, t0, t1)
+        curve = PowerCurve(reading.samples, k)
+        whole = curve.integral(t0, t1)
         if device.energy_j is None or not whole:
             return None
-        part = sum(integral(reading.samples, k, a, b) or 0.0 for a, b in intervals)
+        part = sum(curve.integral(a, b) or 0.0 for a, b in intervals)
         total += part / whole * device.energy_j
     return total
 
 
-def _energy_at(mark: CounterMark, samples: Sequence[PowerSample], k: int) -> float | None:
-    """Device ``k``'s counter (J) at the boundary: the read, less what flowed until the read."""
-    value = mark.counters_j[k]
-    if value is None:
-        return None
-    after = integral(samples, k, mark.t, mark.t_read) if mark.t_read > mark.t else 0.0
-    return None if after is None else value - after
-
-
-def _counter_split(reading: EnergyReading, phases: Sequence[tuple[float, float]]) -> float | None:
-    marks = {(m.label, m.t): m for m in reading.marks}
-    pairs = [(marks.get((BATCH_START, s)), marks.get((FIRST_TOKEN, f))) for s, f in phases]
-    if not pairs or any(a is None or b is None for a, b in pairs):
-        return None
-    if any(d.method != "counter" for d in reading.devices):
-        return None
-    total = 0.0
-    for k in range(len(reading.devices)):
-        for start, first in pairs:
-            assert start is not None and first is not None
-            e0 = _energy_at(start, reading.samples, k)
-            e1 = _energy_at(first, reading.samples, k)
-            if e0 is None or e1 is None:
-                return None
+def _counter_split(
+    reading: EnergyReading, intervals: list[tuple[float, float]]
+) -> tuple[float | None, float | None]:
+    """(prefill joules by the counter, seconds it cannot resolve); None where it cannot split."""
+    if not reading.devices or any(d.method != "counter" for d in reading.devices):
+        return None, None
+    if len(reading.tracks) != len(reading.devices):
+        return None, None
+    total, unresolved = 0.0, 0.0
+    for k, track in enumerate(reading.tracks):
+        if track is None:
+            return None, None
+        curve = PowerCurve(reading.samples, k)
+        weight = curve.integral if len(curve) >= 2 else None
+        device_unresolved = 0.0
+        for a, b in intervals:
+            e0, e1 = track.energy_at(a, weight), track.energy_at(b, weight)
+            u0, u1 = track.uncertainty_s(a), track.uncertainty_s(b)
+            if e0 is None or e1 is None or u0 is None or u1 is None:
+                return None, None
             total += e1 - e0
-    return total
+            device_unresolved += u0 + u1
+        unresolved = max(unresolved, device_unresolved)
+    return total, unresolved
+
+
+def _poll_period(reading: EnergyReading) -> float | None:
+    gaps = [b.t - a.t for a, b in zip(reading.samples, reading.samples[1:], strict=False)]
+    return statistics.median(gaps) if gaps else None
+
+
+def _power_resolution(reading: EnergyReading) -> float:
+    """The shortest phase the power curve resolves: a few polls, or NVML's averaging window."""
+    poll = _poll_period(reading) or 0.0
+    averaging = max((d.power_avg_s or 0.0 for d in reading.devices), default=0.0)
+    return max(POLL_PERIODS_PER_PHASE * poll, averaging)
 
 
 def split_phases(
-    reading: EnergyReading, phases: Sequence[tuple[float, float]], t0: float, t1: float
+    reading: EnergyReading,
+    phases: Sequence[tuple[float, float]],
+    t0: float,
+    t1: float,
+    *,
+    batching: str = "static",
 ) -> PhaseSplit:
     """Split the window's energy into prefill and decode (see the module docstring)."""
+    if batching == "continuous":
+        return PhaseSplit(decode_s=t1 - t0, batches=0)
     intervals = clip(phases, t0, t1)
     prefill_s = sum(b - a for a, b in intervals)
     split = PhaseSplit(prefill_s=prefill_s, decode_s=(t1 - t0) - prefill_s, batches=len(phases))
     gross = reading.energy_j
-    if not phases or gross is None:
+    if not intervals or gross is None:
         return split
+    split.shortest_prefill_s = min(b - a for a, b in intervals)
     split.prefill_power_j = _power_split(reading, intervals, t0, t1)
-    split.prefill_counter_j = _counter_split(reading, phases)
-    if split.prefill_counter_j is not None:
-        prefill, split.method = split.prefill_counter_j, "counter"
+    counter_j, unresolved_s = _counter_split(reading, intervals)
+    split.prefill_counter_j = counter_j
+    if (
+        counter_j is not None
+        and unresolved_s is not None
+        and (unresolved_s <= COUNTER_RESOLUTION * prefill_s)
+    ):
+        prefill, split.method, split.resolution_s = counter_j, "counter", unresolved_s
     elif split.prefill_power_j is not None:
         prefill, split.method = split.prefill_power_j, "power"
+        split.resolution_s = _power_resolution(reading)
+        if split.shortest_prefill_s < split.resolution_s:
+            split.flags.append("phase_unresolved")
+            split.warnings.append(
+                f"prefill phases as short as {split.shortest_prefill_s * 1000:.0f} ms are below "
+                f"what the power curve resolves ({split.resolution_s * 1000:.0f} ms: poll period "
+                "or NVML's power averaging) and the energy counter could not split them; the "
+                "prefill/decode split is approximate"
+            )
     else:
         return split
     split.prefill_energy_j = min(max(prefill, 0.0), gross)

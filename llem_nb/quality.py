@@ -28,6 +28,12 @@ THROTTLE_NAMES: dict[int, str] = {
     0x100: "display clock setting",
 }
 
+THROTTLE_CAUSES: dict[str, tuple[int, str]] = {
+    "throttled_power_cap": (0x4 | 0x80, "clocks held down by the power cap or power brake"),
+    "throttled_thermal": (0x20 | 0x40, "clocks held down by temperature (software or hardware)"),
+    "throttled_hw_slowdown": (0x8, "hardware slowdown (power supply or thermal protection)"),
+}
+
 FLAGS: dict[str, str] = {
     "short_window": f"measured window shorter than {MIN_WINDOW_S:g} s",
     "counter_power_disagree": "energy counter and power integral differ by more than "
@@ -40,8 +46,22 @@ FLAGS: dict[str, str] = {
     "energy_estimated": "energy is a model estimate, not a measurement",
     "warmup_not_converged": "warm-up latency CV stayed above the threshold",
     "cooldown_timeout": "the GPU did not cool down before the window",
+    **{flag: text for flag, (_, text) in THROTTLE_CAUSES.items()},
+    "phase_unresolved": "prefill phases shorter than the meter resolves; the split is approximate",
+    "counter_unsupported": "the GPU has no energy counter; energy is the polled-power integral",
+    "counter_stale": "the energy counter did not update around a window edge; power used",
+    "counter_coarse": "irregular counter updates and fewer than 100 of them in the window",
+    "counter_reset": "the energy counter went backwards; power used",
+    "counter_read_gaps": "some energy-counter reads failed (energy still bracketed)",
+    "power_poll_gaps": "some power reads failed; the power curve bridges them",
+    "gpu_read_error": "a measured GPU stopped answering; its energy is unknown",
+    "mig_whole_gpu": "a MIG instance: NVML energy covers the whole GPU",
+    "power_limit_changed": "the GPU power limit changed during the window",
+    "ecc_errors": "uncorrected ECC errors during the window",
+    "xid_error": "the driver reported a critical XID error during the window",
+    "no_energy_source": "no energy source: nothing was measured",
 }
-"""Flags raised here; meters add their own (gpu_read_error, counter_reset, mig_whole_gpu …)."""
+"""Every quality flag with what it means; meters and the phase split raise some of them."""
 
 
 @dataclass
@@ -71,6 +91,7 @@ def _temperature_drift(reading: EnergyReading, labels: list[str], out: Assessmen
 
 
 def _throttling(reading: EnergyReading, labels: list[str], out: Assessment) -> None:
+    """``throttled`` for any reason but idling, plus one flag per cause users act on."""
     for k, label in enumerate(labels):
         mask = 0
         for state in reading.states:
@@ -78,6 +99,9 @@ def _throttling(reading: EnergyReading, labels: list[str], out: Assessment) -> N
         if mask & ~THROTTLE_IDLE:
             names = ", ".join(throttle_names(mask & ~THROTTLE_IDLE))
             out.add("throttled", f"{label} clocks were throttled during the window: {names}")
+        for flag, (bits, text) in THROTTLE_CAUSES.items():
+            if mask & bits:
+                out.add(flag, f"{label}: {text}")
 
 
 def assess(

@@ -104,7 +104,7 @@ def cool_down(
     while True:
         hot = sorted(k for k, t in now.items() if t > target[k] + within)
         waited = clock() - t0
-        if not hot or waited >= config.max_s:
+        if not hot or waited >= config.max_s - 1e-6:
             break
         sleep(min(config.poll_s, config.max_s - waited))
         now = read()

@@ -11,9 +11,9 @@ import pytest
 from _faultkit import fake_study
 
 from llem_nb.config import StudyConfig
-from llem_nb.energy.fake import FakeGpu, FakeNvml
 from llem_nb.errors import ConfigError
 from llem_nb.progress import ProgressEvent
+from llem_nb.testing import FakeGpu, FakeNvml
 
 
 class CoolingNvml(FakeNvml):

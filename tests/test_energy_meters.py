@@ -19,8 +19,8 @@ from llem_nb.energy import (
     nvml_available,
 )
 from llem_nb.energy.estimate import cpu_seconds
-from llem_nb.energy.fake import FakeGpu, FakeNvml
 from llem_nb.errors import MeterError
+from llem_nb.testing import FakeGpu, FakeNvml
 
 MAX_UJ = 262_143_328_850
 BURN = "import os\nt=os.times()\nwhile os.times().user - t.user < 0.2: pass\n"

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from typing import Any
 
 import pynvml
 import pytest
 
 from llem_nb.energy import EnergyReading, NvmlMeter, nvml_available, visible_nvml_indices
-from llem_nb.energy.fake import (
+from llem_nb.errors import MeterError
+from llem_nb.testing import SimClock
+from llem_nb.testing.nvml import (
     FakeGpu,
     FakeNvml,
     NVMLError,
     NVMLError_LibraryNotFound,
     NVMLError_NotSupported,
-    Trace,
-    constant,
-    numeric,
-    ramp,
-    spikes,
 )
-from llem_nb.errors import MeterError
+from llem_nb.testing.traces import Trace, constant, numeric, ramp, spikes
 
 REL = 0.005
 FINE_POLL_S = 0.002
@@ -38,19 +34,24 @@ def gpu(n: int, power_w: Trace | float, **kw: Any) -> FakeGpu:
     )
 
 
+def sim(*gpus: FakeGpu, **kw: Any) -> FakeNvml:
+    """The simulator on a virtual clock (``fake.clock``)."""
+    return FakeNvml(list(gpus), clock=SimClock(), **kw)
+
+
 def measure(
     fake: FakeNvml,
     indices: list[int] | None = None,
     seconds: float = 0.4,
     poll: float = FINE_POLL_S,
 ) -> tuple[NvmlMeter, EnergyReading, float, float]:
-    """One window; returns the meter, its reading and the window on the fake's timeline."""
-    meter = NvmlMeter(indices, poll_interval_s=poll, nvml=fake)
+    """One window in virtual time; the meter, its reading and the window on the fake's timeline."""
+    meter = NvmlMeter(indices, poll_interval_s=poll, nvml=fake, clock=fake.clock)
     meter.start()
-    time.sleep(seconds)
+    fake.clock.sleep(seconds)
     reading = meter.stop()
     meter.close()
-    return meter, reading, fake.elapsed(meter.samples[0].t), fake.elapsed(meter.samples[-1].t)
+    return meter, reading, fake.elapsed(reading.t0), fake.elapsed(reading.t1)
 
 
 def poll_threads() -> list[threading.Thread]:
@@ -63,7 +64,7 @@ def poll_threads() -> list[threading.Thread]:
     ids=["constant", "ramp", "spikes"],
 )
 def test_counter_matches_exact_integral(trace: Trace) -> None:
-    fake = FakeNvml([gpu(0, trace, counter_start_mj=123_456_789_000)])
+    fake = sim(gpu(0, trace, counter_start_mj=123_456_789_000))
     meter, reading, t0, t1 = measure(fake)
     dev = reading.devices[0]
     assert reading.source == "nvml"
@@ -71,42 +72,43 @@ def test_counter_matches_exact_integral(trace: Trace) -> None:
     assert dev.name == "NVIDIA Fake 0" and dev.uuid == fake.gpus[0].uuid
     assert dev.energy_j == pytest.approx(trace.integral(t0, t1), rel=REL)
     assert dev.power_integral_j is not None and dev.power_integral_j > 0
-    assert dev.samples == len(meter.samples) >= 2
+    assert dev.samples >= 2 and dev.samples == sum(1 for x in reading.samples if t0 <= fake.elapsed(x.t) <= t1)
     assert reading.energy_j == dev.energy_j
     assert reading.flags == [] and reading.warnings == []
 
 
 @pytest.mark.parametrize("trace", [constant(250.0), ramp(80.0, 420.0, 1.0)], ids=["const", "ramp"])
 def test_power_cross_check_on_smooth_traces(trace: Trace) -> None:
-    _, reading, t0, t1 = measure(FakeNvml([gpu(0, trace)]))
+    _, reading, t0, t1 = measure(sim(gpu(0, trace)))
     assert reading.devices[0].power_integral_j == pytest.approx(trace.integral(t0, t1), rel=REL)
 
 
 @pytest.mark.parametrize("trace", [constant(180.0), ramp(50.0, 350.0, 1.0)], ids=["const", "ramp"])
 def test_power_fallback_when_counter_not_supported(trace: Trace) -> None:
-    _, reading, t0, t1 = measure(FakeNvml([gpu(0, trace, counter_supported=False)]))
+    _, reading, t0, t1 = measure(sim(gpu(0, trace, counter_supported=False)))
     dev = reading.devices[0]
     assert dev.method == "power"
     assert dev.energy_j == dev.power_integral_j
     assert dev.energy_j == pytest.approx(trace.integral(t0, t1), rel=REL)
-    assert reading.flags == []
+    assert reading.flags == ["counter_unsupported"]
+    assert "no NVML energy counter" in reading.warnings[0]
 
 
 def test_two_gpus_one_idle() -> None:
     busy, idle = ramp(100.0, 500.0, 1.0), constant(60.0)
-    fake = FakeNvml([gpu(0, busy), gpu(1, idle)])
-    meter, reading, t0, t1 = measure(fake)
+    fake = sim(gpu(0, busy), gpu(1, idle))
+    _, reading, t0, t1 = measure(fake)
     by_label = {d.label: d for d in reading.devices}
     assert list(by_label) == ["gpu0", "gpu1"]
     assert by_label["gpu0"].energy_j == pytest.approx(busy.integral(t0, t1), rel=REL)
     assert by_label["gpu1"].energy_j == pytest.approx(idle.integral(t0, t1), rel=REL)
     assert reading.energy_j == pytest.approx(busy.integral(t0, t1) + idle.integral(t0, t1), rel=REL)
-    assert all(len(s.watts) == 2 for s in meter.samples)
-    assert [s.t for s in meter.samples] == sorted(s.t for s in meter.samples)
+    assert all(len(s.watts) == 2 for s in reading.samples)
+    assert [s.t for s in reading.samples] == sorted(s.t for s in reading.samples)
 
 
 def test_subset_of_gpus_keeps_nvml_index_in_label() -> None:
-    fake = FakeNvml([gpu(0, 300.0), gpu(1, 70.0)])
+    fake = sim(gpu(0, 300.0), gpu(1, 70.0))
     _, reading, t0, t1 = measure(fake, indices=[1])
     (dev,) = reading.devices
     assert (dev.label, dev.index, dev.uuid) == ("gpu1", 1, fake.gpus[1].uuid)
@@ -123,7 +125,7 @@ def test_subset_of_gpus_keeps_nvml_index_in_label() -> None:
 )
 def test_counter_going_backwards_falls_back_to_power(counter: dict[str, int]) -> None:
     trace = constant(250.0)
-    _, reading, t0, t1 = measure(FakeNvml([gpu(0, trace, **counter)]))
+    _, reading, t0, t1 = measure(sim(gpu(0, trace, **counter)))
     dev = reading.devices[0]
     assert dev.method == "power"
     assert dev.energy_j == pytest.approx(trace.integral(t0, t1), rel=REL)
@@ -132,8 +134,8 @@ def test_counter_going_backwards_falls_back_to_power(counter: dict[str, int]) ->
 
 
 def test_gpu_failing_mid_window_is_flagged_not_guessed() -> None:
-    fake = FakeNvml([gpu(0, 200.0), gpu(1, 200.0, fail_after_s=0.2)])
-    meter, reading, t0, t1 = measure(fake)
+    fake = sim(gpu(0, 200.0), gpu(1, 200.0, fail_after_s=0.2))
+    _, reading, t0, t1 = measure(fake)
     good, bad = reading.devices
     assert good.energy_j == pytest.approx(200.0 * (t1 - t0), rel=REL)
     assert bad.energy_j is None and bad.power_integral_j is None
@@ -141,26 +143,26 @@ def test_gpu_failing_mid_window_is_flagged_not_guessed() -> None:
     assert reading.flags == ["gpu_read_error"]
     assert any("gpu1" in w and "GPU is lost" in w for w in reading.warnings)
     assert fake.calls["nvmlShutdown"] == 1
-    assert any(s.watts[1] is None for s in meter.samples)
+    assert any(s.watts[1] is None for s in reading.samples)
 
 
 def test_neither_counter_nor_power_is_flagged() -> None:
-    fake = FakeNvml([gpu(0, 200.0, counter_supported=False, power_supported=False)])
+    fake = sim(gpu(0, 200.0, counter_supported=False, power_supported=False))
     _, reading, _, _ = measure(fake, seconds=0.05)
     assert reading.devices[0].energy_j is None
-    assert reading.flags == ["gpu_read_error"]
+    assert reading.flags == ["counter_unsupported", "gpu_read_error"]
 
 
 def test_mig_mode_is_flagged() -> None:
-    _, reading, _, _ = measure(FakeNvml([gpu(0, 200.0, mig=True)]), seconds=0.05)
+    _, reading, _, _ = measure(sim(gpu(0, 200.0, mig=True)), seconds=0.05)
     assert reading.flags == ["mig_whole_gpu"]
     assert reading.devices[0].energy_j is not None
 
 
 @pytest.mark.parametrize("counter_supported", [True, False])
 def test_idle_power(counter_supported: bool) -> None:
-    fake = FakeNvml([gpu(0, 75.0, counter_supported=counter_supported), gpu(1, 40.0)])
-    meter = NvmlMeter(None, poll_interval_s=FINE_POLL_S, nvml=fake)
+    fake = sim(gpu(0, 75.0, counter_supported=counter_supported), gpu(1, 40.0))
+    meter = NvmlMeter(None, poll_interval_s=FINE_POLL_S, nvml=fake, clock=fake.clock)
     idle = meter.idle_power_w(0.3)
     assert idle == {"gpu0": pytest.approx(75.0, rel=REL), "gpu1": pytest.approx(40.0, rel=REL)}
     meter.start()
@@ -178,18 +180,18 @@ def test_close_shuts_down_once_and_stops_polling() -> None:
     meter.close()
     meter.close()
     assert not poll_threads()
-    assert fake.calls == {"nvmlInit": 1, "nvmlShutdown": 1}
+    assert (fake.calls["nvmlInit"], fake.calls["nvmlShutdown"]) == (1, 1)
 
 
 def test_poll_thread_stops_at_stop() -> None:
+    """On the real clock: the poller is a thread, gone once the window closes."""
     fake = FakeNvml([gpu(0, 100.0)])
     meter = NvmlMeter([0], poll_interval_s=FINE_POLL_S, nvml=fake)
     meter.start()
-    meter.stop()
+    assert poll_threads()
+    reading = meter.stop()
     assert not poll_threads()
-    n = len(meter.samples)
-    time.sleep(0.02)
-    assert len(meter.samples) == n
+    assert reading.devices[0].method == "counter" and len(reading.samples) >= 2
     meter.close()
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import pytest
 
 from llem_nb.energy import NvmlMeter, check_visible_devices, nvml_indices_for
 from llem_nb.energy.base import EnergyReading
-from llem_nb.energy.fake import FakeGpu, FakeNvml, Trace, constant, ramp, steps
 from llem_nb.energy.nvml_devices import visible_temperatures
 from llem_nb.energy.nvml_facts import own_pids
 from llem_nb.errors import PreflightError
+from llem_nb.testing import FakeGpu, FakeNvml, SimClock, Trace, constant, ramp, steps
+from llem_nb.testing.nvml import NVMLError_NotSupported
 
 REL = 0.005
 POLL_S = 0.002
@@ -23,25 +23,30 @@ def gpu(n: int, power_w: Trace | float, **kw: Any) -> FakeGpu:
     return FakeGpu(uuid=f"GPU-{n:08x}-aaaa-bbbb-cccc-dddddddddddd", power_w=power_w, **kw)
 
 
+def sim(*gpus: FakeGpu) -> FakeNvml:
+    return FakeNvml(list(gpus), clock=SimClock())
+
+
 def window(
     fake: FakeNvml, seconds: float = 0.3, poll: float = POLL_S, marks: list[str] | None = None
 ) -> tuple[NvmlMeter, EnergyReading, float, float]:
-    """One window (optionally marking boundaries); the meter, reading and edges (fake time)."""
-    meter = NvmlMeter(None, poll_interval_s=poll, nvml=fake)
+    """One window in virtual time (optionally marking boundaries); meter, reading, edges."""
+    clock = fake.clock
+    meter = NvmlMeter(None, poll_interval_s=poll, nvml=fake, clock=clock)
     meter.start()
     for label in marks or []:
-        time.sleep(seconds / (len(marks or []) + 1))
-        meter.mark(label, time.perf_counter())
-    time.sleep(seconds / (len(marks or []) + 1))
+        clock.sleep(seconds / (len(marks or []) + 1))
+        meter.mark(label, clock())
+    clock.sleep(seconds / (len(marks or []) + 1))
     reading = meter.stop()
     meter.close()
-    return meter, reading, fake.elapsed(meter.samples[0].t), fake.elapsed(meter.samples[-1].t)
+    return meter, reading, fake.elapsed(reading.t0), fake.elapsed(reading.t1)
 
 
 @pytest.mark.parametrize("instant", [True, False], ids=["instant-field", "power-usage"])
 def test_both_power_sources_integrate_the_trace(instant: bool) -> None:
     trace = ramp(100.0, 400.0, 1.0)
-    fake = FakeNvml([gpu(0, trace, instant_power=instant, counter_supported=False)])
+    fake = sim(gpu(0, trace, instant_power=instant, counter_supported=False, power_avg_s=0.0))
     _, reading, t0, t1 = window(fake)
     dev = reading.devices[0]
     assert dev.power_method == ("instant" if instant else "power_usage")
@@ -51,20 +56,21 @@ def test_both_power_sources_integrate_the_trace(instant: bool) -> None:
 
 @pytest.mark.parametrize("trace", [constant(220.0), ramp(50.0, 450.0, 1.0)], ids=["const", "ramp"])
 def test_missing_samples_are_bridged_exactly_on_linear_traces(trace: Trace) -> None:
-    fake = FakeNvml([gpu(0, trace, counter_supported=False)])
+    fake = sim(gpu(0, trace, counter_supported=False, gap_error=NVMLError_NotSupported))
     gap = (fake.now() + 0.08, fake.now() + 0.18)
     fake.gpus[0].power_gaps = (gap,)
-    meter, reading, t0, t1 = window(fake)
+    _, reading, t0, t1 = window(fake)
     dev = reading.devices[0]
-    read = sum(1 for s in meter.samples if s.watts[0] is not None)
-    assert read < len(meter.samples)
+    inside = [s for s in reading.samples if t0 <= fake.elapsed(s.t) <= t1]
+    read = sum(1 for s in inside if s.watts[0] is not None)
+    assert read < len(inside)
     assert dev.samples == read
     assert dev.energy_j == pytest.approx(trace.integral(t0, t1), rel=REL)
-    assert reading.flags == []
+    assert reading.flags == ["counter_unsupported"]
 
 
 def test_counter_vs_power_ratio_per_device_and_summed() -> None:
-    fake = FakeNvml([gpu(0, 200.0, power_scale=0.9), gpu(1, 100.0)])
+    fake = sim(gpu(0, 200.0, power_scale=0.9), gpu(1, 100.0))
     _, reading, _, _ = window(fake)
     first, second = reading.devices
     assert first.counter_vs_power_ratio == pytest.approx(1 / 0.9, rel=REL)
@@ -74,24 +80,26 @@ def test_counter_vs_power_ratio_per_device_and_summed() -> None:
 
 
 def test_ratio_is_none_without_a_counter() -> None:
-    _, reading, _, _ = window(FakeNvml([gpu(0, 200.0, counter_supported=False)]), seconds=0.05)
+    _, reading, _, _ = window(sim(gpu(0, 200.0, counter_supported=False)), seconds=0.05)
     assert reading.devices[0].counter_vs_power_ratio is None
     assert reading.counter_vs_power_ratio is None
 
 
 def test_mig_device_is_marked_and_flagged() -> None:
-    _, reading, t0, t1 = window(FakeNvml([gpu(0, 300.0, mig=True)]))
+    _, reading, t0, t1 = window(sim(gpu(0, 300.0, mig=True)))
     assert reading.devices[0].mig is True
     assert reading.devices[0].energy_j == pytest.approx(300.0 * (t1 - t0), rel=REL)
     assert reading.flags == ["mig_whole_gpu"]
 
 
 def test_states_are_snapshotted_at_most_every_state_interval() -> None:
-    fake = FakeNvml([gpu(0, 150.0, temperature_c=lambda t: 30 + 10 * t, throttle_reasons=0x4)])
+    """On the simulated clock the schedule is exact: no gap under the state interval but the
+    last (the closing snapshot), and none over it by more than one poll."""
+    fake = sim(gpu(0, 150.0, temperature_c=lambda t: 30 + 10 * t, throttle_reasons=0x4))
     _, reading, _, _ = window(fake, seconds=0.5)
     gaps = [b.t - a.t for a, b in zip(reading.states, reading.states[1:], strict=False)]
-    assert len(reading.states) >= 3
-    assert all(g >= 0.1 - 1e-6 for g in gaps[:-1])
+    assert len(reading.states) >= 5
+    assert all(0.1 - 1e-9 <= g <= 0.1 + 2 * POLL_S for g in gaps[:-1])
     assert all(s.throttle_reasons == (0x4,) for s in reading.states)
     assert all(s.sm_clock_mhz == (1980,) for s in reading.states)
     assert all(s.memory_used_mib == (1024.0,) for s in reading.states)
@@ -99,25 +107,25 @@ def test_states_are_snapshotted_at_most_every_state_interval() -> None:
     assert temps == sorted(temps)
 
 
-def test_marks_read_the_counter_off_the_callers_thread() -> None:
-    trace = constant(250.0)
-    fake = FakeNvml([gpu(0, trace)])
-    meter, reading, _, _ = window(fake, marks=["batch_start", "first_token"])
-    assert [m.label for m in reading.marks] == ["batch_start", "first_token"]
-    after_window = fake.gpus[0].counter_mj(fake.elapsed(meter.samples[-1].t)) / 1000
-    for mark in reading.marks:
-        assert mark.t_read >= mark.t
-        at_boundary = fake.gpus[0].counter_mj(fake.elapsed(mark.t)) / 1000
-        assert at_boundary <= mark.counters_j[0] <= after_window
+def test_a_mark_gets_a_counter_read_right_after_it_on_the_pollers_side() -> None:
+    fake = sim(gpu(0, constant(250.0), read_latency_s=0.003))
+    _, reading, _, _ = window(fake, poll=0.05, marks=["batch_start", "first_token"])
+    assert [label for label, _ in reading.marks] == ["batch_start", "first_token"]
+    track = reading.tracks[0]
+    assert track is not None
+    for _, t in reading.marks:
+        after = [x for x in track.times if x >= t]
+        assert after and after[0] - t <= 0.003
+        assert track.uncertainty_s(t) == pytest.approx(0.0015, abs=1e-9)
 
 
 def test_marks_outside_a_window_are_ignored() -> None:
-    fake = FakeNvml([gpu(0, 100.0)])
-    meter = NvmlMeter([0], poll_interval_s=POLL_S, nvml=fake)
-    meter.mark("batch_start", time.perf_counter())
+    fake = sim(gpu(0, 100.0))
+    meter = NvmlMeter([0], poll_interval_s=POLL_S, nvml=fake, clock=fake.clock)
+    meter.mark("batch_start", fake.clock())
     meter.start()
     reading = meter.stop()
-    meter.mark("first_token", time.perf_counter())
+    meter.mark("first_token", fake.clock())
     meter.close()
     assert reading.marks == []
 

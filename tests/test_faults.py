@@ -32,7 +32,6 @@ from _faultkit import (
 
 from llem_nb.backends.base import GenerationOutput, register_backend
 from llem_nb.config import ExperimentConfig
-from llem_nb.energy.fake import FakeGpu, FakeNvml
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.errors import BackendError
 from llem_nb.harness import Harness
@@ -40,7 +39,7 @@ from llem_nb.results.schema import ExperimentResult
 from llem_nb.run_loop import prepare_run
 from llem_nb.runners.base import Runner
 from llem_nb.study import Study
-from llem_nb.testing import FakeBackend
+from llem_nb.testing import FakeBackend, FakeGpu, FakeNvml
 
 
 def resume_and_check(study: Study, study_dir: Path, *, retry_failed: bool = False) -> StartedLog:

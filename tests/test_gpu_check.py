@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from llem_nb import cli, gpu_check
-from llem_nb.energy.fake import FakeGpu, FakeNvml, ramp
+from llem_nb.testing import FakeGpu, FakeNvml, ramp
 
 
 def test_without_a_gpu_it_exits_2_with_a_reason(capsys: pytest.CaptureFixture[str]) -> None:

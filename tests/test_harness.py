@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import pytest
@@ -11,11 +10,11 @@ import pytest
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
 from llem_nb.config import ExperimentConfig, validate_experiment
 from llem_nb.energy.estimate import EstimateMeter
-from llem_nb.energy.fake import FakeGpu, FakeNvml, constant, steps
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.errors import PreflightError
 from llem_nb.harness import Harness
 from llem_nb.results.schema import ExperimentResult
+from llem_nb.testing import FakeGpu, FakeNvml, SimClock, constant, steps
 
 
 class WaitingBackend(Backend):
@@ -39,10 +38,16 @@ class WaitingBackend(Backend):
         if self.switch is not None:
             before, after = self.switch
             self.fake.gpus[0].trace = steps([(0.0, before), (self.fake.now(), after)])
-        start = time.perf_counter()
-        time.sleep(self.hold_s)
-        e2e = time.perf_counter() - start
+        clock = self.fake.clock
+        start = clock()
+        self.fake.clock.sleep(self.hold_s)  # type: ignore[attr-defined]
+        e2e = clock() - start
         return GenerationOutput([RequestOutput(3, 5, e2e, e2e / 5) for _ in prompts])
+
+
+def sim(*gpus: FakeGpu) -> FakeNvml:
+    """The NVML simulator on a virtual clock: the Harness, meter and backend share it."""
+    return FakeNvml(list(gpus), clock=SimClock())
 
 
 def config(**over: Any) -> ExperimentConfig:
@@ -61,7 +66,7 @@ def run(
     backend.fake, backend.hold_s, backend.switch = fake, hold_s, switch
     if switch is not None:
         fake.gpus[0].trace = constant(switch[0])
-    meter = NvmlMeter([0], poll_interval_s=0.002, nvml=fake)
+    meter = NvmlMeter([0], poll_interval_s=0.002, nvml=fake, clock=fake.clock)  # type: ignore[arg-type]
     try:
         return Harness(backend, meter).run(cfg), meter
     finally:
@@ -69,10 +74,10 @@ def run(
 
 
 def test_net_is_gross_minus_idle_times_window() -> None:
-    fake = FakeNvml([FakeGpu()])
+    fake = sim(FakeGpu())
     result, meter = run(fake, hold_s=0.5, switch=(50.0, 300.0))
     trace = fake.gpus[0].trace
-    t0, t1 = fake.elapsed(meter.samples[0].t), fake.elapsed(meter.samples[-1].t)
+    t0, t1 = (fake.elapsed(t) for t in meter.window_edges)
     assert result.idle_power_w == pytest.approx(50.0, rel=1e-3)
     assert result.energy_gross_j == pytest.approx(trace.integral(t0, t1), rel=0.01)
     assert result.window_s is not None and result.energy_gross_j is not None
@@ -87,7 +92,7 @@ def test_net_is_gross_minus_idle_times_window() -> None:
 
 
 def test_net_below_zero_is_clamped_and_flagged() -> None:
-    fake = FakeNvml([FakeGpu()])
+    fake = sim(FakeGpu())
     result, _ = run(fake, hold_s=0.3, switch=(300.0, 50.0))
     assert result.energy_gross_j is not None and result.energy_gross_j > 0
     assert result.idle_power_w == pytest.approx(300.0, rel=1e-3)
@@ -98,7 +103,7 @@ def test_net_below_zero_is_clamped_and_flagged() -> None:
 
 
 def test_baseline_zero_disables_net() -> None:
-    fake = FakeNvml([FakeGpu(power_w=constant(100.0))])
+    fake = sim(FakeGpu(power_w=constant(100.0)))
     result, _ = run(fake, baseline={"seconds": 0})
     assert result.energy_gross_j is not None
     assert result.idle_power_w is None and result.energy_net_j is None
@@ -109,16 +114,16 @@ def test_cuda_visible_devices_naming_a_missing_gpu_stops_before_loading(
     visible: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    fake = FakeNvml([FakeGpu()])
+    fake = sim(FakeGpu())
     backend = WaitingBackend(config())
     with pytest.raises(PreflightError, match="CUDA_VISIBLE_DEVICES"):
-        Harness(backend, NvmlMeter([0], nvml=fake)).run(config())
+        Harness(backend, NvmlMeter([0], nvml=fake, clock=fake.clock)).run(config())  # type: ignore[arg-type]
     assert backend.loaded is False
 
 
 def test_gpus_zero_skips_the_cuda_visible_devices_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
-    result, _ = run(FakeNvml([FakeGpu()]), gpus=0, baseline={"seconds": 0})
+    result, _ = run(sim(FakeGpu()), gpus=0, baseline={"seconds": 0})
     assert result.status == "ok"
 
 
@@ -165,7 +170,7 @@ def test_quality_flags_from_the_gpu() -> None:
         throttle_reasons=0x1 | 0x4,
         processes=[(os.getpid(), 2**30), (999_999, 2**20)],
     )
-    result, _ = run(FakeNvml([gpu]), baseline={"seconds": 0})
+    result, _ = run(sim(gpu), baseline={"seconds": 0})
     flags = set(result.quality_flags)
     assert {"short_window", "counter_power_disagree", "other_processes", "throttled"} <= flags
     assert any("999999" in w for w in result.warnings)
@@ -175,11 +180,11 @@ def test_quality_flags_from_the_gpu() -> None:
 
 def test_temperature_drift_and_few_samples() -> None:
     gpu = FakeGpu(power_w=constant(200.0), temperature_c=lambda t: 40 + 60 * t)
-    fake = FakeNvml([gpu])
+    fake = sim(gpu)
     cfg = config(baseline={"seconds": 0}, energy={"poll_interval_s": 0.1})
     backend = WaitingBackend(cfg)
     backend.fake, backend.hold_s = fake, 0.5
-    meter = NvmlMeter([0], poll_interval_s=0.1, nvml=fake)
+    meter = NvmlMeter([0], poll_interval_s=0.1, nvml=fake, clock=fake.clock)  # type: ignore[arg-type]
     result = Harness(backend, meter).run(cfg)
     meter.close()
     assert {"temperature_drift", "few_power_samples"} <= set(result.quality_flags)
@@ -187,7 +192,7 @@ def test_temperature_drift_and_few_samples() -> None:
 
 
 def test_idle_only_throttling_is_not_flagged() -> None:
-    result, _ = run(FakeNvml([FakeGpu(throttle_reasons=0x1)]), baseline={"seconds": 0})
+    result, _ = run(sim(FakeGpu(throttle_reasons=0x1)), baseline={"seconds": 0})
     assert "throttled" not in result.quality_flags
 
 
@@ -200,7 +205,7 @@ def test_estimate_is_flagged_once() -> None:
 
 
 def test_cooldown_waits_until_within_reach_of_idle() -> None:
-    fake = FakeNvml([FakeGpu()])
+    fake = sim(FakeGpu())
     reads = iter([80.0, 80.0, 61.0])
     fake.gpus[0].temperature_c = lambda t: next(reads, 42.0)
     result, _ = run(
@@ -216,7 +221,7 @@ def test_cooldown_waits_until_within_reach_of_idle() -> None:
 
 
 def test_cooldown_cap_is_flagged() -> None:
-    fake = FakeNvml([FakeGpu(temperature_c=90)])
+    fake = sim(FakeGpu(temperature_c=90))
     result, _ = run(
         fake, baseline={"seconds": 0}, cooldown={"until_within_c": 5, "idle_c": 40, "max_s": 0.05}
     )
@@ -226,7 +231,7 @@ def test_cooldown_cap_is_flagged() -> None:
 
 
 def test_cooldown_reference_is_the_temperature_before_loading() -> None:
-    fake = FakeNvml([FakeGpu(temperature_c=55)])
+    fake = sim(FakeGpu(temperature_c=55))
     result, _ = run(fake, baseline={"seconds": 0}, cooldown={"until_within_c": 3})
     assert result.window_cooldown is not None
     assert result.window_cooldown["idle_c"] == {"gpu0": 55.0}
@@ -234,7 +239,7 @@ def test_cooldown_reference_is_the_temperature_before_loading() -> None:
 
 
 def test_environment_names_the_measured_gpu() -> None:
-    result, _ = run(FakeNvml([FakeGpu(name="NVIDIA H200")]), baseline={"seconds": 0})
+    result, _ = run(sim(FakeGpu(name="NVIDIA H200")), baseline={"seconds": 0})
     env = result.environment
     assert env["gpu_name"] == "NVIDIA H200" and env["driver_version"] == "550.54.15"
     assert env["gpus"][0]["power_limit_w"] == 700.0
@@ -244,10 +249,10 @@ def test_environment_names_the_measured_gpu() -> None:
 
 
 def test_co2_from_carbon_settings() -> None:
-    fake = FakeNvml([FakeGpu(power_w=constant(360.0))])
+    fake = sim(FakeGpu(power_w=constant(360.0)))
     result, _ = run(fake, carbon={"grid_gco2_per_kwh": 500, "pue": 1.2})
     assert result.energy_gross_j is not None and result.energy_net_j is not None
     assert result.co2_g == pytest.approx(result.energy_gross_j / 3.6e6 * 1.2 * 500)
     assert result.co2_net_g == pytest.approx(result.energy_net_j / 3.6e6 * 1.2 * 500)
-    plain, _ = run(FakeNvml([FakeGpu()]), baseline={"seconds": 0})
+    plain, _ = run(sim(FakeGpu()), baseline={"seconds": 0})
     assert plain.co2_g is None

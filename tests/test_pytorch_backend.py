@@ -11,8 +11,8 @@ from llem_nb.backends import _hf
 from llem_nb.backends.base import GenerationOutput, get_backend
 from llem_nb.config import ExperimentConfig
 from llem_nb.energy import nvml_indices_for
-from llem_nb.energy.fake import FakeNvml
 from llem_nb.errors import BackendError, ConfigError
+from llem_nb.testing import FakeNvml
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

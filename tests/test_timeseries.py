@@ -12,7 +12,6 @@ import pytest
 import llem_nb
 from llem_nb.config import ExperimentConfig, validate_experiment
 from llem_nb.energy.base import DeviceReading, EnergyReading, PowerSample, StateSample
-from llem_nb.energy.fake import FakeGpu, FakeNvml, ramp
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.errors import ResultError
 from llem_nb.harness import Harness
@@ -21,7 +20,7 @@ from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
 from llem_nb.runners.exchange import Exchange, write_json
 from llem_nb.study import Study
-from llem_nb.testing import FakeBackend, use_fake_backend
+from llem_nb.testing import FakeBackend, FakeGpu, FakeNvml, ramp, use_fake_backend
 from llem_nb.timeseries import (
     COLUMNS,
     Timeseries,

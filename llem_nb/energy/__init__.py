@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llem_nb.energy.base import (
-    CounterMark,
     DeviceReading,
     EnergyMeter,
     EnergyReading,
     PowerSample,
     StateSample,
 )
+from llem_nb.energy.clock import Clock
 from llem_nb.energy.estimate import EstimateMeter
 from llem_nb.energy.null import NullMeter
 from llem_nb.energy.nvml import NvmlMeter
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
     from llem_nb.config import EnergyConfig
 
 __all__ = [
-    "CounterMark",
     "DeviceReading",
     "EnergyMeter",
     "EnergyReading",
@@ -83,6 +82,7 @@ def make_meter(
     *,
     nvml: Any = None,
     rapl_root: Path | None = None,
+    clock: Clock | None = None,
 ) -> EnergyMeter:
     """The meter ``energy.source`` asks for; ``gpu_indices`` are the NVML indices in use.
 
@@ -108,7 +108,9 @@ def make_meter(
                 f"energy.source='nvml' but NVML is unavailable: {why}",
                 fix="install the NVIDIA driver and nvidia-ml-py, or set energy.source='auto'",
             )
-        return NvmlMeter(gpu_indices, poll_interval_s=energy.poll_interval_s, nvml=nvml)
+        return NvmlMeter(
+            gpu_indices, poll_interval_s=energy.poll_interval_s, nvml=nvml, clock=clock
+        )
     if source == "rapl":
         if not RaplMeter.available(root):
             raise MeterError(
@@ -124,7 +126,9 @@ def make_meter(
     if gpu_indices:
         ok, why = nvml_available(nvml)
         if ok:
-            return NvmlMeter(gpu_indices, poll_interval_s=energy.poll_interval_s, nvml=nvml)
+            return NvmlMeter(
+                gpu_indices, poll_interval_s=energy.poll_interval_s, nvml=nvml, clock=clock
+            )
         missing.append(f"GPU energy not measured: {why}")
     if RaplMeter.available(root):
         return RaplMeter(root, note="; ".join(missing) or None)

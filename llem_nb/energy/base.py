@@ -3,17 +3,20 @@
 A meter never invents a number: a device it could not read reports ``energy_j=None``
 with a warning, and a machine with no source at all uses ``NullMeter``
 (``source="none"``). Meters that sample power (NVML) also return the samples, device
-state snapshots and energy-counter readings taken at phase boundaries, so the
-harness can split energy by phase and write a timeseries.
+state snapshots and each GPU's energy-counter reads (``CounterTrack``), so the harness
+can split energy by phase and write a timeseries. The window's edges are the meter's:
+``start()`` returns the instant the window opened and the reading carries both edges,
+on the meter's clock, which is the harness's and the backends' clock too.
 """
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
+
+from llem_nb.energy.clock import SYSTEM_CLOCK, Clock
+from llem_nb.energy.counter import CounterTrack
 
 
 class PowerSample(NamedTuple):
@@ -33,19 +36,6 @@ class StateSample(NamedTuple):
     throttle_reasons: tuple[int | None, ...]
 
 
-class CounterMark(NamedTuple):
-    """Energy counters (J, per device) read for a boundary that happened at ``t``.
-
-    The read itself happened around ``t_read`` (the counter call is slow), so the
-    counter value at ``t`` is ``counter − power × (t_read − t)``.
-    """
-
-    label: str
-    t: float
-    t_read: float
-    counters_j: tuple[float | None, ...]
-
-
 @dataclass
 class DeviceReading:
     """Energy of one device over a window. ``energy_j`` is None when it could not be read."""
@@ -61,6 +51,9 @@ class DeviceReading:
     idle_power_w: float | None = None
     mig: bool = False
     power_method: str = ""
+    power_avg_s: float | None = None
+    counter_update_s: float | None = None
+    edges: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def counter_vs_power_ratio(self) -> float | None:
@@ -72,7 +65,11 @@ class DeviceReading:
 
 @dataclass
 class EnergyReading:
-    """What a meter measured between ``start()`` and ``stop()``."""
+    """What a meter measured between ``start()`` and ``stop()`` (``t0``, ``t1`` on its clock).
+
+    ``tracks[k]``: device ``k``'s counter reads (None without a counter);
+    ``marks``: the phase boundaries the backend announced (label, instant).
+    """
 
     source: str
     window_s: float
@@ -81,7 +78,10 @@ class EnergyReading:
     flags: list[str] = field(default_factory=list)
     samples: list[PowerSample] = field(default_factory=list)
     states: list[StateSample] = field(default_factory=list)
-    marks: list[CounterMark] = field(default_factory=list)
+    tracks: list[CounterTrack | None] = field(default_factory=list)
+    marks: list[tuple[str, float]] = field(default_factory=list)
+    t0: float = 0.0
+    t1: float = 0.0
 
     @property
     def energy_j(self) -> float | None:
@@ -94,7 +94,11 @@ class EnergyReading:
     @property
     def counter_vs_power_ratio(self) -> float | None:
         """Summed counter energy ÷ summed power integral, over devices that have both."""
-        pairs = [(d.energy_j, d.power_integral_j) for d in self.devices if d.counter_vs_power_ratio]
+        pairs = [
+            (d.energy_j, d.power_integral_j)
+            for d in self.devices
+            if d.counter_vs_power_ratio is not None
+        ]
         power = sum(p for _, p in pairs if p is not None)
         if not pairs or power <= 0:
             return None
@@ -106,23 +110,29 @@ class EnergyMeter(ABC):
 
     source: ClassVar[str] = "none"
 
-    def __init__(self, clock: Callable[[], float] | None = None) -> None:
-        self._clock = clock or time.perf_counter
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or SYSTEM_CLOCK
         self._t0: float | None = None
+        self.window_edges: tuple[float, float] = (0.0, 0.0)
 
-    def start(self) -> None:
+    def start(self) -> float:
+        """Open the window; returns the instant it opened (the window's first edge)."""
         if self._t0 is not None:
             raise RuntimeError("meter window already open; call stop() first")
         self._start()
-        self._t0 = self._clock()
+        self._t0 = self.clock.now()
+        return self._t0
 
     def stop(self) -> EnergyReading:
+        """Close the window now (its second edge) and return what was measured over it."""
         if self._t0 is None:
             raise RuntimeError("meter window not open; call start() first")
-        t1 = self._clock()
-        window_s = t1 - self._t0
-        self._t0 = None
-        return self._stop(window_s)
+        t1 = self.clock.now()
+        t0, self._t0 = self._t0, None
+        self.window_edges = (t0, t1)
+        reading = self._stop(t1 - t0)
+        reading.t0, reading.t1 = t0, t1
+        return reading
 
     def idle_power_w(self, seconds: float) -> dict[str, float]:
         """Mean power per device label while idle for ``seconds``; {} when unsupported or 0 s.
@@ -139,7 +149,7 @@ class EnergyMeter(ABC):
         return {}
 
     def mark(self, label: str, t: float) -> None:
-        """A phase boundary at ``perf_counter()`` time ``t``; cheap, callable from any thread."""
+        """A phase boundary at clock time ``t``: a hint to read counters soon; cheap, any thread."""
 
     def temperatures(self) -> dict[str, float]:
         """Current temperature per device label; {} when the meter cannot read any."""

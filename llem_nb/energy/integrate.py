@@ -63,3 +63,43 @@ def trapezoid(samples: Sequence[PowerSample], k: int) -> tuple[float | None, int
     if n < 2:
         return None, n
     return integral(samples, k, samples[0].t, samples[-1].t), n
+
+
+class PowerCurve:
+    """One device's joined-line power curve, with O(log n) integrals over any span.
+
+    The same model as ``integral`` (straight lines between readable samples, held flat
+    before the first and after the last), precomputed once, for the many integrals that
+    counter interpolation and phase splits ask for.
+    """
+
+    def __init__(self, samples: Sequence[PowerSample], k: int) -> None:
+        points = _points(samples, k)
+        self.times = [t for t, _ in points]
+        self.watts = [w for _, w in points]
+        self.cumulative = [0.0]
+        for (t0, w0), (t1, w1) in itertools.pairwise(points):
+            self.cumulative.append(self.cumulative[-1] + (t1 - t0) * (w0 + w1) / 2)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def _energy(self, t: float) -> float:
+        """Joules from the first sample to ``t`` (negative before it, held flat)."""
+        times, watts = self.times, self.watts
+        if t <= times[0]:
+            return watts[0] * (t - times[0])
+        if t >= times[-1]:
+            return self.cumulative[-1] + watts[-1] * (t - times[-1])
+        i = bisect.bisect_right(times, t) - 1
+        ta, tb, wa, wb = times[i], times[i + 1], watts[i], watts[i + 1]
+        w = wa + (wb - wa) * (t - ta) / (tb - ta) if tb > ta else wb
+        return self.cumulative[i] + (t - ta) * (wa + w) / 2
+
+    def integral(self, a: float, b: float) -> float | None:
+        """Joules from ``a`` to ``b``; None with fewer than two readable samples."""
+        if len(self.times) < 2:
+            return None
+        if b <= a:
+            return 0.0
+        return self._energy(b) - self._energy(a)

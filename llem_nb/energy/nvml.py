@@ -1,48 +1,38 @@
 """NvmlMeter: GPU energy from NVML's total-energy counter, with power polling alongside.
 
-Per GPU, the primary number is the difference of ``nvmlDeviceGetTotalEnergyConsumption``
-(mJ, Volta and newer) across the window. A daemon thread samples power every
-``poll_interval_s`` (instantaneous power where the driver offers it, else
-``nvmlDeviceGetPowerUsage``, a 1 s average on Ampere and newer); the trapezoid over
-those samples (with one at ``start()`` and one at ``stop()``) is the cross-check, and the
-energy where the counter is missing or went backwards. Every ``state_interval_s`` the
-same thread also snapshots temperature, SM clock, memory used and throttle reasons.
-``mark()`` asks the thread to read the counters at a phase boundary (a counter read
-costs ~4 ms on an H200, so never per step, and never on the caller's thread).
-NVML errors become ``MeterError`` or per-device warnings here, in one place.
+Per GPU, the energy over a span is read off the counter (``nvmlDeviceGetTotalEnergyConsumption``,
+mJ, Volta and newer) — not as the difference of two reads, since the counter updates in
+steps on many GPUs, but at the span's exact edges: every read is kept with its own
+timestamp (``CounterTrack``), the updates are located, and the energy at each edge is
+interpolated between the updates around it, shaped by the power curve. A span opens only
+once every counter has updated, and closes only once every counter has updated after its
+end, so both edges lie between known updates. Idle baselines and windows use the same
+rule on the same clock, so ``idle W × window`` and the gross energy cover the same time.
+
+A background poller (``Poller``) reads every GPU's counter and power each round
+(instantaneous power where the driver offers it, else ``nvmlDeviceGetPowerUsage``, a 1 s
+average on Ampere and newer), snapshots state, and reads the counters again when the
+backend marks a phase boundary. The trapezoid over the power samples is the cross-check,
+and the energy where the counter is unsupported (flag ``counter_unsupported``), went
+backwards, or never updated around an edge. NVML errors become ``MeterError`` or
+per-device flags here, in one place.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from llem_nb.energy import nvml_facts as facts
-from llem_nb.energy.base import (
-    DeviceReading,
-    EnergyMeter,
-    EnergyReading,
-    PowerSample,
-    StateSample,
-)
-from llem_nb.energy.integrate import trapezoid
-from llem_nb.energy.nvml_devices import (
-    as_text,
-    load_pynvml,
-    nvml_init_reason,
-    visible_nvml_indices,
-)
-from llem_nb.energy.poller import Poller
+from llem_nb.energy.base import DeviceReading, EnergyMeter, EnergyReading
+from llem_nb.energy.clock import Clock
+from llem_nb.energy.nvml_devices import as_text, load_pynvml, nvml_init_reason
+from llem_nb.energy.nvml_span import Span
 from llem_nb.errors import MeterError
 
-__all__ = [
-    "NvmlMeter",
-    "PowerSample",
-    "as_text",
-    "load_pynvml",
-    "nvml_init_reason",
-    "visible_nvml_indices",
-]
+EDGE_WAIT_S = 1.0
+COUNTER_PERIODS_PER_WINDOW = 100
+
+__all__ = ["NvmlMeter"]
 
 
 class NvmlMeter(EnergyMeter):
@@ -57,13 +47,14 @@ class NvmlMeter(EnergyMeter):
         poll_interval_s: float = 0.05,
         state_interval_s: float = 0.1,
         nvml: Any = None,
+        clock: Clock | None = None,
+        edge_wait_s: float = EDGE_WAIT_S,
     ) -> None:
-        super().__init__()
+        super().__init__(clock)
         self.gpu_indices = list(gpu_indices) if gpu_indices is not None else None
         self.poll_interval_s = poll_interval_s
         self.state_interval_s = max(state_interval_s, poll_interval_s)
-        self.samples: list[PowerSample] = []
-        self.states: list[StateSample] = []
+        self.edge_wait_s = edge_wait_s
         self.driver_version = ""
         self.nvml = nvml
         self._open = False
@@ -71,10 +62,9 @@ class NvmlMeter(EnergyMeter):
         self._info: list[tuple[int, str, str]] = []
         self._mig: list[bool] = []
         self._instant: list[bool] = []
+        self._power_avg: list[float | None] = []
         self._idle: dict[str, float] = {}
-        self._counter0: list[float | None] = []
-        self._errors: dict[int, str] = {}
-        self._polling: Poller | None = None
+        self._span: Span | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -104,6 +94,10 @@ class NvmlMeter(EnergyMeter):
             ]
             self._mig = [self._mig_enabled(h) for h in self._handles]
             self._instant = [self._instant_mw(h) is not None for h in self._handles]
+            self._power_avg = [
+                facts.power_avg_s(nv, h, instant)
+                for h, instant in zip(self._handles, self._instant, strict=True)
+            ]
         except (MeterError, nv.NVMLError) as exc:
             self.close()
             if isinstance(exc, MeterError):
@@ -126,144 +120,124 @@ class NvmlMeter(EnergyMeter):
             return None
         return float(value.value.uiVal)
 
-    # ------------------------------------------------------------------ reading
-
-    def _read(self, call: str) -> list[float | None]:
-        """NVML ``call`` per GPU; None where it fails, keeping each GPU's first real error."""
-        values: list[float | None] = []
-        for k, h in enumerate(self._handles):
-            try:
-                if call == "power" and self._instant[k]:
-                    value = self._instant_mw(h)
-                    if value is None:
-                        raise self.nvml.NVMLError_NotSupported()
-                    values.append(value)
-                    continue
-                fn = "nvmlDeviceGetPowerUsage" if call == "power" else call
-                values.append(float(getattr(self.nvml, fn)(h)))
-            except self.nvml.NVMLError as exc:
-                if not isinstance(exc, self.nvml.NVMLError_NotSupported):
-                    self._errors.setdefault(k, str(exc))
-                values.append(None)
-        return values
-
-    def _counters(self) -> list[float | None]:
-        return self._read("nvmlDeviceGetTotalEnergyConsumption")
-
-    def _sample(self) -> PowerSample:
-        t = time.perf_counter()
-        mw = self._read("power")
-        return PowerSample(t, tuple(None if w is None else w / 1000.0 for w in mw))
-
-    def _state(self) -> StateSample:
-        return facts.snapshot(self.nvml, self._handles)
-
-    def _poller(self) -> Poller:
-        return Poller(
-            self._sample,
-            self._state,
-            self._counters,
+    def _new_span(self) -> Span:
+        self._ensure_open()
+        return Span(
+            self.nvml,
+            self._handles,
+            self._instant,
+            clock=self.clock,
             poll_interval_s=self.poll_interval_s,
             state_interval_s=self.state_interval_s,
         )
 
-    def _begin(self) -> tuple[list[float | None], Poller]:
-        """A state and a sample, then the counters (slow) nearest the window edge, then polling."""
-        self._errors = {}
-        poller = self._poller()
-        poller.first()
-        counters = self._counters()
-        poller.start()
-        self._polling = poller
-        return counters, poller
+    # ------------------------------------------------------------------ spans
 
-    def _end(self, poller: Poller) -> list[float | None]:
-        poller.stop()
-        self._polling = None
-        counters = self._counters()
-        poller.last()
-        return counters
+    def _open_span(self) -> Span:
+        """Start polling and wait (at most ``edge_wait_s``) until every counter has updated."""
+        span = self._new_span()
+        span.start()
+        deadline = self.clock.now() + self.edge_wait_s
+        while not span.anchored(self.clock.now()) and self.clock.now() < deadline:
+            self.clock.sleep(self.poll_interval_s / 2)
+        return span
 
-    def mark(self, label: str, t: float) -> None:
-        """Queue a counter read for a boundary at ``t``; the polling thread does the read."""
-        poller = self._polling
-        if poller is not None and self._t0 is not None:
-            poller.mark(label, t)
+    def _close_span(self, span: Span, end: float) -> None:
+        """Keep polling until every counter has updated after ``end`` (at most ``edge_wait_s``)."""
+        deadline = self.clock.now() + self.edge_wait_s
+        while not span.closed_after(end) and self.clock.now() < deadline:
+            self.clock.sleep(self.poll_interval_s / 2)
+        span.stop()
 
-    # ------------------------------------------------------------------ window
-
-    def _device(
-        self, k: int, c0: float | None, c1: float | None, samples: list[PowerSample]
-    ) -> tuple[DeviceReading, tuple[str, str] | None]:
-        """GPU ``k``'s reading, and (flag, warning) when something is off."""
+    def _device(self, span: Span, k: int, t0: float, t1: float) -> DeviceReading:
+        """GPU ``k``'s energy over [t0, t1]; its problems go to ``span.problems``."""
         index, name, uuid = self._info[k]
         label = f"gpu{index}"
-        power_j, n = trapezoid(samples, k)
-        energy_j, method, problem = power_j, "power", None
-        if k in self._errors:
-            energy_j = power_j = None
-            problem = ("gpu_read_error", f"{label} ({name}) could not be read: {self._errors[k]}")
-        elif c0 is not None and c1 is not None and c1 >= c0:
-            energy_j, method = (c1 - c0) / 1000.0, "counter"
-        elif c0 is not None and c1 is not None:
-            problem = (
-                "counter_reset",
-                f"{label} energy counter went backwards; used power polling",
-            )
-        elif power_j is None:
-            problem = ("gpu_read_error", f"{label} ({name}) reports neither energy nor power")
-        reading = DeviceReading(label, energy_j, method, index, uuid, name, n, power_j)
+        energy_j, method = span.energy(k, t0, t1, label, name)
+        track = span.tracks[k]
+        reading = DeviceReading(
+            label,
+            energy_j,
+            method,
+            index,
+            uuid,
+            name,
+            span.sample_count(k, t0, t1),
+            None if span.lost(k) else span.power_integral(k, t0, t1),
+        )
         reading.idle_power_w = self._idle.get(label)
         reading.mig = self._mig[k]
         reading.power_method = "instant" if self._instant[k] else "power_usage"
-        return reading, problem
+        reading.power_avg_s = self._power_avg[k]
+        reading.counter_update_s = track.update_period_s if track is not None else None
+        reading.edges = span.edges_of(k)
+        if (
+            method == "counter"
+            and track is not None
+            and not track.regular
+            and track.update_period_s
+            and t1 - t0 < COUNTER_PERIODS_PER_WINDOW * track.update_period_s
+        ):
+            span.problem(
+                "counter_coarse",
+                f"{label}: energy counter updates every {track.update_period_s * 1000:.0f} ms "
+                f"at irregular instants; a {t1 - t0:.2f} s window is under "
+                f"{COUNTER_PERIODS_PER_WINDOW} updates, so its edges are uncertain",
+            )
+        if self._mig[k]:
+            span.problem(
+                "mig_whole_gpu",
+                f"{label} is in MIG mode: NVML energy covers the whole GPU, "
+                "including other MIG instances",
+            )
+        return reading
+
+    # ------------------------------------------------------------------ window
 
     def _start(self) -> None:
-        self._ensure_open()
-        self._counter0, poller = self._begin()
-        self.samples, self.states = poller.samples, poller.states
+        self._span = self._open_span()
+
+    def mark(self, label: str, t: float) -> None:
+        """Ask the poller to read the counters soon, for a boundary at ``t``."""
+        span = self._span
+        if span is not None and self._t0 is not None:
+            span.mark(label, t)
 
     def _stop(self, window_s: float) -> EnergyReading:
-        poller = self._polling
-        assert poller is not None
-        counter1 = self._end(poller)
+        span, self._span = self._span, None
+        assert span is not None
+        t0, t1 = self.window_edges
+        self._close_span(span, t1)
         reading = EnergyReading(source=self.source, window_s=window_s)
-        for k, c1 in enumerate(counter1):
-            device, problem = self._device(k, self._counter0[k], c1, self.samples)
-            reading.devices.append(device)
-            if self._mig[k]:
-                problem = (
-                    "mig_whole_gpu",
-                    f"{device.label} is in MIG mode: NVML energy covers "
-                    "the whole GPU, including other MIG instances",
-                )
-            if problem is not None:
-                reading.flags.append(problem[0])
-                reading.warnings.append(problem[1])
-        reading.flags = list(dict.fromkeys(reading.flags))
-        reading.samples, reading.states = list(poller.samples), list(poller.states)
-        reading.marks = list(poller.marks)
+        reading.devices = [self._device(span, k, t0, t1) for k in range(len(self._handles))]
+        span.edge_problems([d.label for d in reading.devices])
+        reading.flags = list(dict.fromkeys(flag for flag, _ in span.problems))
+        reading.warnings = [warning for _, warning in span.problems]
+        reading.samples, reading.states = list(span.samples), list(span.states)
+        reading.tracks = list(span.tracks)
+        reading.marks = list(span.marks)
         return reading
 
     def _idle_power_w(self, seconds: float) -> dict[str, float]:
-        """Mean watts per GPU over ``seconds`` (counter, else polling); later readings carry it."""
-        self._ensure_open()
-        c0, poller = self._begin()
-        time.sleep(seconds)
-        c1 = self._end(poller)
-        samples = poller.samples
-        elapsed = samples[-1].t - samples[0].t
-        devices = [self._device(k, c0[k], c1[k], samples)[0] for k in range(len(c1))]
-        self._idle = {
-            d.label: d.energy_j / elapsed for d in devices if d.energy_j is not None and elapsed > 0
-        }
-        return dict(self._idle)
+        """Mean watts per GPU over ``seconds`` of idling, by the same rule as a window."""
+        span = self._open_span()
+        b0 = self.clock.now()
+        self.clock.sleep(seconds)
+        b1 = self.clock.now()
+        self._close_span(span, b1)
+        idle: dict[str, float] = {}
+        for k, (index, name, _) in enumerate(self._info):
+            energy_j, _ = span.energy(k, b0, b1, f"gpu{index}", name)
+            if energy_j is not None and b1 > b0:
+                idle[f"gpu{index}"] = energy_j / (b1 - b0)
+        self._idle = idle
+        return dict(idle)
 
     # ------------------------------------------------------------------ facts
 
     def temperatures(self) -> dict[str, float]:
         self._ensure_open()
-        temps = self._state().temperature_c
+        temps = facts.snapshot(self.nvml, self._handles, self.clock.now).temperature_c
         return {
             f"gpu{i}": float(t)
             for (i, _, _), t in zip(self._info, temps, strict=True)
@@ -273,8 +247,14 @@ class NvmlMeter(EnergyMeter):
     def device_facts(self) -> list[dict[str, Any]]:
         self._ensure_open()
         return [
-            facts.device_facts(self.nvml, h, i)
-            for (i, _, _), h in zip(self._info, self._handles, strict=True)
+            {**facts.device_facts(self.nvml, h, i), "power_avg_s": avg, "power_method": method}
+            for (i, _, _), h, avg, method in zip(
+                self._info,
+                self._handles,
+                self._power_avg,
+                ["instant" if x else "power_usage" for x in self._instant],
+                strict=True,
+            )
         ]
 
     def other_processes(self) -> dict[str, list[int]]:
@@ -295,9 +275,9 @@ class NvmlMeter(EnergyMeter):
         return f"nvml ({', '.join(names)}; driver {self.driver_version})" if names else "nvml"
 
     def close(self) -> None:
-        if self._polling is not None:
-            self._polling.stop()
-            self._polling = None
+        if self._span is not None:
+            self._span.stop()
+            self._span = None
         self._t0 = None
         if self._open:
             self._open = False

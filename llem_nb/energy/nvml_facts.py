@@ -8,8 +8,7 @@ an error, since none of these facts is the energy itself.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from llem_nb.energy.base import StateSample
@@ -17,6 +16,10 @@ from llem_nb.energy.base import StateSample
 NVML_FI_DEV_POWER_INSTANT = 186
 NVML_CLOCK_SM = 1
 NVML_CLOCK_MEM = 2
+NVML_DEVICE_ARCH_AMPERE = 7
+NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
+NVML_VOLATILE_ECC = 0
+XID_CRITICAL_ERROR = 0x8
 
 
 def _as_text(value: Any) -> str | None:
@@ -132,9 +135,9 @@ def other_processes(nvml: Any, handle: Any, ours: set[int]) -> list[int]:
     return sorted(others)
 
 
-def snapshot(nvml: Any, handles: Sequence[Any]) -> StateSample:
+def snapshot(nvml: Any, handles: Sequence[Any], now: Callable[[], float]) -> StateSample:
     """Temperature, SM clock, memory used and throttle reasons of each GPU, now."""
-    t = time.perf_counter()
+    t = now()
     temps, clocks, memory, reasons = [], [], [], []
     for h in handles:
         temps.append(try_call(nvml, "nvmlDeviceGetTemperature", h, 0))
@@ -143,3 +146,82 @@ def snapshot(nvml: Any, handles: Sequence[Any]) -> StateSample:
         memory.append(None if info is None else info.used / 2**20)
         reasons.append(throttle_reasons(nvml, h))
     return StateSample(t, tuple(temps), tuple(clocks), tuple(memory), tuple(reasons))
+
+
+def power_avg_s(nvml: Any, handle: Any, instant: bool) -> float | None:
+    """Seconds ``nvmlDeviceGetPowerUsage`` averages over, by NVIDIA's documentation: 1 s on
+    Ampere and later except GA100 (A100), instantaneous (0) before; 0 when the
+    instantaneous-power field is what we read; None when the architecture is unknown."""
+    if instant:
+        return 0.0
+    arch = try_call(nvml, "nvmlDeviceGetArchitecture", handle)
+    name = _as_text(try_call(nvml, "nvmlDeviceGetName", handle)) or ""
+    if arch is None or int(arch) > 0xFFFF:
+        return None
+    return 1.0 if int(arch) >= NVML_DEVICE_ARCH_AMPERE and "A100" not in name else 0.0
+
+
+def edge_state(nvml: Any, handle: Any) -> dict[str, Any]:
+    """Clocks, power limit, temperature and uncorrected ECC count at a window edge."""
+    limit = try_call(nvml, "nvmlDeviceGetEnforcedPowerLimit", handle)
+    return {
+        "sm_clock_mhz": try_call(nvml, "nvmlDeviceGetClockInfo", handle, NVML_CLOCK_SM),
+        "memory_clock_mhz": try_call(nvml, "nvmlDeviceGetClockInfo", handle, NVML_CLOCK_MEM),
+        "power_limit_w": _scaled(limit, 1000),
+        "temperature_c": try_call(nvml, "nvmlDeviceGetTemperature", handle, 0),
+        "ecc_uncorrected": try_call(
+            nvml,
+            "nvmlDeviceGetTotalEccErrors",
+            handle,
+            NVML_MEMORY_ERROR_TYPE_UNCORRECTED,
+            NVML_VOLATILE_ECC,
+        ),
+        "throttle_reasons": throttle_reasons(nvml, handle),
+    }
+
+
+class XidWatch:
+    """Critical XID errors NVML reports for the watched GPUs while a window is open.
+
+    Best effort: a driver or GPU without event support is simply not watched
+    (``watching`` says so).
+    """
+
+    def __init__(self, nvml: Any, handles: Sequence[Any]) -> None:
+        self._nvml = nvml
+        self._set = try_call(nvml, "nvmlEventSetCreate")
+        self.watching: list[int] = []
+        if self._set is None:
+            return
+        for k, handle in enumerate(handles):
+            supported = try_call(nvml, "nvmlDeviceGetSupportedEventTypes", handle)
+            if supported is None or not int(supported) & XID_CRITICAL_ERROR:
+                continue
+            mismatch = getattr(nvml, "NVMLLibraryMismatchError", nvml.NVMLError)
+            try:
+                nvml.nvmlDeviceRegisterEvents(handle, XID_CRITICAL_ERROR, self._set)
+            except (nvml.NVMLError, mismatch, AttributeError):
+                continue
+            self.watching.append(k)
+        self._uuids = [_as_text(try_call(nvml, "nvmlDeviceGetUUID", h)) for h in handles]
+
+    def drain(self) -> list[tuple[int, int]]:
+        """(device position, XID code) of every event waiting; never blocks."""
+        if self._set is None or not self.watching:
+            return []
+        found: list[tuple[int, int]] = []
+        wait = getattr(self._nvml, "nvmlEventSetWait_v2", None) or self._nvml.nvmlEventSetWait
+        for _ in range(1000):
+            try:
+                event = wait(self._set, 0)
+            except self._nvml.NVMLError:
+                break
+            uuid = _as_text(try_call(self._nvml, "nvmlDeviceGetUUID", event.device))
+            position = self._uuids.index(uuid) if uuid in self._uuids else -1
+            found.append((position, int(event.eventData)))
+        return found
+
+    def close(self) -> None:
+        if self._set is not None:
+            try_call(self._nvml, "nvmlEventSetFree", self._set)
+            self._set = None

@@ -1,108 +1,100 @@
-"""A background sampler: power every ``poll_interval_s``, device state every
-``state_interval_s``, and energy-counter reads on request (``mark``).
+"""A background sampler's schedule: a read round every ``poll_interval_s``, a state
+snapshot every ``state_interval_s``, and an extra counter read whenever a phase mark asks.
 
-The counter read is slow (~4 ms per GPU on an H200), so a boundary the backend marks
-is read here, on the sampler's thread, never on the generating thread; the read's
-own time is kept so the value can be corrected back to the boundary.
+The work itself (what a round reads) belongs to the meter; the poller only decides when,
+on the clock it is given (a thread on the real clock, virtual time in tests). Round
+instants sit on a regular grid of ``poll_interval_s``, each moved by a deterministic
+low-discrepancy offset of up to ±half an interval, so reads never lock onto the period of
+a counter that updates in steps: locked reads would bracket every update at the same
+offset and never narrow it down; spread reads pin the update grid to a millisecond.
+A counter read is slow (milliseconds per GPU), so marks are served here, never on the
+generating thread.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 
-from llem_nb.energy.base import CounterMark, PowerSample, StateSample
+from llem_nb.energy.clock import SYSTEM_CLOCK, Clock, Loop
 
-Counters = Callable[[], list[float | None]]
+GOLDEN = 0.6180339887498949
+DITHER = 0.9
 
 
 class Poller:
-    """One window's samples, states and counter marks; ``start()`` … ``stop()``."""
+    """Calls ``round()`` on schedule, ``state()`` when due and ``counters()`` for marks."""
 
     def __init__(
         self,
-        sample: Callable[[], PowerSample],
-        state: Callable[[], StateSample],
-        counters: Counters,
+        round_: Callable[[], None],
+        state: Callable[[], None],
+        counters: Callable[[], None],
         *,
         poll_interval_s: float,
         state_interval_s: float,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self._sample, self._state, self._counters = sample, state, counters
+        self._round, self._state, self._counters = round_, state, counters
         self.poll_interval_s = poll_interval_s
         self.state_interval_s = max(state_interval_s, poll_interval_s)
-        self.samples: list[PowerSample] = []
-        self.states: list[StateSample] = []
-        self.marks: list[CounterMark] = []
-        self._pending: deque[tuple[str, float]] = deque()
-        self._marking = False
-        self._halt = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.clock = clock
+        self.marks: list[tuple[str, float]] = []
+        self._pending = 0
+        self._k = 0
+        self._origin = 0.0
+        self._next_round = 0.0
+        self._next_state = 0.0
+        self._loop: Loop | None = None
 
-    def first(self) -> None:
-        """The opening state and power sample (taken before the caller's counter read)."""
-        self.states.append(self._state())
-        self.samples.append(self._sample())
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
+    def _due(self) -> float:
+        """The next round's instant: grid point ``k`` moved by up to ±DITHER/2 intervals."""
+        self._k += 1
+        offset = DITHER * (((self._k * GOLDEN) % 1.0) - 0.5)
+        return self._origin + (self._k + offset) * self.poll_interval_s
 
     def start(self) -> None:
-        self._halt.clear()
-        self._wake.clear()
-        self._marking = True
-        self._thread = threading.Thread(target=self._run, name="llem-nvml-poll", daemon=True)
-        self._thread.start()
+        """A round and a state now, then the loop."""
+        now = self.clock.now()
+        self._origin, self._k = now, 0
+        self._round()
+        self._state()
+        self._next_round = self._due()
+        self._next_state = now + self.state_interval_s
+        self._loop = self.clock.loop(self._step, first_due=self._next_round, name="llem-nvml-poll")
 
     def mark(self, label: str, t: float) -> None:
-        """Queue a counter read for a boundary at ``t``; cheap, safe from any thread."""
-        if self._marking:
-            self._pending.append((label, t))
-            self._wake.set()
+        """A phase boundary at ``t``: read the counters soon, on the poller's side."""
+        if self._loop is not None:
+            self.marks.append((label, t))
+            self._pending += 1
+            self._loop.wake()
+
+    def _step(self, now: float) -> float:
+        if self._pending:
+            self._pending = 0
+            self._counters()
+        if now >= self._next_round:
+            self._round()
+            self._next_round = self._due()
+            while self._next_round < self.clock.now():
+                self._next_round = self._due()
+            if now >= self._next_state:
+                self._state()
+                self._next_state = now + self.state_interval_s
+        return self._next_round
 
     def stop(self) -> None:
-        """Stop the thread and read any boundary still waiting."""
-        self._marking = False
-        self._halt.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        self._take_marks()
-
-    def last(self) -> None:
-        """The closing power sample and state (taken after the caller's counter read)."""
-        self.samples.append(self._sample())
-        self.states.append(self._state())
-
-    def _take_marks(self) -> None:
-        """One counter read for every boundary queued before it (later ones wait their turn)."""
-        pending = []
-        while self._pending:
-            pending.append(self._pending.popleft())
-        if not pending:
+        """Stop the loop, serve a mark still waiting, then a last round and state."""
+        loop, self._loop = self._loop, None
+        if loop is None:
             return
-        before = time.perf_counter()
-        counters = self._counters()
-        t_read = (before + time.perf_counter()) / 2
-        joules = tuple(None if c is None else c / 1000.0 for c in counters)
-        self.marks.extend(CounterMark(label, t, t_read, joules) for label, t in pending)
-
-    def _run(self) -> None:
-        now = time.perf_counter()
-        next_t, next_state = now + self.poll_interval_s, now + self.state_interval_s
-        while True:
-            self._wake.wait(max(0.0, next_t - time.perf_counter()))
-            if self._halt.is_set():
-                return
-            self._wake.clear()
-            if self._pending:
-                self._take_marks()
-            if time.perf_counter() < next_t:
-                continue
-            sample = self._sample()
-            self.samples.append(sample)
-            if sample.t >= next_state:
-                self.states.append(self._state())
-                next_state = sample.t + self.state_interval_s
-            next_t = max(next_t + self.poll_interval_s, time.perf_counter())
+        loop.stop()
+        if self._pending:
+            self._pending = 0
+            self._counters()
+        self._round()
+        self._state()

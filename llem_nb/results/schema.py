@@ -35,6 +35,9 @@ class DeviceEnergy(BaseModel):
     energy_net_j: float | None = None
     counter_vs_power_ratio: float | None = None
     power_method: str = ""
+    power_avg_s: float | None = None
+    counter_update_s: float | None = None
+    edges: dict[str, Any] = Field(default_factory=dict)
     mig: bool = False
 
 
@@ -100,6 +103,7 @@ class ExperimentResult(BaseModel):
     load_s: float | None = None
     warmup_s: float | None = None
     window_s: float | None = None
+    window_repeats: int | None = None
     batching: str | None = None
     n_requests: int | None = None
     input_tokens: int | None = None

@@ -1,9 +1,6 @@
-"""Shipped test doubles, so users can test their own studies without a GPU.
+"""FakeBackend: a backend with known token counts and step timings, and no model at all.
 
-- ``FakeNvml``: a stand-in for the ``pynvml`` module with programmable power traces.
-- ``tiny_model(dir)``: a deterministic tiny random Llama with a trained tokenizer.
-- ``FakeBackend``: a backend with known token counts and step timings, no model at all;
-  register it with ``use_fake_backend()`` and set ``model`` to anything.
+Register it with ``use_fake_backend()`` and set ``model`` to anything.
 """
 
 from __future__ import annotations
@@ -15,9 +12,7 @@ from typing import Any, ClassVar
 
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, register_backend
 from llem_nb.config import ExperimentConfig
-from llem_nb.energy.fake import FakeGpu, FakeNvml
 from llem_nb.errors import BackendError
-from llem_nb.models import tiny_model
 
 FAKE_BACKEND = "fake"
 
@@ -88,8 +83,8 @@ class FakeBackend(Backend):
 
 def use_fake_backend() -> str:
     """Register ``FakeBackend`` under the backend name ``fake``; returns that name."""
-    register_backend(FAKE_BACKEND, "llem_nb.testing:FakeBackend")
+    register_backend(FAKE_BACKEND, "llem_nb.testing.backend:FakeBackend")
     return FAKE_BACKEND
 
 
-__all__ = ["FakeBackend", "FakeGpu", "FakeNvml", "tiny_model", "use_fake_backend"]
+__all__ = ["FAKE_BACKEND", "FakeBackend", "use_fake_backend"]

@@ -1,4 +1,4 @@
-"""pynvml's error classes, faked: ``NVMLError(code)`` builds the subclass for that code,
+"""pynvml's error classes, simulated: ``NVMLError(code)`` builds the subclass for that code,
 each carries ``.value`` and prints pynvml's text, so code under test catches them the
 same way it catches the real ones."""
 
@@ -51,3 +51,5 @@ NVMLError_LibraryNotFound = _error_class(
     "NVMLError_LibraryNotFound", 12, "NVML Shared Library Not Found"
 )
 NVMLError_GpuIsLost = _error_class("NVMLError_GpuIsLost", 15, "GPU is lost")
+NVMLError_Timeout = _error_class("NVMLError_Timeout", 10, "Timeout")
+NVMLError_Unknown = _error_class("NVMLError_Unknown", 999, "Unknown Error")

@@ -1,7 +1,11 @@
-"""Power traces with exact integrals, for the fake NVML and the tests that check meters.
+"""Power traces with exact integrals, for the NVML simulator and the tests that check meters.
 
 ``Trace.integral(t0, t1)`` is what a perfect meter reports over a window; every helper
 here computes it in closed form (``numeric`` wraps any function, integrating finely).
+Times are seconds on the simulator's timeline (0 = when the ``FakeNvml`` was built).
+Workload shapes: ``constant`` (idle), ``ramp``, ``spikes``, ``steps`` (any piecewise
+level, e.g. ``prefill_decode``) and ``LiveTrace``, whose levels a simulated backend sets
+as it runs (prefill burst, decode, back to idle).
 """
 
 from __future__ import annotations
@@ -90,3 +94,57 @@ def steps(levels: Sequence[tuple[float, float]]) -> Trace:
         return watts_at[0] * starts[0] + cumulative[i] + watts_at[i] * (t - starts[i])
 
     return Trace(watts, energy)
+
+
+def prefill_decode(
+    *,
+    idle_w: float,
+    prefill_w: float,
+    decode_w: float,
+    start_s: float,
+    prefill_s: float,
+    decode_s: float,
+    batches: int = 1,
+) -> Trace:
+    """Idle, then ``batches`` × (a prefill burst, then decode), then idle again."""
+    levels = [(0.0, idle_w)]
+    t = start_s
+    for _ in range(batches):
+        levels += [(t, prefill_w), (t + prefill_s, decode_w)]
+        t += prefill_s + decode_s
+    levels.append((t, idle_w))
+    return steps(levels)
+
+
+class LiveTrace(Trace):
+    """Piecewise-constant power whose next level is set as a simulation runs.
+
+    ``set(t, watts)`` starts a new level at ``t`` (not before the last one); the trace
+    holds ``idle_w`` before the first change. Integrals are exact.
+    """
+
+    def __init__(self, idle_w: float) -> None:
+        self._starts = [0.0]
+        self._levels = [float(idle_w)]
+        self._cumulative = [0.0]
+        object.__setattr__(self, "watts", self._watts)
+        object.__setattr__(self, "energy", self._energy)
+
+    def set(self, t: float, watts: float) -> None:
+        if t < self._starts[-1]:
+            raise ValueError(
+                f"LiveTrace.set at {t} s is before the last change at {self._starts[-1]} s"
+            )
+        last_t, last_w = self._starts[-1], self._levels[-1]
+        self._cumulative.append(self._cumulative[-1] + last_w * (t - last_t))
+        self._starts.append(t)
+        self._levels.append(float(watts))
+
+    def _watts(self, t: float) -> float:
+        return self._levels[max(0, bisect.bisect_right(self._starts, t) - 1)]
+
+    def _energy(self, t: float) -> float:
+        if t < 0:
+            return self._levels[0] * t
+        i = bisect.bisect_right(self._starts, t) - 1
+        return self._cumulative[i] + self._levels[i] * (t - self._starts[i])

@@ -1,0 +1,457 @@
+"""An NVML simulator: a stand-in for the ``pynvml`` module driven by a model of each GPU.
+
+Each ``FakeGpu`` has a power trace (watts vs seconds on the simulator's timeline, 0 = when
+the ``FakeNvml`` was built) and behaves the way NVML does on real hardware:
+
+- the total-energy counter (mJ since "driver load") advances in steps every
+  ``counter_update_s`` (0 = live), at ticks ``counter_phase_s + k × counter_update_s``;
+- ``nvmlDeviceGetPowerUsage`` is a moving average over ``power_avg_s`` (NVIDIA documents
+  a 1 s average on Ampere and later except GA100 (A100), instantaneous before; that is
+  the default for the ``architecture`` and ``name`` given), refreshed every
+  ``power_update_s`` (0 = every read); the ``NVML_FI_DEV_POWER_INSTANT`` field, where
+  ``instant_power``, is the trace itself;
+- every call on a device takes ``read_latency_s``: its value is sampled in the middle of
+  the call and the clock moves on by the latency (``SimClock.advance``; a real sleep on
+  the real clock), so GPUs read one after another are read at different times;
+- power limit, SM and memory clocks, temperature and throttle reasons (constants or
+  functions of time), uncorrected ECC errors, XID events, compute processes, MIG.
+
+Tests compare a meter's numbers with ``Trace.integral(t0, t1)`` over its window: an
+integral computed from the trace, never a value the code under test produced.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from llem_nb.testing.nvml_errors import (
+    NVML_ERROR_LIBRARY_NOT_FOUND,
+    NVML_ERROR_NOT_SUPPORTED,
+    NVMLError,
+    NVMLError_DriverNotLoaded,
+    NVMLError_GpuIsLost,
+    NVMLError_InvalidArgument,
+    NVMLError_LibraryNotFound,
+    NVMLError_NotFound,
+    NVMLError_NotSupported,
+    NVMLError_Timeout,
+    NVMLError_Uninitialized,
+    NVMLError_Unknown,
+)
+from llem_nb.testing.traces import Trace, constant, numeric
+
+NVML_TEMPERATURE_GPU = 0
+NVML_CLOCK_SM = 1
+NVML_CLOCK_MEM = 2
+NVML_FI_DEV_POWER_INSTANT = 186
+NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
+NVML_VOLATILE_ECC = 0
+NVML_DEVICE_ARCH_VOLTA = 5
+NVML_DEVICE_ARCH_AMPERE = 7
+NVML_DEVICE_ARCH_HOPPER = 9
+nvmlEventTypeXidCriticalError = 0x8
+
+Value = float | Callable[[float], float]
+
+
+def documented_power_avg_s(architecture: int, name: str) -> float:
+    """NVIDIA's word on ``nvmlDeviceGetPowerUsage``: a 1 s average on Ampere and later
+    except GA100 (A100), instantaneous on GA100 and older architectures."""
+    return 1.0 if architecture >= NVML_DEVICE_ARCH_AMPERE and "A100" not in name else 0.0
+
+
+@dataclass
+class FakeGpu:
+    """One simulated GPU (see the module docstring for the behaviour each field controls).
+
+    ``fail_after_s``: every call raises ``NVMLError_GpuIsLost`` from then on.
+    ``counter_reset_at_s``: the counter restarts from 0 (a driver reload);
+    ``counter_wrap_mj``: it wraps modulo that many mJ. ``power_scale`` scales power reads
+    only (a counter and a power curve that disagree). ``power_gaps`` / ``counter_gaps``:
+    (start, end) spans in which that read fails with ``power_gap_error`` (a transient error)
+    or reports not supported. ``events``: (time, xid) critical errors.
+    """
+
+    name: str = "NVIDIA H100 80GB HBM3"
+    uuid: str = "GPU-00000000-0000-0000-0000-000000000000"
+    power_w: Trace | Callable[[float], float] | float = 100.0
+    architecture: int = NVML_DEVICE_ARCH_HOPPER
+    counter_update_s: float = 0.0
+    counter_phase_s: float = 0.0
+    power_avg_s: float | None = None
+    power_update_s: float = 0.0
+    read_latency_s: float = 0.0
+    counter_supported: bool = True
+    power_supported: bool = True
+    instant_power: bool = True
+    mig: bool = False
+    mig_uuids: tuple[str, ...] = ()
+    fail_after_s: float | None = None
+    counter_start_mj: int = 0
+    counter_reset_at_s: float | None = None
+    counter_wrap_mj: int | None = None
+    temperature_c: Value = 40
+    memory_total_b: int = 80 * 2**30
+    memory_used_b: int = 2**30
+    power_limit_w: Value = 700.0
+    sm_clock_mhz: Value = 1980
+    mem_clock_mhz: Value = 2619
+    max_sm_clock_mhz: float = 1980
+    throttle_reasons: int | Callable[[float], int] = 0
+    persistence_mode: bool = True
+    processes: list[tuple[int, int]] = field(default_factory=list)
+    power_scale: float = 1.0
+    power_gaps: tuple[tuple[float, float], ...] = ()
+    counter_gaps: tuple[tuple[float, float], ...] = ()
+    gap_error: type[NVMLError] = NVMLError_Unknown
+    ecc_uncorrected: int | Callable[[float], int] | None = 0
+    events: list[tuple[float, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        p = self.power_w
+        self.trace = p if isinstance(p, Trace) else numeric(p) if callable(p) else constant(p)
+        if self.power_avg_s is None:
+            self.power_avg_s = documented_power_avg_s(self.architecture, self.name)
+
+    def _energy_j(self, t: float) -> float:
+        """Joules since 0 (the trace's first value held before 0)."""
+        return self.trace.energy(t) if t >= 0 else self.trace(0.0) * t
+
+    def average_w(self, t: float) -> float:
+        """What ``nvmlDeviceGetPowerUsage`` reports at ``t`` (before scaling)."""
+        if self.power_update_s > 0:
+            t = math.floor(t / self.power_update_s) * self.power_update_s
+        window = self.power_avg_s or 0.0
+        if window <= 0:
+            return self.trace(t)
+        return (self._energy_j(t) - self._energy_j(t - window)) / window
+
+    def power_mw(self, t: float, *, instant: bool) -> int | None:
+        """The power reading (mW) at ``t``; None where the read reports not supported."""
+        if not self.power_supported:
+            return None
+        watts = self.trace(t) if instant else self.average_w(t)
+        return round(watts * self.power_scale * 1000)
+
+    def last_tick(self, t: float) -> float:
+        """When the energy counter last updated at or before ``t``."""
+        period = self.counter_update_s
+        if period <= 0:
+            return t
+        return self.counter_phase_s + math.floor((t - self.counter_phase_s) / period) * period
+
+    def counter_mj(self, t: float) -> int:
+        """The counter at ``t``: start value + energy up to its last update (or a reset)."""
+        tick = self.last_tick(t)
+        if self.counter_reset_at_s is not None and tick >= self.counter_reset_at_s:
+            value = math.floor(1000 * self.trace.integral(self.counter_reset_at_s, tick))
+        else:
+            value = self.counter_start_mj + math.floor(1000 * self._energy_j(tick))
+        return value % self.counter_wrap_mj if self.counter_wrap_mj else value
+
+
+def _at(value: Any, t: float) -> Any:
+    return value(t) if callable(value) else value
+
+
+def _inside(spans: Sequence[tuple[float, float]], t: float) -> bool:
+    return any(a <= t < b for a, b in spans)
+
+
+@dataclass(frozen=True)
+class _Handle:
+    index: int
+    mig: int | None = None
+
+
+@dataclass
+class _EventSet:
+    registered: dict[int, int] = field(default_factory=dict)
+    seen: set[tuple[int, float]] = field(default_factory=set)
+
+
+class FakeNvml:
+    """Quacks like the ``pynvml`` module for the calls llem_nb makes.
+
+    ``clock``: a ``SimClock`` (virtual time) or any callable returning seconds (real time:
+    read latency then really sleeps). ``init_error``: an NVML error code ``nvmlInit``
+    raises (e.g. 12, library not found). ``calls`` counts calls by name, so tests can
+    check init/shutdown pairing and how often the counter was read.
+    """
+
+    NVMLError = NVMLError
+    NVMLError_Uninitialized = NVMLError_Uninitialized
+    NVMLError_InvalidArgument = NVMLError_InvalidArgument
+    NVMLError_NotSupported = NVMLError_NotSupported
+    NVMLError_NotFound = NVMLError_NotFound
+    NVMLError_DriverNotLoaded = NVMLError_DriverNotLoaded
+    NVMLError_LibraryNotFound = NVMLError_LibraryNotFound
+    NVMLError_GpuIsLost = NVMLError_GpuIsLost
+    NVMLError_Timeout = NVMLError_Timeout
+    NVMLError_Unknown = NVMLError_Unknown
+    NVML_TEMPERATURE_GPU = NVML_TEMPERATURE_GPU
+    NVML_CLOCK_SM = NVML_CLOCK_SM
+    NVML_CLOCK_MEM = NVML_CLOCK_MEM
+    NVML_FI_DEV_POWER_INSTANT = NVML_FI_DEV_POWER_INSTANT
+    NVML_ERROR_NOT_SUPPORTED = NVML_ERROR_NOT_SUPPORTED
+    NVML_ERROR_LIBRARY_NOT_FOUND = NVML_ERROR_LIBRARY_NOT_FOUND
+    NVML_MEMORY_ERROR_TYPE_UNCORRECTED = NVML_MEMORY_ERROR_TYPE_UNCORRECTED
+    NVML_VOLATILE_ECC = NVML_VOLATILE_ECC
+    nvmlEventTypeXidCriticalError = nvmlEventTypeXidCriticalError
+
+    def __init__(
+        self,
+        gpus: list[FakeGpu] | None = None,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        driver_version: str = "550.54.15",
+        cuda_driver_version: int = 12040,
+        init_error: int | None = None,
+    ) -> None:
+        self.gpus = list(gpus) if gpus is not None else [FakeGpu()]
+        self.clock = clock
+        self.epoch = clock()
+        self._spend: Callable[[float], None] = getattr(clock, "advance", time.sleep)
+        self.driver_version = driver_version
+        self.cuda_driver_version = cuda_driver_version
+        self.init_error = init_error
+        self.calls: dict[str, int] = {}
+        self._refcount = 0
+
+    def now(self) -> float:
+        """Seconds on the simulator's timeline (since construction)."""
+        return self.clock() - self.epoch
+
+    def elapsed(self, timestamp: float) -> float:
+        """A ``clock()`` timestamp as seconds on the simulator's timeline."""
+        return timestamp - self.epoch
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def _require_init(self) -> None:
+        if self._refcount <= 0:
+            raise NVMLError_Uninitialized()
+
+    def _gpu(self, handle: _Handle) -> tuple[FakeGpu, float]:
+        """The GPU and the instant its value is sampled (mid-call); the call's time passes."""
+        self._require_init()
+        gpu = self.gpus[handle.index]
+        latency = gpu.read_latency_s
+        t = self.now() + latency / 2
+        if latency > 0:
+            self._spend(latency)
+        if gpu.fail_after_s is not None and t >= gpu.fail_after_s:
+            raise NVMLError_GpuIsLost()
+        return gpu, t
+
+    # ------------------------------------------------------------------ system
+
+    def nvmlInit(self) -> None:
+        self._count("nvmlInit")
+        if self.init_error is not None:
+            raise NVMLError(self.init_error)
+        self._refcount += 1
+
+    def nvmlShutdown(self) -> None:
+        self._count("nvmlShutdown")
+        self._require_init()
+        self._refcount -= 1
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        self._require_init()
+        return self.driver_version
+
+    def nvmlSystemGetCudaDriverVersion(self) -> int:
+        self._require_init()
+        return self.cuda_driver_version
+
+    def nvmlDeviceGetCount(self) -> int:
+        self._require_init()
+        return len(self.gpus)
+
+    # ------------------------------------------------------------------ identity
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> _Handle:
+        self._require_init()
+        if not 0 <= index < len(self.gpus):
+            raise NVMLError_InvalidArgument()
+        return _Handle(index)
+
+    def nvmlDeviceGetHandleByUUID(self, uuid: str | bytes) -> _Handle:
+        self._require_init()
+        text = uuid.decode() if isinstance(uuid, bytes) else uuid
+        for i, gpu in enumerate(self.gpus):
+            if gpu.uuid == text:
+                return _Handle(i)
+            if text in gpu.mig_uuids:
+                return _Handle(i, gpu.mig_uuids.index(text))
+        raise NVMLError_NotFound()
+
+    def nvmlDeviceGetDeviceHandleFromMigDeviceHandle(self, handle: _Handle) -> _Handle:
+        self._gpu(handle)
+        if handle.mig is None:
+            raise NVMLError_InvalidArgument()
+        return _Handle(handle.index)
+
+    def nvmlDeviceGetUUID(self, handle: _Handle) -> str:
+        gpu, _ = self._gpu(handle)
+        return gpu.mig_uuids[handle.mig] if handle.mig is not None else gpu.uuid
+
+    def nvmlDeviceGetName(self, handle: _Handle) -> str:
+        return self._gpu(handle)[0].name
+
+    def nvmlDeviceGetArchitecture(self, handle: _Handle) -> int:
+        return self._gpu(handle)[0].architecture
+
+    def nvmlDeviceGetMigMode(self, handle: _Handle) -> list[int]:
+        mode = int(self._gpu(handle)[0].mig)
+        return [mode, mode]
+
+    # ------------------------------------------------------------------ energy and power
+
+    def nvmlDeviceGetPowerUsage(self, handle: _Handle) -> int:
+        self._count("nvmlDeviceGetPowerUsage")
+        gpu, t = self._gpu(handle)
+        if _inside(gpu.power_gaps, t):
+            raise gpu.gap_error()
+        mw = gpu.power_mw(t, instant=False)
+        if mw is None or handle.mig is not None:
+            raise NVMLError_NotSupported()
+        return mw
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: _Handle) -> int:
+        self._count("nvmlDeviceGetTotalEnergyConsumption")
+        gpu, t = self._gpu(handle)
+        if not gpu.counter_supported or handle.mig is not None:
+            raise NVMLError_NotSupported()
+        if _inside(gpu.counter_gaps, t):
+            raise gpu.gap_error()
+        return gpu.counter_mj(t)
+
+    def nvmlDeviceGetFieldValues(self, handle: _Handle, field_ids: list[int]) -> list[Any]:
+        """Only the instantaneous-power field is modelled; others report not supported."""
+        self._count("nvmlDeviceGetFieldValues")
+        gpu, t = self._gpu(handle)
+        out = []
+        for fid in field_ids:
+            ok = fid == NVML_FI_DEV_POWER_INSTANT and gpu.instant_power and handle.mig is None
+            if ok and _inside(gpu.power_gaps, t):
+                raise gpu.gap_error()
+            mw = gpu.power_mw(t, instant=True) if ok else None
+            ok = mw is not None
+            out.append(
+                SimpleNamespace(
+                    fieldId=fid,
+                    nvmlReturn=0 if ok else NVML_ERROR_NOT_SUPPORTED,
+                    value=SimpleNamespace(uiVal=mw or 0),
+                )
+            )
+        return out
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, handle: _Handle) -> int:
+        gpu, t = self._gpu(handle)
+        return round(_at(gpu.power_limit_w, t) * 1000)
+
+    def nvmlDeviceGetPowerManagementLimit(self, handle: _Handle) -> int:
+        gpu, t = self._gpu(handle)
+        return round(_at(gpu.power_limit_w, t) * 1000)
+
+    # ------------------------------------------------------------------ state
+
+    def nvmlDeviceGetTemperature(self, handle: _Handle, sensor: int) -> int:
+        gpu, t = self._gpu(handle)
+        return round(_at(gpu.temperature_c, t))
+
+    def nvmlDeviceGetClockInfo(self, handle: _Handle, clock_type: int) -> int:
+        gpu, t = self._gpu(handle)
+        value = gpu.sm_clock_mhz if clock_type == NVML_CLOCK_SM else gpu.mem_clock_mhz
+        return round(_at(value, t))
+
+    def nvmlDeviceGetMaxClockInfo(self, handle: _Handle, clock_type: int) -> int:
+        gpu, _ = self._gpu(handle)
+        return round(gpu.max_sm_clock_mhz) if clock_type == NVML_CLOCK_SM else 2619
+
+    def nvmlDeviceGetCurrentClocksEventReasons(self, handle: _Handle) -> int:
+        gpu, t = self._gpu(handle)
+        return int(_at(gpu.throttle_reasons, t))
+
+    def nvmlDeviceGetPersistenceMode(self, handle: _Handle) -> int:
+        return int(self._gpu(handle)[0].persistence_mode)
+
+    def nvmlDeviceGetMemoryInfo(self, handle: _Handle) -> SimpleNamespace:
+        gpu = self._gpu(handle)[0]
+        used = gpu.memory_used_b
+        return SimpleNamespace(total=gpu.memory_total_b, used=used, free=gpu.memory_total_b - used)
+
+    def nvmlDeviceGetTotalEccErrors(self, handle: _Handle, error_type: int, counter: int) -> int:
+        gpu, t = self._gpu(handle)
+        if gpu.ecc_uncorrected is None:
+            raise NVMLError_NotSupported()
+        return int(_at(gpu.ecc_uncorrected, t)) if error_type == 1 else 0
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: _Handle) -> list[SimpleNamespace]:
+        gpu, _ = self._gpu(handle)
+        return [SimpleNamespace(pid=pid, usedGpuMemory=mem) for pid, mem in gpu.processes]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, handle: _Handle) -> list[SimpleNamespace]:
+        self._gpu(handle)
+        return []
+
+    # ------------------------------------------------------------------ events (XID)
+
+    def nvmlDeviceGetSupportedEventTypes(self, handle: _Handle) -> int:
+        self._gpu(handle)
+        return nvmlEventTypeXidCriticalError
+
+    def nvmlEventSetCreate(self) -> _EventSet:
+        self._require_init()
+        return _EventSet()
+
+    def nvmlDeviceRegisterEvents(self, handle: _Handle, types: int, event_set: _EventSet) -> None:
+        self._gpu(handle)
+        event_set.registered[handle.index] = types
+
+    def nvmlEventSetWait_v2(self, event_set: _EventSet, timeout_ms: int) -> SimpleNamespace:
+        """The oldest XID event not yet returned that happened by now; else a timeout."""
+        self._require_init()
+        now = self.now()
+        for index, types in sorted(event_set.registered.items()):
+            if not types & nvmlEventTypeXidCriticalError:
+                continue
+            for when, xid in sorted(self.gpus[index].events):
+                if when <= now and (index, when) not in event_set.seen:
+                    event_set.seen.add((index, when))
+                    return SimpleNamespace(
+                        device=_Handle(index),
+                        eventType=nvmlEventTypeXidCriticalError,
+                        eventData=xid,
+                        gpuInstanceId=0xFFFFFFFF,
+                        computeInstanceId=0xFFFFFFFF,
+                    )
+        raise NVMLError_Timeout()
+
+    def nvmlEventSetFree(self, event_set: _EventSet) -> None:
+        event_set.registered.clear()
+
+
+__all__ = [
+    "FakeGpu",
+    "FakeNvml",
+    "NVMLError",
+    "NVMLError_DriverNotLoaded",
+    "NVMLError_GpuIsLost",
+    "NVMLError_InvalidArgument",
+    "NVMLError_LibraryNotFound",
+    "NVMLError_NotFound",
+    "NVMLError_NotSupported",
+    "NVMLError_Timeout",
+    "NVMLError_Uninitialized",
+    "NVMLError_Unknown",
+    "documented_power_avg_s",
+]
