@@ -85,7 +85,9 @@ def idle_net_share(gpus: int, update_s: float, avg_s: float) -> float:
     return net / (reading.energy_j or 1.0)
 
 
-def prefill_share(update_s: float, avg_s: float, prefill_s: float) -> tuple[float, float, str, bool]:
+def prefill_share(
+    update_s: float, avg_s: float, prefill_s: float
+) -> tuple[float, float, str, bool]:
     """(measured share, true share, method, flagged) through the Harness."""
     work = machine(update_s, avg_s, prefill_s=prefill_s, step_s=0.025, prefill_w=500.0)
     cfg = config(measurement={"min_window_s": 10.0})
@@ -118,7 +120,9 @@ def main() -> int:
         for avg in AVERAGING_S:
             shares = [idle_net_share(n, update, avg) for n in (1, 8)]
             print(f"   {label(update, avg):<30}" + "".join(f"{s:>+10.3%}" for s in shares))
-            missed.extend(f"idle net {label(update, avg)}: {s:+.3%}" for s in shares if abs(s) > 0.005)
+            missed.extend(
+                f"idle net {label(update, avg)}: {s:+.3%}" for s in shares if abs(s) > 0.005
+            )
 
     print("\n3. Prefill share of gross energy (measured vs true; flagged = phase_unresolved)")
     for prefill in (0.05, 0.5):

@@ -30,7 +30,23 @@ class Loop(Protocol):
         """Stop and wait until no step is running; idempotent."""
 
 
-class Clock:
+class Clock(Protocol):
+    """What measuring code needs of time."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic clock."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` pass (background loops keep running)."""
+        ...
+
+    def loop(self, step: Step, *, first_due: float, name: str = ...) -> Loop:
+        """Run ``step`` in the background whenever it is due, until the loop is stopped."""
+        ...
+
+
+class SystemClock:
     """The real clock: ``time.perf_counter`` (the harness's and backends' clock too)."""
 
     def now(self) -> float:
@@ -48,7 +64,7 @@ class Clock:
 
 
 class _ThreadLoop:
-    def __init__(self, clock: Clock, step: Step, first_due: float, name: str) -> None:
+    def __init__(self, clock: SystemClock, step: Step, first_due: float, name: str) -> None:
         self._clock = clock
         self._step = step
         self._due = first_due
@@ -77,4 +93,4 @@ class _ThreadLoop:
             self._thread.join()
 
 
-SYSTEM_CLOCK = Clock()
+SYSTEM_CLOCK: Clock = SystemClock()
