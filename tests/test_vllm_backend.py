@@ -266,6 +266,48 @@ def test_continuous_batching_submits_all_and_queues_beyond_batch_size(
     assert backend.environment()["batching"] == "continuous"
 
 
+def test_queueing_is_reported_apart_and_included_in_ttft(fake: FakeVllm, model_dir: Path) -> None:
+    """Two slots, five prompts: 'a b' (2 tokens + EOS) frees the first slot after 3 steps
+    of step_s + host_delay_s; the third request waits exactly that long."""
+    _, out = _run(fake, _config(model_dir, batch_size=2))
+    queue = [r.queue_s for r in out.requests]
+    assert queue[:3] == pytest.approx([0.0, 0.0, 3 * (0.01 + 0.005)])
+    assert all(q is not None and q > 0 for q in queue[3:])
+    for req in out.requests:
+        assert req.queue_s is not None and req.ttft_s is not None
+        assert req.ttft_s - req.queue_s == pytest.approx(0.01)
+    engine = fake.llms[0].llm_engine
+    assert engine.max_num_seqs == 2
+
+
+def test_static_groups_do_not_queue(fake: FakeVllm, model_dir: Path) -> None:
+    _, out = _run(fake, _config(model_dir, batch_size=2, vllm={"batching": "static"}))
+    assert [r.queue_s for r in out.requests] == [0.0] * len(PROMPTS)
+
+
+@pytest.mark.parametrize(
+    ("options", "engine"),
+    [({}, {"disable_log_stats": True}), ({"clock_offset_s": 3600.0}, {})],
+    ids=["no-metrics", "untrusted-clock"],
+)
+def test_queueing_is_unknown_without_trusted_metrics(
+    model_dir: Path, options: dict[str, Any], engine: dict[str, Any]
+) -> None:
+    with fake_vllm(step_s=0.01, host_delay_s=0.005, **options) as fake:
+        _, out = _run(fake, _config(model_dir, batch_size=2, vllm={"engine": engine}))
+    assert [r.queue_s for r in out.requests] == [None] * len(PROMPTS)
+
+
+def test_first_token_time_comes_from_first_token_ts(model_dir: Path) -> None:
+    """Two engine steps per delta: the first delta's tokens end at 0.01 and 0.02 s."""
+    with fake_vllm(step_s=0.01, host_delay_s=0.005, merge_steps=2) as fake:
+        _, out = _run(fake, _config(model_dir))
+    for req in out.requests:
+        assert req.ttft_s == pytest.approx(0.01)
+        if req.output_tokens > 1:
+            assert req.itl_s[0] == pytest.approx(0.01)
+
+
 def test_static_batching_runs_groups_to_completion(fake: FakeVllm, model_dir: Path) -> None:
     _, out = _run(fake, _config(model_dir, batch_size=2, vllm={"batching": "static"}))
     assert out.batching == "static"
@@ -289,6 +331,8 @@ def test_harness_records_vllm_facts_with_warmup_outside_the_window(
     assert result.batching == "continuous"
     assert result.n_requests == 4 and result.output_tokens
     assert result.ttft_ms_p50 and result.itl_ms_p50 and result.latency_s_p50
+    assert result.requests is not None and len(result.requests.queue_s) == 4
+    assert result.queue_ms_p50 is not None and result.queue_ms_p90 is not None
     assert result.load_s is not None and result.warmup_s is not None
     env = result.environment
     assert env["vllm_version"] == "0.32.0+fake"

@@ -5,6 +5,9 @@ drives the engine's step loop (continuous batching, ``batch_size`` prompts in fl
 or submits groups of ``batch_size`` one after another (``vllm.batching: static``).
 Driving ``llm_engine.step()`` ourselves — what ``LLM.generate`` does inside — with
 ``RequestOutputKind.DELTA`` gives one timestamp per token (see ``_vllm_timing``).
+TTFT runs from ``add_request`` (every prompt at once when continuous, each group when
+static) to the first token, so it includes the engine's queueing; ``queue_s`` reports
+that part apart, from vLLM's ``queued_ts``/``scheduled_ts``.
 
 Prompts are truncated to ``max_input_tokens`` by the same Hugging Face tokenizer call as
 in the PyTorch backend (first tokens kept, BOS included) and submitted as token ids, so
