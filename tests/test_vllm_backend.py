@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from llem_nb.backends import _vllm_args
 from llem_nb.backends.base import get_backend
 from llem_nb.backends.vllm import VllmArgsWarning, VllmBackend
 from llem_nb.config import ExperimentConfig, validate_experiment
+from llem_nb.energy.fake import FakeGpu, FakeNvml
 from llem_nb.energy.null import NullMeter
 from llem_nb.errors import BackendError, ConfigError
 from llem_nb.harness import Harness
@@ -370,6 +372,103 @@ def test_gpu_assignment_narrows_cuda_visible_devices_and_restores_it(
         assert backend.gpu_indices() == [2, 3]
         backend.unload()
     assert "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+UUIDS = [f"GPU-{c * 8}-0000-0000-0000-000000000000" for c in "abcd"]
+FASTEST_FIRST = [2, 0, 3, 1]
+
+
+class FakeCudaDevices:
+    """``torch.cuda``'s device list as CUDA builds it when first used.
+
+    CUDA enumerates the machine's GPUs (NVML/PCI order ``UUIDS``) fastest first unless
+    ``CUDA_DEVICE_ORDER=PCI_BUS_ID``; ``CUDA_VISIBLE_DEVICES`` indices count in that
+    enumeration, UUIDs name a GPU. torch reports UUIDs without the ``GPU-`` prefix.
+    """
+
+    def __init__(self, initialized: bool = False) -> None:
+        self.devices: list[str] | None = None
+        if initialized:
+            self._init()
+
+    def _init(self) -> list[str]:
+        if self.devices is None:
+            pci = os.environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID"
+            order = [UUIDS[i] for i in (range(len(UUIDS)) if pci else FASTEST_FIRST)]
+            entries = os.environ.get("CUDA_VISIBLE_DEVICES")
+            if entries is not None:
+                order = [
+                    order[int(e)] if e.isdigit() else next(u for u in UUIDS if u.startswith(e))
+                    for e in entries.split(",")
+                ]
+            self.devices = [u.removeprefix("GPU-") for u in order]
+        return self.devices
+
+    def is_available(self) -> bool:
+        return True
+
+    def is_initialized(self) -> bool:
+        return self.devices is not None
+
+    def device_count(self) -> int:
+        return len(self._init())
+
+    def get_device_properties(self, ordinal: int) -> Any:
+        return SimpleNamespace(uuid=self._init()[ordinal])
+
+
+def _nvml() -> FakeNvml:
+    return FakeNvml([FakeGpu(uuid=u, power_w=50.0) for u in UUIDS])
+
+
+@pytest.mark.parametrize(
+    ("order", "visible", "expected"),
+    [
+        (None, None, [2, 0]),
+        (None, "1,3", [0, 1]),
+        ("PCI_BUS_ID", "3,1", [3, 1]),
+        (None, f"{UUIDS[3]},{UUIDS[0][:12]}", [3, 0]),
+    ],
+    ids=["fastest-first", "fastest-first-indices", "pci-bus-id", "uuids"],
+)
+def test_gpu_indices_match_the_engines_cuda_devices_by_uuid(
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    order: str | None,
+    visible: str | None,
+    expected: list[int],
+) -> None:
+    for name, value in (("CUDA_DEVICE_ORDER", order), ("CUDA_VISIBLE_DEVICES", visible)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    config = _config(model_dir, vllm={"engine": {"tensor_parallel_size": 2}})
+    with fake_vllm(cpu=False) as fake:
+        backend = VllmBackend(config, clock=fake.clock, nvml=_nvml(), cuda=FakeCudaDevices())
+        backend.load()
+        try:
+            assert backend.gpu_indices() == expected
+        finally:
+            backend.unload()
+
+
+def test_cuda_numbered_before_narrowing_maps_through_cuda_visible_devices(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch enumerated all four GPUs before gpus=[2, 3] narrowed the variable: its
+    ordinals 0 and 1 are not the engine's, so its UUIDs must not be used."""
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    cuda = FakeCudaDevices(initialized=True)
+    config = _config(model_dir, gpus=[2, 3], vllm={"engine": {"tensor_parallel_size": 2}})
+    with fake_vllm(cpu=False) as fake:
+        backend = VllmBackend(config, clock=fake.clock, nvml=_nvml(), cuda=cuda)
+        backend.load()
+        try:
+            assert backend.gpu_indices() == [2, 3]
+        finally:
+            backend.unload()
 
 
 def test_failed_engine_start_restores_cuda_visible_devices(

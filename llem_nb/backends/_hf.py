@@ -78,6 +78,20 @@ def cuda_visible() -> list[str] | None:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def cuda_uuids(cuda: Any, count: int) -> list[str]:
+    """UUIDs that ``cuda`` (``torch.cuda``) reports for ordinals 0..count-1, "" where unknown.
+
+    [] when CUDA is not available. These match NVML's whatever ``CUDA_DEVICE_ORDER`` is.
+    """
+    if not cuda.is_available():
+        return []
+    out = []
+    for ordinal in range(min(count, cuda.device_count())):
+        uuid = getattr(cuda.get_device_properties(ordinal), "uuid", None)
+        out.append(str(uuid) if uuid is not None else "")
+    return out
+
+
 def _plain_uuid(text: str) -> str:
     return text.lower().removeprefix("gpu-").removeprefix("mig-")
 

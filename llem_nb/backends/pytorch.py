@@ -43,20 +43,11 @@ def _require_stack() -> None:
         )
 
 
-def _device_uuid(torch: Any, ordinal: int) -> str:
-    uuid = getattr(torch.cuda.get_device_properties(ordinal), "uuid", None)
-    return str(uuid) if uuid is not None else ""
-
-
-def _device_uuids(torch: Any, count: int) -> list[str]:
-    return [_device_uuid(torch, i) for i in range(count)]
-
-
 def _ordinals(config: ExperimentConfig) -> list[int]:
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    uuids = _device_uuids(torch, count) if isinstance(config.gpus, list) and count else []
+    uuids = _hf.cuda_uuids(torch.cuda, count) if isinstance(config.gpus, list) and count else []
     return _hf.assigned_ordinals(config.gpus, count, _hf.cuda_visible(), uuids)
 
 
@@ -255,7 +246,8 @@ class PytorchBackend(Backend):
         import torch
 
         used = self._used_ordinals()
-        uuids = [_device_uuid(torch, o) for o in used]
+        known = _hf.cuda_uuids(torch.cuda, max(used) + 1)
+        uuids = [known[o] if o < len(known) else "" for o in used]
         return nvml_indices_for(used, uuids, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
     def environment(self) -> dict[str, Any]:
