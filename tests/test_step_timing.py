@@ -120,9 +120,11 @@ def test_ttft_is_the_prefill_completion_on_the_device(tiny_model_dir: Path) -> N
         assert first - start == pytest.approx(PREFILL_S)
     first_batch_end = out.phases[0][0] + PREFILL_S + 3 * DECODE_S
     assert out.phases[1][0] == pytest.approx(first_batch_end)
-    expected = [pair for start, first in out.phases for pair in
-                (("batch_start", start), ("first_token", pytest.approx(first)))]  # fmt: skip
-    assert marks == expected
+    assert marks == [
+        pair
+        for start, first in out.phases
+        for pair in (("batch_start", start), ("first_token", first))
+    ], "phase marks must carry the phases' exact times (marks are matched to phases by time)"
     assert device.syncs == 2 * len(out.phases)
 
 
@@ -201,3 +203,19 @@ def test_host_timer_stamps_at_the_call() -> None:
     timer.mark()
     assert timer.finish() == 4.0
     assert timer.times() == [1.0, 2.0, 3.5]
+
+
+def test_one_token_batches_mark_the_same_first_token_time_as_their_phase(
+    tiny_model_dir: Path,
+) -> None:
+    device = SimulatedDevice()
+    marks: list[tuple[str, float]] = []
+    backend = _backend(tiny_model_dir, "cuda", device, max_output_tokens=1)
+    backend.phase_marker = lambda label, t: marks.append((label, t))
+    try:
+        out = backend.generate(PROMPTS)
+    finally:
+        backend.unload()
+    assert [t for label, t in marks if label == "first_token"] == [f for _, f in out.phases]
+    assert [f - s for s, f in out.phases] == pytest.approx([PREFILL_S, PREFILL_S])
+    assert [r.ttft_s for r in out.requests] == pytest.approx([PREFILL_S] * len(PROMPTS))

@@ -193,11 +193,10 @@ class PytorchBackend(Backend):
             with torch.inference_mode():
                 out = model.generate(**enc, stopping_criteria=[clock])
             end = timer.finish()
-            stamps = timer.times()
-            clock.flush(stamps)
             new = out[:, enc["input_ids"].shape[1] :].tolist()
             steps = len(new[0]) if new else 0
-            times = _hf.step_times(stamps, steps, end)
+            times = _hf.step_times(timer.times(), steps, end)
+            clock.flush(times)
             counts = _hf.counted_tokens(new, self._eos_ids)
             inputs = enc["attention_mask"].sum(dim=1).tolist()
             result.phases.append((start, times[0] if times else end))
