@@ -36,6 +36,10 @@ UNITS = {
 }
 
 DATA_FIX = "pass the DataFrame from llem_nb.load_results(...) or StudyResult.df"
+MEASURED_SOURCES = frozenset({"nvml", "rapl"})
+NO_SOURCE = "none"
+ESTIMATE_LABEL = "estimate (not measured)"
+ESTIMATE_COLOUR = "#a33"
 
 
 def label(column: str) -> str:
@@ -111,17 +115,46 @@ def group_name(key: Any) -> str:
     return " / ".join(short(p) for p in parts)
 
 
+def estimated(data: pd.DataFrame) -> pd.Series:
+    """Per row: True where the energy comes from a source that is not a measurement.
+
+    ``none`` rows carry no energy at all, so they are not estimates.
+    """
+    import pandas as pd
+
+    if "energy_source" not in data.columns:
+        return pd.Series(False, index=data.index)
+    source = data["energy_source"]
+    return (source.notna() & ~source.isin({*MEASURED_SOURCES, NO_SOURCE})).astype(bool)
+
+
 def mark_estimates(axes: Axes, data: pd.DataFrame) -> None:
-    """Say on the figure itself which energy source the numbers come from."""
+    """Say on the figure which energy sources its rows use; estimated rows are marked per row.
+
+    The plot draws estimated rows hollow; this adds the legend entry that says so, and
+    a title naming the sources (red when any is an estimate) unless the axes already
+    has one (the user's own axes).
+    """
     if "energy_source" not in data.columns:
         return
+    flags = estimated(data)
+    if flags.any():
+        axes.plot(
+            [], [], marker="o", linestyle="none", markerfacecolor="none",
+            markeredgecolor="#555", label=ESTIMATE_LABEL,
+        )  # fmt: skip
     sources = sorted(set(data["energy_source"].dropna()))
-    if sources and set(sources) <= {"estimate", "none"}:
+    if not sources or axes.get_title():
+        return
+    text = f"energy source: {', '.join(sources)}"
+    if not set(sources) & MEASURED_SOURCES:
+        axes.set_title(f"{text} (not a measurement)", fontsize=9, color=ESTIMATE_COLOUR)
+    elif flags.any():
         axes.set_title(
-            f"energy source: {', '.join(sources)} (not a measurement)", fontsize=9, color="#a33"
+            f"{text} — hollow markers: estimates, not measured", fontsize=9, color=ESTIMATE_COLOUR
         )
-    elif sources:
-        axes.set_title(f"energy source: {', '.join(sources)}", fontsize=9)
+    else:
+        axes.set_title(text, fontsize=9)
 
 
 def note(axes: Axes, text: str) -> None:

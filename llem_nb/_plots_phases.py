@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llem_nb._plot_base import (
+    estimated,
     finish,
     group_keys,
     group_name,
@@ -202,7 +203,8 @@ def prefill_decode(
     """Energy per output token split into prefill and decode, stacked, per ``x`` and group.
 
     Needs ``prefill_energy_j`` and ``decode_energy_j`` (measured for static batches when a
-    power timeseries exists); means over cycles.
+    power timeseries exists); means over cycles. Estimated (not measured) rows are
+    separate, hollow bars.
     """
     import numpy as np
 
@@ -227,25 +229,31 @@ def prefill_decode(
         _prefill=data["prefill_energy_j"].astype(float) / data["output_tokens"].astype(float),
         _decode=data["decode_energy_j"].astype(float) / data["output_tokens"].astype(float),
     )
+    data = data.assign(_estimate=estimated(data))
     keys = group_keys(data, hue)
     xs = sorted(data[x].dropna().unique())
-    groups = list(data.groupby(keys, dropna=False, sort=True)) if keys else [("all", data)]
+    groups = list(data.groupby([*keys, "_estimate"], dropna=False, sort=True))
     fig, axes = new_axes(ax)
     width = 0.8 / len(groups)
     for i, (key, group) in enumerate(groups):
+        *parts, est = key
         means = group.groupby(x)[["_prefill", "_decode"]].mean().reindex(xs)
         pos = np.arange(len(xs)) - 0.4 + width * (i + 0.5)
-        name = group_name(key)
-        bar = axes.bar(pos, means["_decode"].fillna(0), width, label=f"{name}: decode")
+        name = (group_name(tuple(parts)) if parts else "all") + (" (estimate)" if est else "")
+        colour = f"C{i % 10}"
+        fill: dict[str, Any] = (
+            {"facecolor": "none", "edgecolor": colour} if est else {"color": colour}
+        )
+        axes.bar(pos, means["_decode"].fillna(0), width, label=f"{name}: decode", **fill)
         axes.bar(
             pos,
             means["_prefill"].fillna(0),
             width,
             bottom=means["_decode"].fillna(0),
-            color=bar.patches[0].get_facecolor(),
             alpha=0.45,
             hatch="//",
             label=f"{name}: prefill",
+            **fill,
         )
     axes.set_xticks(range(len(xs)), [str(v) for v in xs])
     axes.set_xlabel(label(x))

@@ -39,7 +39,9 @@ counter of each GPU the experiment used (summed; per-device values are kept), wi
 polling integrated by the trapezoid rule alongside as a cross-check and as the fallback on
 GPUs without the counter. CPU energy comes from RAPL where it is readable. Without any
 measured source the figure is either a documented CPU-time <i>estimate</i>, flagged on every
-row, or absent; the source actually used is recorded per row (<code>energy_source</code>).</p>
+row, or absent; the source actually used is recorded per row (<code>energy_source</code>).
+In a report mixing sources, estimated rows are listed in the summary, drawn hollow in the
+figures and marked in the table of runs.</p>
 <p><b>Gross and net.</b> Gross energy is everything the devices drew in the window. Just
 before the window each GPU's idle power is measured in the same process or container;
 net energy = gross − idle power × window length. Both are reported; net is absent when no
@@ -47,7 +49,10 @@ idle baseline was measured.</p>
 <p><b>Tokens and latency.</b> Input tokens are the real prompt tokens (no padding); output
 tokens are those generated per request up to and including the end-of-sequence token.
 Energy per output token = energy / output tokens. TTFT, inter-token latency and end-to-end
-latency are per request, with the same definitions for every backend.</p>
+latency are per request, with the same definitions for every backend: TTFT runs from the
+request's submission to its first token on the device (on a GPU, PyTorch steps are timed
+by CUDA events). Where the engine queues requests (vLLM), the wait is part of TTFT and is
+also reported on its own (<code>queue_ms_p50</code>).</p>
 <p><b>Quality flags.</b> A row is flagged when its window is shorter than 5 s, the counter and
 the power integral disagree by more than 5 %, the baseline had to be clamped, the
 temperature drifted, other processes used the GPU, the GPU throttled, there were too few

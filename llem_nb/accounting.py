@@ -39,6 +39,7 @@ def _ms(value: float | None) -> float | None:
 
 
 def fill_tokens_and_latency(result: ExperimentResult, output: GenerationOutput) -> None:
+    """Token counts and latency percentiles; queueing only over requests that report it."""
     reqs = output.requests
     result.batching = output.batching
     result.n_requests = len(reqs)
@@ -49,13 +50,17 @@ def fill_tokens_and_latency(result: ExperimentResult, output: GenerationOutput) 
         output_tokens=[r.output_tokens for r in reqs],
         e2e_s=[r.e2e_s for r in reqs],
         ttft_s=[r.ttft_s for r in reqs],
+        queue_s=[r.queue_s for r in reqs],
     )
     ttft = [r.ttft_s for r in reqs if r.ttft_s is not None]
     itl = [gap for r in reqs for gap in r.itl_s]
     e2e = [r.e2e_s for r in reqs]
+    queue = [r.queue_s for r in reqs if r.queue_s is not None]
     for q in (50, 90, 99):
         setattr(result, f"ttft_ms_p{q}", _ms(percentile(ttft, q)))
         setattr(result, f"itl_ms_p{q}", _ms(percentile(itl, q)))
+    result.queue_ms_p50 = _ms(percentile(queue, 50))
+    result.queue_ms_p90 = _ms(percentile(queue, 90))
     result.latency_s_p50 = percentile(e2e, 50)
     result.latency_s_mean = sum(e2e) / len(e2e) if e2e else None
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from llem_nb._plot_base import (
     UNITS,
+    estimated,
     finish,
     group_keys,
     group_name,
@@ -67,7 +68,9 @@ def energy_per_token(
 
     Gross is solid; with ``net`` (default) the idle-subtracted figure is dashed in the
     same colour, or a note says why it was not measured. Error bars: 95 % t confidence
-    interval over cycles (``llem_nb.summarize``); none for a single cycle.
+    interval over cycles (``llem_nb.summarize``); none for a single cycle. Estimated
+    (not measured) rows are a separate, hollow-marked line, never averaged with measured
+    ones.
     """
     data = usable(df, [x, y], "energy_per_token")
     fig, axes = new_axes(ax)
@@ -75,11 +78,19 @@ def energy_per_token(
     groups = data.groupby(keys, dropna=False, sort=True) if keys else [(y, data)]
     net_drawn = False
     for key, group in groups:
-        name = group_name(key)
-        line = _mean_std_line(axes, group, x, y, name, "-")
-        if net and y == GROSS and NET in group.columns and group[NET].notna().any():
-            _mean_std_line(axes, group.dropna(subset=[NET]), x, NET, f"{name} (net)", "--", line)
-            net_drawn = True
+        flags = estimated(group)
+        like = None
+        for part, suffix in ((group[~flags], ""), (group[flags], " (estimate)")):
+            if part.empty:
+                continue
+            name = group_name(key) + suffix
+            hollow = bool(suffix)
+            line = _mean_std_line(axes, part, x, y, name, "-", like, hollow=hollow)
+            like = line if like is None else like
+            if net and y == GROSS and NET in part.columns and part[NET].notna().any():
+                net_part = part.dropna(subset=[NET])
+                _mean_std_line(axes, net_part, x, NET, f"{name} (net)", "--", line, hollow=hollow)
+                net_drawn = True
     if net and y == GROSS and not net_drawn:
         note(axes, "net energy: not measured (no idle baseline for this energy source)")
     axes.set_xlabel(label(x))
@@ -101,12 +112,22 @@ def energy_per_token(
 
 
 def _mean_std_line(
-    axes: Axes, group: pd.DataFrame, x: str, y: str, name: str, style: str, like: Any = None
+    axes: Axes,
+    group: pd.DataFrame,
+    x: str,
+    y: str,
+    name: str,
+    style: str,
+    like: Any = None,
+    *,
+    hollow: bool = False,
 ) -> Any:
     from llem_nb.stats import summarize
 
     stats = summarize(group, by=x, metrics=[y])
     kwargs: dict[str, Any] = {"color": like.lines[0].get_color()} if like is not None else {}
+    if hollow:
+        kwargs["markerfacecolor"] = "none"
     return axes.errorbar(
         stats[x],
         stats[f"{y}_mean"],
@@ -156,14 +177,25 @@ def throughput_vs_energy(
 ) -> Figure:
     """Each configuration (mean over cycles) as a point; the Pareto front is outlined.
 
-    Faster (right) and cheaper (down) is better; labels give the batch size.
+    Faster (right) and cheaper (down) is better; labels give the batch size. A
+    configuration with an estimated (not measured) cycle is drawn hollow.
     """
-    data = config_means(usable(df, [x, y], "throughput_vs_energy"), [x, y])
+    rows = usable(df, [x, y], "throughput_vs_energy")
+    data = config_means(rows.assign(_estimate=estimated(rows)), [x, y, "_estimate"])
+    data["_estimate"] = data["_estimate"] > 0
     fig, axes = new_axes(ax)
     keys = group_keys(data, hue)
     groups = data.groupby(keys, dropna=False, sort=True) if keys else [(y, data)]
-    for key, group in groups:
-        axes.scatter(group[x], group[y], label=group_name(key), alpha=0.85, zorder=3)
+    for i, (key, group) in enumerate(groups):
+        colour, name = f"C{i % 10}", group_name(key)
+        measured, estimate = group[~group["_estimate"]], group[group["_estimate"]]
+        if not measured.empty:
+            axes.scatter(measured[x], measured[y], color=colour, label=name, alpha=0.85, zorder=3)
+        if not estimate.empty:
+            axes.scatter(
+                estimate[x], estimate[y], facecolors="none", edgecolors=colour,
+                label=None if not measured.empty else name, zorder=3,
+            )  # fmt: skip
     front = data[pareto_front(data, x, y)].sort_values(x)
     axes.plot(
         front[x],

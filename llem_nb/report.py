@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llem_nb import _report_html as h
+from llem_nb._plot_base import MEASURED_SOURCES, estimated
 from llem_nb.errors import LlemError, ResultError
 
 if TYPE_CHECKING:
@@ -210,6 +211,27 @@ def _summary(df: pd.DataFrame) -> list[tuple[str, Any]]:
     return rows
 
 
+def _estimate_note(df: pd.DataFrame, estimates: pd.Series, limit: int = 20) -> str:
+    """Which runs' energy is an estimate rather than a measurement; "" when none is."""
+    sources = df["energy_source"] if "energy_source" in df.columns else None
+    if sources is not None and len(sources.dropna()) and not sources.isin(MEASURED_SOURCES).any():
+        return h.note("No measured energy source: energy figures are estimates.", "bad")
+    if not estimates.any():
+        return ""
+    rows = df[estimates]
+    names = [
+        f"{r.get('experiment_id', '?')} cycle {r.get('cycle', '?')}"
+        for _, r in rows.head(limit).iterrows()
+    ]
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return h.note(
+        f"{len(rows)} of {len(df)} runs have estimated energy (not measured): "
+        f"{', '.join(names)}{more}. They are drawn hollow in the figures and marked "
+        "'no: estimate' in the 'measured' column of every run.",
+        "bad",
+    )
+
+
 def build_html(
     df: pd.DataFrame, *, dirs: Iterable[Path] = (), title: str | None = None, reference: bool = True
 ) -> str:
@@ -224,17 +246,18 @@ def build_html(
     failed = df[df["status"] == "failed"] if "status" in df.columns else df.iloc[0:0]
     fail_cols = [c for c in ("experiment_id", "cycle", "error_type", "error_category",
                              "error_message") if c in df.columns]  # fmt: skip
-    estimated = "energy_source" in df and set(df["energy_source"].dropna()) <= {"estimate", "none"}
+    runs = df[[c for c in RUN_COLUMNS if c in df.columns]]
+    estimates = estimated(df)
+    if estimates.any():
+        runs = runs.assign(measured=estimates.map({True: "no: estimate", False: "yes"}))
     flags = _flags(df)
     sections = [
         h.section("summary", "Summary", h.kv_table("table-summary", _summary(df))
-                  + (h.note("No measured energy source: energy figures are estimates.", "bad")
-                     if estimated else "")),
+                  + _estimate_note(df, estimates)),
         h.section("figures", "Figures", "".join(_figures(df, reference))),
         h.section("configurations", "Per configuration",
                   h.frame_table("table-configurations", config_table(df))),
-        h.section("runs", "Every run", h.frame_table(
-            "table-runs", df[[c for c in RUN_COLUMNS if c in df.columns]])),
+        h.section("runs", "Every run", h.frame_table("table-runs", runs)),
         h.section("quality", "Quality flags",
                   (h.frame_table("table-quality", flags) if len(flags)
                    else h.note("No quality flags raised."))

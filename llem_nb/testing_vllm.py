@@ -14,7 +14,13 @@ Each step gives every running sequence one token; at most ``max_num_seqs`` run, 
 rest wait (continuous batching; ``n > 1`` fans out into ``n`` sequences). Time is a
 ``FakeClock`` shared with the backend: a step advances it by ``step_s`` (the engine's
 token time, which the metrics report), then by ``host_delay_s`` (the frontend), so
-latencies from metrics and from step timestamps differ by a known amount.
+latencies from metrics and from step timestamps differ by a known amount. The metrics
+carry vLLM V1's engine-core timestamps: ``queued_ts`` at ``add_request``,
+``scheduled_ts`` when a sequence gets a slot (later than ``queued_ts`` for one that
+waited), ``first_token_ts`` and ``last_token_ts`` at the end of the step that made the
+token. ``merge_steps=k`` runs ``k`` engine steps per ``step()`` call and returns each
+sequence's tokens from them as one delta (an engine core ahead of its frontend, whose
+deltas vLLM merges; or several tokens per step, as with speculative decoding).
 
     with fake_vllm(step_s=0.01) as fake:
         backend = VllmBackend(config, clock=fake.clock)
@@ -192,17 +198,27 @@ class FakeEngine:
         self.steps += 1
         if self.fake.fail_on == "step" and self.steps >= self.fake.fail_after_steps:
             raise RuntimeError("fake engine core died")
+        advanced: dict[int, _Seq] = {}
+        for _ in range(self.fake.merge_steps):
+            if not self.has_unfinished_requests():
+                break
+            self._engine_step(advanced)
+        self.fake.clock.advance(self.fake.host_delay_s)
+        return [out for seq in advanced.values() if (out := self._output(seq)) is not None]
+
+    def _engine_step(self, advanced: dict[int, _Seq]) -> None:
+        """One engine-core step: admit waiting sequences, one token for each running one."""
         while self.waiting and len(self.running) < self.max_num_seqs:
             seq = self.waiting.pop(0)
             if seq.stats is not None:
                 seq.stats.scheduled_ts = self._core_now()
             self.running.append(seq)
         self.fake.clock.advance(self.fake.step_s)
-        outputs = [out for seq in list(self.running) if (out := self._advance(seq)) is not None]
-        self.fake.clock.advance(self.fake.host_delay_s)
-        return outputs
+        for seq in list(self.running):
+            self._advance(seq)
+            advanced.setdefault(id(seq), seq)
 
-    def _advance(self, seq: _Seq) -> RequestOutput | None:
+    def _advance(self, seq: _Seq) -> None:
         token = seq.next_token()
         seq.tokens.append(token)
         if seq.stats is not None:
@@ -217,6 +233,8 @@ class FakeEngine:
         if seq.reason:
             self.running.remove(seq)
             self.children[seq.request_id] -= 1
+
+    def _output(self, seq: _Seq) -> RequestOutput | None:
         done = self.children[seq.request_id] == 0
         kind = seq.params.output_kind
         if kind == RequestOutputKind.FINAL_ONLY and not seq.reason:
@@ -253,9 +271,11 @@ class FakeVllm:
         cpu: bool = True,
         fail_on: str | None = None,
         fail_after_steps: int = 1,
+        merge_steps: int = 1,
         version: str = "0.32.0+fake",
     ) -> None:
         self.clock = FakeClock()
+        self.merge_steps = merge_steps
         self.step_s, self.host_delay_s, self.clock_offset_s = step_s, host_delay_s, clock_offset_s
         self.fail_on, self.fail_after_steps = fail_on, fail_after_steps
         self.cpu = cpu

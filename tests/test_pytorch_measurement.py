@@ -69,6 +69,7 @@ def test_harness_records_flops_and_no_gpu_energy_on_cpu(tiny_model_dir: Path) ->
     tokens = result.input_tokens + result.output_tokens
     assert result.flops_estimate == 2.0 * params * tokens
     assert result.ttft_ms_p50 is not None and result.itl_ms_p99 is not None
+    assert result.queue_ms_p50 is None and result.queue_ms_p90 is None
     assert backend.gpu_indices() == [] and result.gpu_count == 0
 
 

@@ -11,6 +11,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from llem_nb.backends import _vllm_args
 from llem_nb.backends.base import get_backend
 from llem_nb.backends.vllm import VllmArgsWarning, VllmBackend
 from llem_nb.config import ExperimentConfig, validate_experiment
+from llem_nb.energy.fake import FakeGpu, FakeNvml
 from llem_nb.energy.null import NullMeter
 from llem_nb.errors import BackendError, ConfigError
 from llem_nb.harness import Harness
@@ -266,6 +268,48 @@ def test_continuous_batching_submits_all_and_queues_beyond_batch_size(
     assert backend.environment()["batching"] == "continuous"
 
 
+def test_queueing_is_reported_apart_and_included_in_ttft(fake: FakeVllm, model_dir: Path) -> None:
+    """Two slots, five prompts: 'a b' (2 tokens + EOS) frees the first slot after 3 steps
+    of step_s + host_delay_s; the third request waits exactly that long."""
+    _, out = _run(fake, _config(model_dir, batch_size=2))
+    queue = [r.queue_s for r in out.requests]
+    assert queue[:3] == pytest.approx([0.0, 0.0, 3 * (0.01 + 0.005)])
+    assert all(q is not None and q > 0 for q in queue[3:])
+    for req in out.requests:
+        assert req.queue_s is not None and req.ttft_s is not None
+        assert req.ttft_s - req.queue_s == pytest.approx(0.01)
+    engine = fake.llms[0].llm_engine
+    assert engine.max_num_seqs == 2
+
+
+def test_static_groups_do_not_queue(fake: FakeVllm, model_dir: Path) -> None:
+    _, out = _run(fake, _config(model_dir, batch_size=2, vllm={"batching": "static"}))
+    assert [r.queue_s for r in out.requests] == [0.0] * len(PROMPTS)
+
+
+@pytest.mark.parametrize(
+    ("options", "engine"),
+    [({}, {"disable_log_stats": True}), ({"clock_offset_s": 3600.0}, {})],
+    ids=["no-metrics", "untrusted-clock"],
+)
+def test_queueing_is_unknown_without_trusted_metrics(
+    model_dir: Path, options: dict[str, Any], engine: dict[str, Any]
+) -> None:
+    with fake_vllm(step_s=0.01, host_delay_s=0.005, **options) as fake:
+        _, out = _run(fake, _config(model_dir, batch_size=2, vllm={"engine": engine}))
+    assert [r.queue_s for r in out.requests] == [None] * len(PROMPTS)
+
+
+def test_first_token_time_comes_from_first_token_ts(model_dir: Path) -> None:
+    """Two engine steps per delta: the first delta's tokens end at 0.01 and 0.02 s."""
+    with fake_vllm(step_s=0.01, host_delay_s=0.005, merge_steps=2) as fake:
+        _, out = _run(fake, _config(model_dir))
+    for req in out.requests:
+        assert req.ttft_s == pytest.approx(0.01)
+        if req.output_tokens > 1:
+            assert req.itl_s[0] == pytest.approx(0.01)
+
+
 def test_static_batching_runs_groups_to_completion(fake: FakeVllm, model_dir: Path) -> None:
     _, out = _run(fake, _config(model_dir, batch_size=2, vllm={"batching": "static"}))
     assert out.batching == "static"
@@ -289,6 +333,8 @@ def test_harness_records_vllm_facts_with_warmup_outside_the_window(
     assert result.batching == "continuous"
     assert result.n_requests == 4 and result.output_tokens
     assert result.ttft_ms_p50 and result.itl_ms_p50 and result.latency_s_p50
+    assert result.requests is not None and len(result.requests.queue_s) == 4
+    assert result.queue_ms_p50 is not None and result.queue_ms_p90 is not None
     assert result.load_s is not None and result.warmup_s is not None
     env = result.environment
     assert env["vllm_version"] == "0.32.0+fake"
@@ -326,6 +372,103 @@ def test_gpu_assignment_narrows_cuda_visible_devices_and_restores_it(
         assert backend.gpu_indices() == [2, 3]
         backend.unload()
     assert "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+UUIDS = [f"GPU-{c * 8}-0000-0000-0000-000000000000" for c in "abcd"]
+FASTEST_FIRST = [2, 0, 3, 1]
+
+
+class FakeCudaDevices:
+    """``torch.cuda``'s device list as CUDA builds it when first used.
+
+    CUDA enumerates the machine's GPUs (NVML/PCI order ``UUIDS``) fastest first unless
+    ``CUDA_DEVICE_ORDER=PCI_BUS_ID``; ``CUDA_VISIBLE_DEVICES`` indices count in that
+    enumeration, UUIDs name a GPU. torch reports UUIDs without the ``GPU-`` prefix.
+    """
+
+    def __init__(self, initialized: bool = False) -> None:
+        self.devices: list[str] | None = None
+        if initialized:
+            self._init()
+
+    def _init(self) -> list[str]:
+        if self.devices is None:
+            pci = os.environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID"
+            order = [UUIDS[i] for i in (range(len(UUIDS)) if pci else FASTEST_FIRST)]
+            entries = os.environ.get("CUDA_VISIBLE_DEVICES")
+            if entries is not None:
+                order = [
+                    order[int(e)] if e.isdigit() else next(u for u in UUIDS if u.startswith(e))
+                    for e in entries.split(",")
+                ]
+            self.devices = [u.removeprefix("GPU-") for u in order]
+        return self.devices
+
+    def is_available(self) -> bool:
+        return True
+
+    def is_initialized(self) -> bool:
+        return self.devices is not None
+
+    def device_count(self) -> int:
+        return len(self._init())
+
+    def get_device_properties(self, ordinal: int) -> Any:
+        return SimpleNamespace(uuid=self._init()[ordinal])
+
+
+def _nvml() -> FakeNvml:
+    return FakeNvml([FakeGpu(uuid=u, power_w=50.0) for u in UUIDS])
+
+
+@pytest.mark.parametrize(
+    ("order", "visible", "expected"),
+    [
+        (None, None, [2, 0]),
+        (None, "1,3", [0, 1]),
+        ("PCI_BUS_ID", "3,1", [3, 1]),
+        (None, f"{UUIDS[3]},{UUIDS[0][:12]}", [3, 0]),
+    ],
+    ids=["fastest-first", "fastest-first-indices", "pci-bus-id", "uuids"],
+)
+def test_gpu_indices_match_the_engines_cuda_devices_by_uuid(
+    model_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    order: str | None,
+    visible: str | None,
+    expected: list[int],
+) -> None:
+    for name, value in (("CUDA_DEVICE_ORDER", order), ("CUDA_VISIBLE_DEVICES", visible)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    config = _config(model_dir, vllm={"engine": {"tensor_parallel_size": 2}})
+    with fake_vllm(cpu=False) as fake:
+        backend = VllmBackend(config, clock=fake.clock, nvml=_nvml(), cuda=FakeCudaDevices())
+        backend.load()
+        try:
+            assert backend.gpu_indices() == expected
+        finally:
+            backend.unload()
+
+
+def test_cuda_numbered_before_narrowing_maps_through_cuda_visible_devices(
+    model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torch enumerated all four GPUs before gpus=[2, 3] narrowed the variable: its
+    ordinals 0 and 1 are not the engine's, so its UUIDs must not be used."""
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    cuda = FakeCudaDevices(initialized=True)
+    config = _config(model_dir, gpus=[2, 3], vllm={"engine": {"tensor_parallel_size": 2}})
+    with fake_vllm(cpu=False) as fake:
+        backend = VllmBackend(config, clock=fake.clock, nvml=_nvml(), cuda=cuda)
+        backend.load()
+        try:
+            assert backend.gpu_indices() == [2, 3]
+        finally:
+            backend.unload()
 
 
 def test_failed_engine_start_restores_cuda_visible_devices(

@@ -1,4 +1,4 @@
-"""Helpers for the Hugging Face backend: model lookup, GPU assignment, step clock, token counts.
+"""Helpers for the Hugging Face backend: model lookup, GPU assignment, token counts, latencies.
 
 Pure functions where possible, so they are tested without a model or a GPU.
 Nothing here imports torch or transformers at module level.
@@ -9,9 +9,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from time import perf_counter
 from typing import Any
 
 from llem_nb.config import ExperimentConfig
@@ -77,6 +76,20 @@ def cuda_visible() -> list[str] | None:
     if value is None:
         return None
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def cuda_uuids(cuda: Any, count: int) -> list[str]:
+    """UUIDs that ``cuda`` (``torch.cuda``) reports for ordinals 0..count-1, "" where unknown.
+
+    [] when CUDA is not available. These match NVML's whatever ``CUDA_DEVICE_ORDER`` is.
+    """
+    if not cuda.is_available():
+        return []
+    out = []
+    for ordinal in range(min(count, cuda.device_count())):
+        uuid = getattr(cuda.get_device_properties(ordinal), "uuid", None)
+        out.append(str(uuid) if uuid is not None else "")
+    return out
 
 
 def _plain_uuid(text: str) -> str:
@@ -148,29 +161,6 @@ def assigned_ordinals(
     return [_ordinal_of(item, device_count, visible, uuids) for item in gpus]
 
 
-class StepClock:
-    """A stopping criterion that never stops: it records one ``perf_counter()`` per step.
-
-    transformers calls it right after each new token is chosen. Returning a plain
-    ``False`` costs no device work and no sync (measured: no slowdown, where a logits
-    processor costs ~80 µs per step in transformers' own bookkeeping). On a GPU a
-    stamp may precede the step's kernels finishing by at most that one step, since
-    ``generate`` synchronises once per step; on the CPU it is exact. ``marker`` is told
-    the first token's time (``marker("first_token", t)``), once.
-    """
-
-    def __init__(self, marker: Callable[[str, float], None] | None = None) -> None:
-        self.times: list[float] = []
-        self._marker = marker
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> bool:
-        t = perf_counter()
-        self.times.append(t)
-        if self._marker is not None and len(self.times) == 1:
-            self._marker("first_token", t)
-        return False
-
-
 def counted_tokens(rows: Sequence[Sequence[int]], eos_ids: Iterable[int]) -> list[int]:
     """Per row: generated tokens up to and including the first EOS, or all of them."""
     eos = set(eos_ids)
@@ -186,7 +176,10 @@ def counted_tokens(rows: Sequence[Sequence[int]], eos_ids: Iterable[int]) -> lis
 
 
 def step_times(stamps: Sequence[float], steps: int, end: float) -> list[float]:
-    """One time per generated position; the last is the moment generate returned."""
+    """One time per generated position; the last is ``end``, when generate's device work ended.
+
+    Positions without a stamp (a stopping criterion skipped) get ``end`` too.
+    """
     times = list(stamps[:steps]) + [end] * max(0, steps - len(stamps))
     if times:
         times[-1] = end

@@ -20,6 +20,9 @@ from llem_nb.config import ExperimentConfig
 class RequestOutput:
     """One request's outcome. Times are seconds from the request's submission.
 
+    TTFT runs from submission to the first token's completion on the device, queueing
+    included; ``queue_s`` is the part spent waiting for the engine to schedule the
+    request, None where the backend does not queue (static batches) or cannot tell.
     ``token_ids`` are the counted output tokens (EOS included); text is decoded outside
     the measured window, by whoever needs it, with ``Backend.decode``.
     """
@@ -30,6 +33,7 @@ class RequestOutput:
     ttft_s: float | None = None
     itl_s: list[float] = field(default_factory=list)
     token_ids: list[int] | None = None
+    queue_s: float | None = None
 
 
 @dataclass

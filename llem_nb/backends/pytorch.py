@@ -1,10 +1,14 @@
 """The PyTorch backend: Hugging Face transformers ``generate`` in static batches.
 
 Token counts are exact (no padding in, nothing after EOS out) and per-request
-latencies come from one timestamp per decoding step, taken by a stopping
-criterion that does no device work. ``phase_marker`` (set by the Harness for the
-window) is told each batch's start and first token, so the meter can read its
-energy counter at those boundaries.
+latencies come from one device-synchronised timestamp per decoding step
+(``_step_timing``: CUDA events on a GPU, converted after ``generate``; the host clock on
+the CPU), marked by a stopping criterion that does no device work and never syncs.
+TTFT runs from the batch's start (its requests' submission, before tokenisation) to
+the first token's completion on the device. ``phase_marker`` (set by the Harness for
+the window) is told each batch's start and, once the device has finished it, its first
+token, so the meter can read its energy counter near those boundaries;
+``GenerationOutput.phases`` holds the device-synchronised intervals.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ import importlib.util
 import os
 import platform
 from collections.abc import Callable
-from time import perf_counter
 from typing import Any
 
 from llem_nb.backends import _hf
+from llem_nb.backends._step_timing import StepClock, StepTimer, step_timer_for
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
 from llem_nb.config import ExperimentConfig
 from llem_nb.energy.nvml_devices import check_visible_devices, nvml_indices_for
@@ -39,20 +43,11 @@ def _require_stack() -> None:
         )
 
 
-def _device_uuid(torch: Any, ordinal: int) -> str:
-    uuid = getattr(torch.cuda.get_device_properties(ordinal), "uuid", None)
-    return str(uuid) if uuid is not None else ""
-
-
-def _device_uuids(torch: Any, count: int) -> list[str]:
-    return [_device_uuid(torch, i) for i in range(count)]
-
-
 def _ordinals(config: ExperimentConfig) -> list[int]:
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    uuids = _device_uuids(torch, count) if isinstance(config.gpus, list) and count else []
+    uuids = _hf.cuda_uuids(torch.cuda, count) if isinstance(config.gpus, list) and count else []
     return _hf.assigned_ordinals(config.gpus, count, _hf.cuda_visible(), uuids)
 
 
@@ -66,13 +61,20 @@ def _dtype_kwarg() -> str:
 
 
 class PytorchBackend(Backend):
-    """transformers ``AutoModelForCausalLM.generate`` on CPU, one GPU or several (device_map)."""
+    """transformers ``AutoModelForCausalLM.generate`` on CPU, one GPU or several (device_map).
+
+    ``step_timer`` makes the ``StepTimer`` of each batch; by default CUDA events on the
+    device holding the input embeddings, or the host clock on the CPU.
+    """
 
     name = "pytorch"
     phase_marker: Callable[[str, float], None] | None = None
 
-    def __init__(self, config: ExperimentConfig) -> None:
+    def __init__(
+        self, config: ExperimentConfig, *, step_timer: Callable[[], StepTimer] | None = None
+    ) -> None:
         super().__init__(config)
+        self._make_timer = step_timer
         self._model: Any = None
         self._tokenizer: Any = None
         self._ordinals: list[int] = []
@@ -175,7 +177,9 @@ class PytorchBackend(Backend):
         result = GenerationOutput(requests=[], batching="static")
         for first in range(0, len(prompts), size):
             batch = prompts[first : first + size]
-            start = perf_counter()
+            timer = self._timer()
+            timer.begin()
+            start = timer.now()
             if self.phase_marker is not None:
                 self.phase_marker("batch_start", start)
             enc = tokenizer(
@@ -185,13 +189,14 @@ class PytorchBackend(Backend):
                 truncation=True,
                 max_length=self.config.max_input_tokens,
             ).to(self._input_device)
-            clock = _hf.StepClock(self.phase_marker)
+            clock = StepClock(timer, self.phase_marker)
             with torch.inference_mode():
                 out = model.generate(**enc, stopping_criteria=[clock])
-            end = perf_counter()
+            end = timer.finish()
             new = out[:, enc["input_ids"].shape[1] :].tolist()
             steps = len(new[0]) if new else 0
-            times = _hf.step_times(clock.times, steps, end)
+            times = _hf.step_times(timer.times(), steps, end)
+            clock.flush(times)
             counts = _hf.counted_tokens(new, self._eos_ids)
             inputs = enc["attention_mask"].sum(dim=1).tolist()
             result.phases.append((start, times[0] if times else end))
@@ -208,6 +213,11 @@ class PytorchBackend(Backend):
                     )
                 )
         return result
+
+    def _timer(self) -> StepTimer:
+        if self._make_timer is not None:
+            return self._make_timer()
+        return step_timer_for(self._input_device)
 
     def decode(self, token_ids: list[int]) -> str:
         _, tokenizer = self._loaded()
@@ -235,7 +245,8 @@ class PytorchBackend(Backend):
         import torch
 
         used = self._used_ordinals()
-        uuids = [_device_uuid(torch, o) for o in used]
+        known = _hf.cuda_uuids(torch.cuda, max(used) + 1)
+        uuids = [known[o] if o < len(known) else "" for o in used]
         return nvml_indices_for(used, uuids, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
     def environment(self) -> dict[str, Any]:

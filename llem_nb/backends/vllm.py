@@ -5,6 +5,9 @@ drives the engine's step loop (continuous batching, ``batch_size`` prompts in fl
 or submits groups of ``batch_size`` one after another (``vllm.batching: static``).
 Driving ``llm_engine.step()`` ourselves — what ``LLM.generate`` does inside — with
 ``RequestOutputKind.DELTA`` gives one timestamp per token (see ``_vllm_timing``).
+TTFT runs from ``add_request`` (every prompt at once when continuous, each group when
+static) to the first token, so it includes the engine's queueing; ``queue_s`` reports
+that part apart, from vLLM's ``queued_ts``/``scheduled_ts``.
 
 Prompts are truncated to ``max_input_tokens`` by the same Hugging Face tokenizer call as
 in the PyTorch backend (first tokens kept, BOS included) and submitted as token ids, so
@@ -48,9 +51,20 @@ class VllmBackend(Backend):
     name: ClassVar[str] = "vllm"
     default_runner: ClassVar[str] = "subprocess"
 
-    def __init__(self, config: ExperimentConfig, *, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        *,
+        clock: Clock = time.monotonic,
+        nvml: Any = None,
+        cuda: Any = None,
+    ) -> None:
+        """``clock``, ``nvml`` (pynvml) and ``cuda`` (torch.cuda) are replaceable for tests."""
         super().__init__(config)
         self._clock = clock
+        self._nvml = nvml
+        self._cuda = cuda
+        self._cuda_predates_narrowing = False
         self._llm: Any = None
         self._tokenizer: Any = None
         self._vllm: Any = None
@@ -135,9 +149,19 @@ class VllmBackend(Backend):
         if not self._on_cpu:
             value = args.cuda_visible_for(gpus, _hf.cuda_visible())
             if value is not None:
+                cuda = self._torch_cuda()
+                self._cuda_predates_narrowing = cuda is not None and cuda.is_initialized()
                 self._cuda_visible_before = os.environ.get("CUDA_VISIBLE_DEVICES")
                 self._narrowed = True
                 os.environ["CUDA_VISIBLE_DEVICES"] = value
+
+    def _torch_cuda(self) -> Any:
+        """``torch.cuda`` (vLLM always brings torch), or the one a test passed."""
+        if self._cuda is not None:
+            return self._cuda
+        import torch
+
+        return torch.cuda
 
     def load(self) -> None:
         try:
@@ -230,13 +254,26 @@ class VllmBackend(Backend):
     # ------------------------------------------------------------------ facts, teardown
 
     def gpu_indices(self) -> list[int]:
-        """NVML indices of the GPUs the engine spans (first ``world_size`` visible); [] on CPU."""
+        """NVML indices of the GPUs the engine spans (CUDA ordinals 0..world_size-1); [] on CPU.
+
+        Matched by the UUID CUDA reports for each ordinal, so neither ``CUDA_DEVICE_ORDER``
+        nor UUID entries in ``CUDA_VISIBLE_DEVICES`` can name the wrong GPU. When CUDA was
+        initialised in this process before ``CUDA_VISIBLE_DEVICES`` was narrowed, its
+        numbering is not the engine's: the mapping then goes through the variable.
+        """
         if self._on_cpu:
             return []
         from llem_nb.energy.nvml_devices import nvml_indices_for
 
-        ordinals = range(args.world_size(self.config))
-        return nvml_indices_for(ordinals, (), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        ordinals = list(range(args.world_size(self.config)))
+        uuids = (
+            []
+            if self._cuda_predates_narrowing
+            else _hf.cuda_uuids(self._torch_cuda(), len(ordinals))
+        )
+        return nvml_indices_for(
+            ordinals, uuids, os.environ.get("CUDA_VISIBLE_DEVICES"), nvml=self._nvml
+        )
 
     def environment(self) -> dict[str, Any]:
         env: dict[str, Any] = {

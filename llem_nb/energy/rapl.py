@@ -2,11 +2,13 @@
 
 Each package domain (``intel-rapl:0``, ``intel-rapl:1``, …; not the ``:N:M`` subdomains,
 which the package already includes) exposes a µJ counter that wraps at
-``max_energy_range_uj``. A window's energy is the sum of wrap-corrected differences
-between reads; ``poll()`` adds a read so that windows longer than one wrap period stay
-right (a daemon thread calls it every ``poll_interval_s`` while the window is open).
-Recent kernels make ``energy_uj`` readable by root only; ``available()`` says whether
-this process can read it.
+``max_energy_range_uj``. Client Intel CPUs add a top-level ``psys`` (platform) domain
+that already contains the packages: it is left out when package domains exist, and
+used alone, said so, when it is the only one. A window's energy is the sum of
+wrap-corrected differences between reads; ``poll()`` adds a read so that windows
+longer than one wrap period stay right (a daemon thread calls it every
+``poll_interval_s`` while the window is open). Recent kernels make ``energy_uj``
+readable by root only; ``available()`` says whether this process can read it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from llem_nb.errors import MeterError
 DEFAULT_ROOT = Path("/sys/class/powercap")
 READ_FIX = "run as root, or `sudo chmod a+r /sys/class/powercap/intel-rapl:*/energy_uj`"
 _PACKAGE = re.compile(r"^intel-rapl:(\d+)$")
+PSYS = "psys"
 
 
 def package_domains(root: Path = DEFAULT_ROOT) -> list[Path]:
@@ -81,6 +84,7 @@ class RaplMeter(EnergyMeter):
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
         self._idle: dict[str, float] = {}
+        self._domain_note: str | None = None
 
     @staticmethod
     def available(root: Path = DEFAULT_ROOT) -> bool:
@@ -96,7 +100,7 @@ class RaplMeter(EnergyMeter):
     def _open(self) -> list[_Domain]:
         if self._domains is None:
             try:
-                self._domains = [_Domain(p) for p in package_domains(self.root)]
+                self._domains = self._metered([_Domain(p) for p in package_domains(self.root)])
                 for d in self._domains:
                     d.reset()
             except (OSError, ValueError) as exc:
@@ -110,6 +114,22 @@ class RaplMeter(EnergyMeter):
                     fix="use energy.source='auto' (falls back to the CPU estimate)",
                 )
         return self._domains
+
+    def _metered(self, domains: list[_Domain]) -> list[_Domain]:
+        """The domains to sum: the packages, without ``psys`` that contains them."""
+        packages = [d for d in domains if d.label != PSYS]
+        if packages and len(packages) < len(domains):
+            labels = ", ".join(d.label for d in packages)
+            self._domain_note = (
+                f"RAPL psys (platform) domain not counted: it already contains {labels}"
+            )
+            return packages
+        if domains and not packages:
+            self._domain_note = (
+                "RAPL: only the psys (platform) domain is readable; its energy covers the "
+                "whole platform (CPU packages, graphics, memory and more), not the CPU alone"
+            )
+        return domains
 
     def poll(self) -> None:
         """Fold the counters' progress since the last read into the totals (handles wraps)."""
@@ -145,14 +165,17 @@ class RaplMeter(EnergyMeter):
         reading = EnergyReading(source=self.source, window_s=window_s)
         if self.note:
             reading.warnings.append(self.note)
-        for d in self._open():
+        domains = self._open()
+        if self._domain_note:
+            reading.warnings.append(self._domain_note)
+        for d in domains:
             reading.devices.append(
                 DeviceReading(
                     label=d.label,
                     energy_j=d.total_uj / 1e6,
                     method="counter",
                     index=d.index,
-                    name=d.label,
+                    name="psys (platform)" if d.label == PSYS else d.label,
                     idle_power_w=self._idle.get(d.label),
                 )
             )
@@ -177,7 +200,13 @@ class RaplMeter(EnergyMeter):
         return dict(self._idle)
 
     def describe(self) -> str:
-        return f"rapl ({self.root})"
+        """Where the counters are and which domains are summed (psys left out or alone)."""
+        try:
+            labels = ", ".join(d.label for d in self._open())
+        except MeterError:
+            return f"rapl ({self.root})"
+        note = f"; {self._domain_note}" if self._domain_note else ""
+        return f"rapl ({self.root}: {labels}{note})"
 
     def close(self) -> None:
         self._stop_thread()

@@ -36,9 +36,9 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
 
 EXTRA_COLUMNS: tuple[str, ...] = (
     "config_hash", "error_type", "error_message", "error_category", "dataset",
-    "decoder.temperature", "ttft_ms_p90", "ttft_ms_p99", "itl_ms_p90", "itl_ms_p99",
-    "latency_s_mean", "load_s", "warmup_s", "batching", "n_requests", "quality_flags",
-    "started_at", "finished_at", "runner_source", "image_digest",
+    "decoder.temperature", "ttft_ms_p90", "ttft_ms_p99", "queue_ms_p50", "queue_ms_p90",
+    "itl_ms_p90", "itl_ms_p99", "latency_s_mean", "load_s", "warmup_s", "batching", "n_requests",
+    "quality_flags", "started_at", "finished_at", "runner_source", "image_digest",
     "counter_vs_power_ratio", "prefill_energy_j", "decode_energy_j", "phase_method",
     "flops_estimate", "co2_g", "co2_net_g", "timeseries_path",
 )  # fmt: skip
@@ -51,7 +51,8 @@ _TOP = (
     "ttft_ms_p90", "ttft_ms_p99", "itl_ms_p90", "itl_ms_p99", "latency_s_mean", "load_s",
     "warmup_s", "batching", "n_requests", "quality_flags", "started_at", "finished_at",
     "runner_source", "image_digest", "counter_vs_power_ratio", "prefill_energy_j",
-    "decode_energy_j", "phase_method", "flops_estimate", "co2_g", "co2_net_g",
+    "decode_energy_j", "phase_method", "flops_estimate", "co2_g", "co2_net_g", "queue_ms_p50",
+    "queue_ms_p90",
 )  # fmt: skip
 _CONFIG = (
     "model", "backend", "precision", "batch_size", "n_prompts", "max_input_tokens",
@@ -68,7 +69,7 @@ _FLOAT = frozenset(
         "ttft_ms_p99", "itl_ms_p50", "itl_ms_p90", "itl_ms_p99", "latency_s_p50",
         "latency_s_mean", "energy_gross_j", "idle_power_w", "energy_net_j", "load_s", "warmup_s",
         "decoder.temperature", "counter_vs_power_ratio", "prefill_energy_j", "decode_energy_j",
-        "flops_estimate", "co2_g", "co2_net_g",
+        "flops_estimate", "co2_g", "co2_net_g", "queue_ms_p50", "queue_ms_p90",
     }
 )  # fmt: skip
 _JOINED = frozenset({"warnings"})

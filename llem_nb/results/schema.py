@@ -68,6 +68,8 @@ class RequestStats(BaseModel):
     output_tokens: list[int] = Field(default_factory=list)
     e2e_s: list[float] = Field(default_factory=list)
     ttft_s: list[float | None] = Field(default_factory=list)
+    queue_s: list[float | None] = Field(default_factory=list)
+    """Time each request waited for the engine to schedule it (part of its TTFT)."""
 
 
 def utc_now() -> str:
@@ -112,6 +114,9 @@ class ExperimentResult(BaseModel):
     ttft_ms_p50: float | None = None
     ttft_ms_p90: float | None = None
     ttft_ms_p99: float | None = None
+    queue_ms_p50: float | None = None
+    """Engine queueing (included in TTFT) where the engine reports it; None elsewhere."""
+    queue_ms_p90: float | None = None
     itl_ms_p50: float | None = None
     itl_ms_p90: float | None = None
     itl_ms_p99: float | None = None
