@@ -3,10 +3,13 @@
 Two methods, both recorded, and a rule for which one stands:
 
 - ``counter``: each GPU's energy counter interpolated at every boundary
-  (``CounterTrack.energy_at``). Used only where the counter resolves the phases: at each
-  boundary it updated close by (live, or read right after the boundary), so that the
-  time it cannot resolve around the boundaries is at most ``COUNTER_RESOLUTION`` of the
-  prefill time. A counter that updates every 100 ms cannot split a 50 ms prefill.
+  (``CounterTrack.energy_at``, which shares an update interval out by the mean power of
+  the intervals beside it). Used only where the counter resolves every phase: it was read
+  close to both boundaries (live, or read right after a mark: the time it cannot resolve
+  is at most ``COUNTER_RESOLUTION`` of the phase), or it updated at least
+  ``TICKS_PER_PHASE`` times inside the phase, so that the intervals beside each boundary
+  lie on the right side of it. A counter that updates every 100 ms cannot split a 50 ms
+  prefill.
 - ``power``: each GPU's share of its power integral that falls in prefill intervals, times
   its window energy (prefill + decode = gross whatever the source). Its resolution is
   the power curve's: a prefill shorter than a few poll periods, or than the window NVML
@@ -19,6 +22,7 @@ others' decode): no split there. Without phases or energy both methods are None.
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,6 +32,7 @@ from llem_nb.energy.base import EnergyReading
 from llem_nb.energy.integrate import PowerCurve
 
 COUNTER_RESOLUTION = 0.1
+TICKS_PER_PHASE = 3
 POLL_PERIODS_PER_PHASE = 3
 
 
@@ -81,28 +86,29 @@ def _power_split(
 
 def _counter_split(
     reading: EnergyReading, intervals: list[tuple[float, float]]
-) -> tuple[float | None, float | None]:
-    """(prefill joules by the counter, seconds it cannot resolve); None where it cannot split."""
+) -> tuple[float | None, bool]:
+    """(prefill joules by the counter, whether it resolves every phase); None: no counter."""
     if not reading.devices or any(d.method != "counter" for d in reading.devices):
-        return None, None
+        return None, False
     if len(reading.tracks) != len(reading.devices):
-        return None, None
-    total, unresolved = 0.0, 0.0
+        return None, False
+    total, resolved = 0.0, True
     for k, track in enumerate(reading.tracks):
         if track is None:
-            return None, None
+            return None, False
         curve = PowerCurve(reading.samples, k)
         weight = curve.integral if len(curve) >= 2 else None
-        device_unresolved = 0.0
+        instants = [tick.t for tick in track.ticks()]
         for a, b in intervals:
             e0, e1 = track.energy_at(a, weight), track.energy_at(b, weight)
             u0, u1 = track.uncertainty_s(a), track.uncertainty_s(b)
             if e0 is None or e1 is None or u0 is None or u1 is None:
-                return None, None
+                return None, False
             total += e1 - e0
-            device_unresolved += u0 + u1
-        unresolved = max(unresolved, device_unresolved)
-    return total, unresolved
+            inside = bisect.bisect_left(instants, b) - bisect.bisect_right(instants, a)
+            close = u0 + u1 <= COUNTER_RESOLUTION * (b - a)
+            resolved = resolved and (close or inside >= TICKS_PER_PHASE)
+    return total, resolved
 
 
 def _poll_period(reading: EnergyReading) -> float | None:
@@ -136,14 +142,10 @@ def split_phases(
         return split
     split.shortest_prefill_s = min(b - a for a, b in intervals)
     split.prefill_power_j = _power_split(reading, intervals, t0, t1)
-    counter_j, unresolved_s = _counter_split(reading, intervals)
+    counter_j, resolved = _counter_split(reading, intervals)
     split.prefill_counter_j = counter_j
-    if (
-        counter_j is not None
-        and unresolved_s is not None
-        and (unresolved_s <= COUNTER_RESOLUTION * prefill_s)
-    ):
-        prefill, split.method, split.resolution_s = counter_j, "counter", unresolved_s
+    if counter_j is not None and resolved:
+        prefill, split.method = counter_j, "counter"
     elif split.prefill_power_j is not None:
         prefill, split.method = split.prefill_power_j, "power"
         split.resolution_s = _power_resolution(reading)

@@ -32,7 +32,7 @@ def window(
 ) -> tuple[NvmlMeter, EnergyReading, float, float]:
     """One window in virtual time (optionally marking boundaries); meter, reading, edges."""
     clock = fake.clock
-    meter = NvmlMeter(None, poll_interval_s=poll, nvml=fake, clock=clock)
+    meter = NvmlMeter(None, poll_interval_s=poll, state_interval_s=0.1, nvml=fake, clock=clock)
     meter.start()
     for label in marks or []:
         clock.sleep(seconds / (len(marks or []) + 1))

@@ -20,7 +20,7 @@ from llem_nb.backends import _vllm_args
 from llem_nb.backends.base import get_backend
 from llem_nb.backends.vllm import VllmArgsWarning, VllmBackend
 from llem_nb.config import ExperimentConfig, validate_experiment
-from llem_nb.energy.fake import FakeGpu, FakeNvml
+from llem_nb.testing import FakeGpu, FakeNvml
 from llem_nb.energy.null import NullMeter
 from llem_nb.errors import BackendError, ConfigError
 from llem_nb.harness import Harness

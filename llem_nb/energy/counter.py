@@ -26,8 +26,8 @@ Weight = Callable[[float, float], float | None]
 MIN_TICKS_FOR_GRID = 3
 GRID_SEARCH = 0.2
 GRID_TOLERANCE = 0.01
-GRID_ROOM = 0.5
 LIVE_GAP_S = 0.002
+MIN_LIVE_CHANGES = 4
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,11 @@ class Tick:
 class CounterTrack:
     """One GPU's energy-counter reads over a span: (read instant, joules) in time order."""
 
-    def __init__(self) -> None:
+    def __init__(self, power: Weight | None = None) -> None:
         self.times: list[float] = []
         self.values: list[float] = []
         self.went_backwards = False
+        self.power = power
         self._cache: tuple[int, _Analysis] | None = None
 
     def add(self, t: float, joules: float) -> None:
@@ -66,7 +67,7 @@ class CounterTrack:
     def _analyse(self) -> _Analysis:
         n = len(self.values)
         if self._cache is None or self._cache[0] != n:
-            self._cache = (n, _find_ticks(self.times[:n], self.values[:n]))
+            self._cache = (n, _find_ticks(self.times[:n], self.values[:n], self.power))
         return self._cache[1]
 
     def ticks(self) -> list[Tick]:
@@ -88,11 +89,20 @@ class CounterTrack:
         return self._analyse().precise
 
     def ticks_after(self, t: float) -> int:
-        """How many updates the reads show after ``t`` (by the reads' own times)."""
-        return sum(1 for tick in self.ticks() if tick.lo >= t)
+        """How many updates the reads show entirely after ``t`` (read-to-read changes)."""
+        n = len(self.values)
+        return sum(
+            1
+            for i in range(1, n)
+            if self.times[i - 1] >= t and self.values[i] != self.values[i - 1]
+        )
 
     def ticks_before(self, t: float) -> int:
-        return sum(1 for tick in self.ticks() if tick.hi <= t)
+        """How many updates the reads show entirely before ``t``."""
+        n = len(self.values)
+        return sum(
+            1 for i in range(1, n) if self.times[i] <= t and self.values[i] != self.values[i - 1]
+        )
 
     # ------------------------------------------------------------------ energy
 
@@ -168,10 +178,11 @@ def _at_mids(brackets: list[Tick], period: float | None) -> _Analysis:
     return _Analysis([Tick(_mid(b), b.lo, b.hi, b.joules) for b in brackets], period)
 
 
-def _find_ticks(times: list[float], values: list[float]) -> _Analysis:
+def _find_ticks(times: list[float], values: list[float], power: Weight | None = None) -> _Analysis:
     """Ticks, update period and liveness from the reads (see ``CounterTrack``).
 
-    Live: no two reads ``LIVE_GAP_S`` or more apart showed the same value. Otherwise the
+    Live: no two reads ``LIVE_GAP_S`` or more apart showed the same value, over at least
+    ``MIN_LIVE_CHANGES`` changes (two changing reads say nothing yet). Otherwise the
     counter updates in steps, at least as far apart as the longest unchanged gap; when
     its updates sit on a grid the brackets pin down, each tick is put on it; when they
     come faster than the reads (no grid fits), each is put half that lower bound before
@@ -184,12 +195,17 @@ def _find_ticks(times: list[float], values: list[float]) -> _Analysis:
         (times[i - 1], times[i]) for i in range(1, len(values)) if values[i] == values[i - 1]
     ]
     quiet_s = max((b - a for a, b in unchanged), default=0.0)
-    if changed and quiet_s < LIVE_GAP_S:
+    if len(changed) >= MIN_LIVE_CHANGES and quiet_s < LIVE_GAP_S:
         ticks = [Tick(t, t, t, v) for t, v in zip(times, values, strict=True)]
         return _Analysis(ticks, 0.0, live=True, precise=True)
     brackets = [Tick(times[i], times[i - 1], times[i], values[i]) for i in changed]
     if len(brackets) >= MIN_TICKS_FOR_GRID:
-        fitted = _fit_grid(brackets, unchanged)
+        gaps_changed = [
+            (times[i] - times[i - 1], values[i] != values[i - 1]) for i in range(1, len(values))
+        ]
+        before = values[changed[0] - 1]
+        estimate = _period_estimate(gaps_changed)
+        fitted = _fit_grid(brackets, unchanged, estimate, power, before, times[-1])
         if fitted.precise:
             return fitted
     widths = sorted(b.hi - b.lo for b in brackets)
@@ -200,30 +216,96 @@ def _find_ticks(times: list[float], values: list[float]) -> _Analysis:
     return _at_mids(brackets, statistics.median(gaps) if gaps else None)
 
 
-def _fit_grid(brackets: list[Tick], unchanged: list[tuple[float, float]]) -> _Analysis:
+def _period_estimate(gaps: list[tuple[float, bool]]) -> float | None:
+    """The update period that explains how many read gaps saw an update: a gap of ``g`` sees
+    one with probability ``min(1, g / period)``; None when every gap saw one."""
+    changes = sum(1 for _, changed in gaps if changed)
+    if not gaps or changes == len(gaps) or changes == 0:
+        return None
+
+    def expected(period: float) -> float:
+        return sum(min(1.0, g / period) for g, _ in gaps)
+
+    lo = max(g for g, changed in gaps if not changed)
+    hi = max(lo * 2, max(g for g, _ in gaps)) * 4
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if expected(mid) > changes:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def _steps(
+    brackets: list[Tick],
+    period: float,
+    mids: list[float],
+    power: Weight | None,
+    before: float | None,
+) -> list[int]:
+    """The index of the last update each bracket shows, counting the first update seen as 0.
+
+    Brackets shorter than a period hold one update each, so they are consecutive. Wider ones
+    may hold several: their count is the energy gained (from the value ``before`` the
+    first bracket, then bracket to bracket) over the energy per update (``period`` × the
+    power curve's mean power), or the time between brackets over ``period``.
+    """
+    if max(b.hi - b.lo for b in brackets) < (1 - GRID_SEARCH) * period:
+        return list(range(len(brackets)))
+    first = brackets[0]
+    count = 1.0
+    watts = power(first.lo, first.hi) if power is not None and first.hi > first.lo else None
+    if before is not None and watts is not None and watts > 0:
+        count = (first.joules - before) / (watts / (first.hi - first.lo) * period)
+    steps = [max(1, round(count)) - 1]
+    for (a, b), (ma, mb) in zip(
+        itertools.pairwise(brackets), itertools.pairwise(mids), strict=True
+    ):
+        count = (mb - ma) / period
+        watts = power(ma, mb) if power is not None and mb > ma else None
+        if watts is not None and watts > 0:
+            count = (b.joules - a.joules) / (watts / (mb - ma) * period)
+        steps.append(steps[-1] + max(1, round(count)))
+    return steps
+
+
+def _fit_grid(
+    brackets: list[Tick],
+    unchanged: list[tuple[float, float]],
+    estimate: float | None = None,
+    power: Weight | None = None,
+    before: float | None = None,
+    last_read: float | None = None,
+) -> _Analysis:
     """Put the ticks on ``phase + n × period`` when every bracket allows it, else mid-bracket.
 
     When every bracket is shorter than a period, no update went unseen and the ticks are
     consecutive. For a trial period, the phases every bracket allows form one interval; its
     width is a concave function of the period: the period is the middle of the range where
     that width is positive, the phase the middle of its room. A grid the brackets barely
-    constrain (room over ``GRID_ROOM`` periods), or one with an update between two reads
+    constrain (room of a whole period), or one with an update between two reads
     that showed the same value, is no grid.
     """
     mids = [_mid(b) for b in brackets]
-    period0 = statistics.median(b - a for a, b in itertools.pairwise(mids))
+    period0 = estimate or statistics.median(b - a for a, b in itertools.pairwise(mids))
     if period0 <= 0:
         return _at_mids(brackets, None)
-    if max(b.hi - b.lo for b in brackets) < (1 - GRID_SEARCH) * period0:
-        steps = list(range(len(brackets)))
-    else:
-        steps = [0]
-        for a, b in itertools.pairwise(mids):
-            steps.append(steps[-1] + max(1, round((b - a) / period0)))
+    steps = _steps(brackets, period0, mids, power, before)
+    if steps[-1] > steps[0]:
+        period0 = (mids[-1] - mids[0]) / (steps[-1] - steps[0])
+
+    firsts = [0, *(n + 1 for n in steps[:-1])]
+    end = last_read if last_read is not None else brackets[-1].hi
 
     def room(period: float) -> tuple[float, float]:
-        low = max(b.lo - n * period for b, n in zip(brackets, steps, strict=True))
+        """Phases that put every bracket's updates (first to last) inside it, the update
+        before the first bracket at or before the read before it, and none after the last
+        bracket before the last read."""
+        low = max(b.lo - n * period for b, n in zip(brackets, firsts, strict=True))
         high = min(b.hi - n * period for b, n in zip(brackets, steps, strict=True))
+        low = max(low, end - (steps[-1] + 1) * period)
+        high = min(high, brackets[0].lo + period)
         return low, high
 
     def width(period: float) -> float:
@@ -245,7 +327,14 @@ def _fit_grid(brackets: list[Tick], unchanged: list[tuple[float, float]]) -> _An
         + _edge(width, best, period0 * (1 + GRID_SEARCH))
     ) / 2
     low, high = room(period)
+    if low > high + max(1e-6, GRID_TOLERANCE * period) or high - low >= period:
+        return _at_mids(brackets, period)
     phase = (low + high) / 2
+    if any(_ticks_in(phase, period, a, b) for a, b in unchanged):
+        return _at_mids(brackets, period)
+    pairs = zip(itertools.pairwise(brackets), itertools.pairwise(steps), strict=True)
+    if any(_ticks_in(phase, period, a.hi, b.hi) != nb - na for (a, b), (na, nb) in pairs):
+        return _at_mids(brackets, period)
     ticks = [
         Tick(phase + n * period, b.lo, b.hi, b.joules) for b, n in zip(brackets, steps, strict=True)
     ]
@@ -265,6 +354,6 @@ def _edge(width: Callable[[float], float], inside: float, outside: float) -> flo
     return (inside + outside) / 2
 
 
-def _tick_inside(phase: float, period: float, a: float, b: float) -> bool:
-    """Whether the grid ``phase + n × period`` has a point in (a, b]."""
-    return math.floor((b - phase) / period) > math.floor((a - phase) / period)
+def _ticks_in(phase: float, period: float, a: float, b: float) -> int:
+    """How many points of the grid ``phase + n × period`` lie in (a, b]."""
+    return math.floor((b - phase) / period) - math.floor((a - phase) / period)

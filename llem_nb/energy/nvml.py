@@ -45,7 +45,7 @@ class NvmlMeter(EnergyMeter):
         gpu_indices: list[int] | None,
         *,
         poll_interval_s: float = 0.05,
-        state_interval_s: float = 0.1,
+        state_interval_s: float = 0.5,
         nvml: Any = None,
         clock: Clock | None = None,
         edge_wait_s: float = EDGE_WAIT_S,

@@ -12,7 +12,7 @@ interpolated at both edges, else the power integral (and a flag saying why).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from llem_nb.energy import nvml_facts as facts
@@ -45,7 +45,7 @@ class Span:
             list(instant),
             clock,
         )
-        self.tracks: list[CounterTrack | None] = [CounterTrack() for _ in range(n)]
+        self.tracks: list[CounterTrack | None] = [CounterTrack(self._power_of(k)) for k in range(n)]
         self.samples: list[PowerSample] = []
         self.states: list[StateSample] = []
         self.power_errors = [0] * n
@@ -73,6 +73,9 @@ class Span:
     def problem(self, flag: str, warning: str) -> None:
         if (flag, warning) not in self.problems:
             self.problems.append((flag, warning))
+
+    def _power_of(self, k: int) -> Callable[[float, float], float | None]:
+        return lambda a, b: self.curve(k).integral(a, b)
 
     # ------------------------------------------------------------------ reads
 

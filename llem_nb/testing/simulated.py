@@ -95,7 +95,7 @@ class SimWorkload:
     def meter(self, **options: Any) -> NvmlMeter:
         """An ``NvmlMeter`` on every simulated GPU, on the simulation's clock."""
         self.last_meter = NvmlMeter(
-            list(range(len(self.traces))), nvml=self.nvml, clock=self.clock, **options
+            list(range(len(self.nvml.gpus))), nvml=self.nvml, clock=self.clock, **options
         )
         return self.last_meter
 
