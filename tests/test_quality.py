@@ -83,7 +83,7 @@ def test_temperature_drift() -> None:
 def test_throttling_other_than_idle() -> None:
     assert flags(reading(throttle=(0x1, 0x1))) == []
     out = assess(reading(throttle=(0x1, 0x4 | 0x40)), window_s=10.0)
-    assert out.flags == ["throttled"]
+    assert out.flags == ["throttled", "throttled_power_cap", "throttled_thermal"]
     assert "software power cap" in out.warnings[0] and "hardware thermal" in out.warnings[0]
     assert throttle_names(0x800) == ["0x800"]
 

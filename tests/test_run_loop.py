@@ -130,7 +130,7 @@ def test_subprocess_failure_carries_child_traceback(
     assert err.error_type == "BackendError"
     assert "asked to fail in load" in err.message
     assert "Traceback" in (err.remote_traceback or "")
-    assert "FakeBackend" in err.remote_traceback or "testing.py" in err.remote_traceback
+    assert "FakeBackend" in err.remote_traceback or "testing/backend.py" in err.remote_traceback
     kept = Path(err.message.split("kept in ")[1].rstrip(")"))
     assert kept.is_dir() and (kept / f"{config.config_hash}_error.json").exists()
 
