@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.testing.simulated import SimBackend, SimWorkload, use_sim_backend
 
 UPDATES_S = (0.0, 0.02, 0.1)

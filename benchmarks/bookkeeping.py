@@ -33,13 +33,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from llem_nb.accounting import fill_tokens_and_latency
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.measure.accounting import fill_tokens_and_latency
 from llem_nb.results.schema import ExperimentResult, utc_now
-from llem_nb.run_loop import prepare_run
+from llem_nb.run.loop import prepare_run
 from llem_nb.runners.base import Runner
 from llem_nb.runners.local import LocalRunner
-from llem_nb.study import Study
+from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend, use_fake_backend
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "docker-engine.sh"
-IMPORTS = "import llem_nb.runners.entrypoint, llem_nb.harness, llem_nb.testing"
+IMPORTS = "import llem_nb.runners.entrypoint, llem_nb.measure.harness, llem_nb.testing"
 
 
 def engine() -> tuple[str, str, bool]:
@@ -62,8 +62,8 @@ def main() -> None:
     os.environ["DOCKER_HOST"] = host
     import docker
 
-    from llem_nb.config import ExperimentConfig
-    from llem_nb.runners.docker import DockerRunner
+    from llem_nb.config.experiment import ExperimentConfig
+    from llem_nb.runners.docker.runner import DockerRunner
     from llem_nb.testing import use_fake_backend
 
     backend = use_fake_backend()

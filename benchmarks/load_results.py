@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.results import ExperimentResult, ResultStore, load_results
 
 MODELS = (

@@ -48,7 +48,7 @@ def bare_loop(
 
 
 def harness_window(config: object) -> float:
-    from llem_nb.harness import Harness
+    from llem_nb.measure.harness import Harness
 
     result = Harness().run(config)  # type: ignore[arg-type]
     assert result.window_s is not None
@@ -65,9 +65,9 @@ def main() -> None:
 
     import torch
 
-    from llem_nb.config import validate_experiment
-    from llem_nb.datasets import load_prompts
-    from llem_nb.models import tiny_model
+    from llem_nb.backends.datasets import load_prompts
+    from llem_nb.backends.models import tiny_model
+    from llem_nb.config.experiment import validate_experiment
 
     torch.set_num_threads(1)
     model_dir = tiny_model(Path(tempfile.mkdtemp()) / "tiny")

@@ -8,57 +8,63 @@ experiment × cycle, plot it::
     res = study.run()
     ll.plots.energy_per_token(res.df)
 
-Names load on first use, so ``import llem_nb`` stays fast and a container or
-worker that only runs experiments never imports plotting or widget code.
+Names load on first use, so ``import llem_nb`` stays fast and a container or worker
+that only runs experiments never imports plotting or widget code. This module is also
+where the layers are wired together: it offers the notebook's live progress widget to
+the run layer, which never imports a view itself.
 """
 
-from __future__ import annotations
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-__version__ = "0.1.0"
+from llem_nb._version import __version__
 
 _EXPORTS: dict[str, str] = {
+    "LlemError": "llem_nb.errors",
     "BackendError": "llem_nb.errors",
     "ConfigError": "llem_nb.errors",
-    "LlemError": "llem_nb.errors",
     "MeterError": "llem_nb.errors",
     "PreflightError": "llem_nb.errors",
     "ResultError": "llem_nb.errors",
     "RunnerError": "llem_nb.errors",
-    "ExperimentConfig": "llem_nb.config",
-    "StudyConfig": "llem_nb.config",
+    "ExperimentConfig": "llem_nb.config.experiment",
+    "StudyConfig": "llem_nb.config.study",
+    "register_backend": "llem_nb.config.plugins",
+    "register_runner": "llem_nb.config.plugins",
     "ExperimentResult": "llem_nb.results.schema",
     "load_results": "llem_nb.results.frame",
-    "load_timeseries": "llem_nb.timeseries",
-    "StudyResult": "llem_nb.run_loop",
-    "RunHandle": "llem_nb.handle",
-    "StudyLocked": "llem_nb.lock",
-    "summarize": "llem_nb.stats",
-    "Study": "llem_nb.study",
-    "run_experiment": "llem_nb.api",
-    "demo_model": "llem_nb.models",
-    "tiny_model": "llem_nb.models",
-    "LiveProgress": "llem_nb.widgets",
-    "ResultsExplorer": "llem_nb.widgets",
-    "RunnerPicker": "llem_nb.widgets",
-    "StudyBuilder": "llem_nb.widgets",
-    "load_reference": "llem_nb.reference",
-    "report": "llem_nb.report",
-    "DockerRunner": "llem_nb.runners.docker",
-    "DockerError": "llem_nb.runners.errors",
-    "ImagePullError": "llem_nb.runners.errors",
-    "GPUAccessError": "llem_nb.runners.errors",
-    "OOMError": "llem_nb.runners.errors",
-    "ContainerTimeoutError": "llem_nb.runners.errors",
-    "DockerPermissionError": "llem_nb.runners.errors",
-    "ContainerError": "llem_nb.runners.errors",
+    "load_timeseries": "llem_nb.results.timeseries",
+    "load_reference": "llem_nb.results.reference",
+    "summarize": "llem_nb.results.stats",
+    "Backend": "llem_nb.backends.base",
+    "demo_model": "llem_nb.backends.models",
+    "tiny_model": "llem_nb.backends.models",
+    "Runner": "llem_nb.runners.base",
     "resolve_runner": "llem_nb.runners.resolve",
+    "DockerRunner": "llem_nb.runners.docker.runner",
+    "DockerError": "llem_nb.runners.docker.errors",
+    "ImagePullError": "llem_nb.runners.docker.errors",
+    "GPUAccessError": "llem_nb.runners.docker.errors",
+    "OOMError": "llem_nb.runners.docker.errors",
+    "ContainerTimeoutError": "llem_nb.runners.docker.errors",
+    "DockerPermissionError": "llem_nb.runners.docker.errors",
+    "ContainerError": "llem_nb.runners.docker.errors",
+    "StudyResult": "llem_nb.run.result",
+    "RunHandle": "llem_nb.run.handle",
+    "StudyLocked": "llem_nb.run.lock",
+    "Study": "llem_nb.study.study",
+    "run_experiment": "llem_nb.study.experiment",
+    "report": "llem_nb.reporting.build",
+    "LiveProgress": "llem_nb.widgets.progress",
+    "ResultsExplorer": "llem_nb.widgets.explorer",
+    "RunnerPicker": "llem_nb.widgets.runner_picker",
+    "StudyBuilder": "llem_nb.widgets.study_builder",
 }
-_MODULES = ("plots", "widgets")
+_MODULES = ("plots", "widgets", "testing")
 
 __all__ = [
+    "Backend",
     "BackendError",
     "ConfigError",
     "ContainerError",
@@ -78,6 +84,7 @@ __all__ = [
     "ResultError",
     "ResultsExplorer",
     "RunHandle",
+    "Runner",
     "RunnerError",
     "RunnerPicker",
     "Study",
@@ -91,20 +98,23 @@ __all__ = [
     "load_results",
     "load_timeseries",
     "plots",
+    "register_backend",
+    "register_runner",
     "report",
     "resolve_runner",
     "run_experiment",
     "summarize",
+    "testing",
     "tiny_model",
     "widgets",
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        value = getattr(_importlib.import_module(_EXPORTS[name]), name)
     elif name in _MODULES:
-        value = importlib.import_module(f"llem_nb.{name}")
+        value = _importlib.import_module(f"llem_nb.{name}")
     else:
         raise AttributeError(f"module 'llem_nb' has no attribute {name!r}")
     globals()[name] = value
@@ -115,10 +125,28 @@ def __dir__() -> list[str]:
     return __all__
 
 
-if TYPE_CHECKING:
-    from llem_nb import plots, widgets
-    from llem_nb.api import run_experiment
-    from llem_nb.config import ExperimentConfig, StudyConfig
+def _notebook_progress(total: int) -> _Any:
+    """The live widget inside a Jupyter kernel (None elsewhere); imported only when asked."""
+    from llem_nb.widgets.progress import notebook_progress
+
+    return notebook_progress(total)
+
+
+def _wire() -> None:
+    from llem_nb.run.progress import register_view
+
+    register_view(_notebook_progress)
+
+
+_wire()
+
+if _TYPE_CHECKING:
+    from llem_nb import plots, testing, widgets
+    from llem_nb.backends.base import Backend
+    from llem_nb.backends.models import demo_model, tiny_model
+    from llem_nb.config.experiment import ExperimentConfig
+    from llem_nb.config.plugins import register_backend, register_runner
+    from llem_nb.config.study import StudyConfig
     from llem_nb.errors import (
         BackendError,
         ConfigError,
@@ -128,16 +156,17 @@ if TYPE_CHECKING:
         ResultError,
         RunnerError,
     )
-    from llem_nb.handle import RunHandle
-    from llem_nb.lock import StudyLocked
-    from llem_nb.models import demo_model, tiny_model
-    from llem_nb.reference import load_reference
-    from llem_nb.report import report
+    from llem_nb.reporting.build import report
     from llem_nb.results.frame import load_results
+    from llem_nb.results.reference import load_reference
     from llem_nb.results.schema import ExperimentResult
-    from llem_nb.run_loop import StudyResult
-    from llem_nb.runners.docker import DockerRunner
-    from llem_nb.runners.errors import (
+    from llem_nb.results.stats import summarize
+    from llem_nb.results.timeseries import load_timeseries
+    from llem_nb.run.handle import RunHandle
+    from llem_nb.run.lock import StudyLocked
+    from llem_nb.run.result import StudyResult
+    from llem_nb.runners.base import Runner
+    from llem_nb.runners.docker.errors import (
         ContainerError,
         ContainerTimeoutError,
         DockerError,
@@ -146,8 +175,11 @@ if TYPE_CHECKING:
         ImagePullError,
         OOMError,
     )
+    from llem_nb.runners.docker.runner import DockerRunner
     from llem_nb.runners.resolve import resolve_runner
-    from llem_nb.stats import summarize
-    from llem_nb.study import Study
-    from llem_nb.timeseries import load_timeseries
-    from llem_nb.widgets import LiveProgress, ResultsExplorer, RunnerPicker, StudyBuilder
+    from llem_nb.study.experiment import run_experiment
+    from llem_nb.study.study import Study
+    from llem_nb.widgets.explorer import ResultsExplorer
+    from llem_nb.widgets.progress import LiveProgress
+    from llem_nb.widgets.runner_picker import RunnerPicker
+    from llem_nb.widgets.study_builder import StudyBuilder

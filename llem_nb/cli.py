@@ -13,7 +13,7 @@ DEMO_BATCH_SIZES = (1, 2, 4, 8)
 
 def quickstart_study(model: str, *, n_prompts: int = 8, max_output_tokens: int = 32) -> Any:
     """The study the quickstart notebook and ``llem-nb demo`` run: a batch-size sweep."""
-    from llem_nb.study import Study
+    from llem_nb.study.study import Study
 
     return Study(
         "quickstart",
@@ -51,7 +51,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     from llem_nb import plots
-    from llem_nb.models import demo_model, tiny_model
+    from llem_nb.backends.models import demo_model, tiny_model
 
     out = Path(args.out)
     if args.model == "tiny":
@@ -79,7 +79,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from llem_nb.study import Study
+    from llem_nb.study.study import Study
 
     study = Study.from_yaml(args.study)
     result = study.run(runner=args.runner, results_dir=args.results_dir)
@@ -90,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def environment_report() -> list[tuple[str, str, str]]:
     """(what, status, why) rows describing what is usable on this machine."""
-    from llem_nb.energy import nvml_available
+    from llem_nb.energy.factory import nvml_available
     from llem_nb.energy.rapl import RaplMeter
 
     rows: list[tuple[str, str, str]] = []
@@ -108,7 +108,7 @@ def environment_report() -> list[tuple[str, str, str]]:
     for name, module in (("backend: pytorch", "transformers"), ("backend: vllm", "vllm")):
         found = importlib.util.find_spec(module) is not None
         rows.append((name, "yes" if found else "no", "" if found else f"pip install {module}"))
-    from llem_nb.runners.docker_cli import docker_env_rows
+    from llem_nb.runners.docker.cli import docker_env_rows
 
     rows.extend(docker_env_rows())
     return rows
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("gpu-check", help="short real study on an NVIDIA GPU; prints a table")
     gpu_check.add_arguments(check)
     check.set_defaults(func=gpu_check.run)
-    from llem_nb.runners.docker_cli import add_images_parser
+    from llem_nb.runners.docker.cli import add_images_parser
 
     add_images_parser(sub)
     return parser

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from llem_nb.config import ExperimentConfig, validate_experiment
+from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 
 BIG_LLAMA: dict[str, Any] = {
     "hidden_size": 2048,
@@ -69,7 +69,7 @@ class NoGpu(Exception):
 
 def require_gpu() -> None:
     """Raise ``NoGpu`` unless NVML and CUDA both see a GPU."""
-    from llem_nb.energy import nvml_available
+    from llem_nb.energy.factory import nvml_available
 
     ok, why = nvml_available()
     if not ok:
@@ -126,8 +126,8 @@ def calibrate(
     model: Path, batches: Sequence[int], target_s: float, base: dict[str, Any]
 ) -> dict[int, int]:
     """Prompts per batch size so that each window lasts about ``target_s``."""
+    from llem_nb.backends.datasets import load_prompts
     from llem_nb.backends.pytorch import PytorchBackend
-    from llem_nb.datasets import load_prompts
 
     config = experiment(model, max(batches), max(batches), **base)
     backend = PytorchBackend(config)
@@ -172,9 +172,9 @@ def run_check(
     emit: Callable[[str], None] = print,
 ) -> tuple[Path, Any]:
     """Build the models, measure every (model, batch) point, write and return the results."""
+    from llem_nb.backends.models import tiny_model
     from llem_nb.energy.nvml import NvmlMeter
-    from llem_nb.harness import Harness
-    from llem_nb.models import tiny_model
+    from llem_nb.measure.harness import Harness
     from llem_nb.results.frame import load_results
     from llem_nb.results.schema import ExperimentResult
     from llem_nb.results.store import ResultStore

@@ -9,9 +9,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from llem_nb.journal import JOURNAL_NAME, replay
 from llem_nb.results.frame import load_results
-from llem_nb.study import Study
+from llem_nb.run.journal import JOURNAL_NAME, replay
+from llem_nb.study.study import Study
 
 Pair = tuple[str, int]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from llem_nb.config import validate_experiment
+from llem_nb.config.experiment import validate_experiment
 from llem_nb.energy.nvml import NvmlMeter
-from llem_nb.harness import Harness
+from llem_nb.measure.harness import Harness
 from llem_nb.results.store import ResultStore
 from llem_nb.testing import FakeBackend, FakeGpu, FakeNvml, ramp, use_fake_backend
 

@@ -8,9 +8,10 @@ import sys
 import pytest
 import yaml
 
-from llem_nb.config import ExperimentConfig, StudyConfig, expand, validate_experiment
+from llem_nb.config.experiment import ExperimentConfig, validate_experiment
+from llem_nb.config.study import StudyConfig, expand
 from llem_nb.errors import ConfigError
-from llem_nb.study import Study
+from llem_nb.study.study import Study
 
 
 def test_two_backend_sweep_is_full_product_per_backend() -> None:
@@ -104,7 +105,7 @@ def test_hash_ignores_key_order_and_non_measurement_fields() -> None:
 def test_hash_stable_across_processes() -> None:
     config = validate_experiment({"model": "m", "batch_size": 3, "decoder": {"temperature": 0.7}})
     code = (
-        "from llem_nb.config import validate_experiment;"
+        "from llem_nb.config.experiment import validate_experiment;"
         "print(validate_experiment({'decoder': {'temperature': 0.7}, 'batch_size': 3,"
         " 'model': 'm'}).config_hash)"
     )

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from _faultkit import fake_study
 
-from llem_nb.config import StudyConfig
+from llem_nb.config.study import StudyConfig
 from llem_nb.errors import ConfigError
-from llem_nb.progress import ProgressEvent
+from llem_nb.run.progress import ProgressEvent
 from llem_nb.testing import FakeGpu, FakeNvml
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from llem_nb.datasets import dataset_info, load_prompts, read_jsonl_prompts
+from llem_nb.backends.datasets import dataset_info, load_prompts, read_jsonl_prompts
 from llem_nb.errors import ConfigError
 
 
 def _builtin_records() -> list[dict[str, str]]:
-    text = resources.files("llem_nb.datasets").joinpath("builtin.jsonl").read_text("utf-8")
+    text = resources.files("llem_nb.backends.datasets").joinpath("builtin.jsonl").read_text("utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
@@ -69,7 +69,7 @@ def test_dataset_info_file(tmp_path: Path) -> None:
 def test_selection_is_deterministic_across_processes() -> None:
     here = load_prompts("builtin", 20, seed=7)
     code = (
-        "import json; from llem_nb.datasets import load_prompts; "
+        "import json; from llem_nb.backends.datasets import load_prompts; "
         "print(json.dumps(load_prompts('builtin', 20, seed=7)))"
     )
     out = subprocess.run(

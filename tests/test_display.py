@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from llem_nb.study import Study
+from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend
 
 FAST = {"n_prompts": 2, "max_output_tokens": 2, "energy": {"source": "none"}, "warmup": {"runs": 0}}

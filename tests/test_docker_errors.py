@@ -18,15 +18,14 @@ docker = pytest.importorskip("docker")
 import requests  # noqa: E402
 from docker.errors import APIError, ImageNotFound, NotFound  # noqa: E402
 
-from llem_nb.config import ExperimentConfig  # noqa: E402
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ConfigError, ExperimentTimeout, LlemError, RunnerError  # noqa: E402
 from llem_nb.results.schema import ErrorInfo  # noqa: E402
-from llem_nb.runners import errors  # noqa: E402
-from llem_nb.runners.base import make_runner  # noqa: E402
-from llem_nb.runners.classify import Failure, classify, classify_connection  # noqa: E402
-from llem_nb.runners.container import gpu_requests  # noqa: E402
-from llem_nb.runners.docker import CONTAINER_DIR, DockerRunner  # noqa: E402
-from llem_nb.runners.errors import (  # noqa: E402
+from llem_nb.runners.docker import errors  # noqa: E402
+from llem_nb.runners.base import make_runner
+from llem_nb.runners.docker.classify import Failure, classify, classify_connection  # noqa: E402
+from llem_nb.runners.docker.container import gpu_requests  # noqa: E402
+from llem_nb.runners.docker.errors import (  # noqa: E402
     ContainerError,
     ContainerTimeoutError,
     DockerError,
@@ -36,8 +35,9 @@ from llem_nb.runners.errors import (  # noqa: E402
     ImagePullError,
     OOMError,
 )
+from llem_nb.runners.docker.images import default_image, parse_image  # noqa: E402
+from llem_nb.runners.docker.runner import CONTAINER_DIR, DockerRunner  # noqa: E402
 from llem_nb.runners.exchange import Exchange  # noqa: E402
-from llem_nb.runners.images import default_image, parse_image  # noqa: E402
 
 GPU_DRIVER_MSG = 'could not select device driver "" with capabilities: [[gpu]]'
 
@@ -276,7 +276,7 @@ def test_container_settings_mount_inputs_and_pass_secrets_only_as_environment(
 
 def test_an_image_that_borrows_host_packages_must_match_this_python() -> None:
     from llem_nb.errors import PreflightError
-    from llem_nb.runners.container import host_packages
+    from llem_nb.runners.docker.container import host_packages
 
     labels = {"org.llem-nb.host-site-packages": "/opt/llem/site-packages"}
     (mount,) = host_packages({"Config": {"Labels": labels}}).values()

@@ -9,16 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from llem_nb.config import EnergyConfig
-from llem_nb.energy import (
-    EstimateMeter,
-    NullMeter,
-    NvmlMeter,
-    RaplMeter,
-    make_meter,
-    nvml_available,
-)
-from llem_nb.energy.estimate import cpu_seconds
+from llem_nb.config.sections import EnergyConfig
+from llem_nb.energy.estimate import EstimateMeter, cpu_seconds
+from llem_nb.energy.factory import make_meter, nvml_available
+from llem_nb.energy.null import NullMeter
+from llem_nb.energy.nvml import NvmlMeter
+from llem_nb.energy.rapl import RaplMeter
 from llem_nb.errors import MeterError
 from llem_nb.testing import FakeGpu, FakeNvml
 

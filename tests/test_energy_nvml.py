@@ -9,7 +9,10 @@ from typing import Any
 import pynvml
 import pytest
 
-from llem_nb.energy import EnergyReading, NvmlMeter, nvml_available, visible_nvml_indices
+from llem_nb.energy.base import EnergyReading
+from llem_nb.energy.factory import nvml_available
+from llem_nb.energy.nvml import NvmlMeter
+from llem_nb.energy.nvml_devices import visible_nvml_indices
 from llem_nb.errors import MeterError
 from llem_nb.testing import SimClock
 from llem_nb.testing.nvml import (

@@ -7,9 +7,13 @@ from typing import Any
 
 import pytest
 
-from llem_nb.energy import NvmlMeter, check_visible_devices, nvml_indices_for
 from llem_nb.energy.base import EnergyReading
-from llem_nb.energy.nvml_devices import visible_temperatures
+from llem_nb.energy.nvml import NvmlMeter
+from llem_nb.energy.nvml_devices import (
+    check_visible_devices,
+    nvml_indices_for,
+    visible_temperatures,
+)
 from llem_nb.energy.nvml_facts import own_pids
 from llem_nb.errors import PreflightError
 from llem_nb.testing import FakeGpu, FakeNvml, SimClock, Trace, constant, ramp, steps

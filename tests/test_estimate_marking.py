@@ -18,7 +18,7 @@ from matplotlib.colors import to_rgba_array
 
 import llem_nb
 from llem_nb import plots
-from llem_nb._plot_base import ESTIMATE_LABEL
+from llem_nb.plots.base import ESTIMATE_LABEL
 
 GPU_J = {1: 0.40, 2: 0.30, 4: 0.20}
 CPU_J = {1: 4.0, 2: 3.0, 4: 2.0}

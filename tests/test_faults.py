@@ -30,15 +30,16 @@ from _faultkit import (
     wait_for_child,
 )
 
-from llem_nb.backends.base import GenerationOutput, register_backend
-from llem_nb.config import ExperimentConfig
+from llem_nb.backends.base import GenerationOutput
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import register_backend
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.errors import BackendError
-from llem_nb.harness import Harness
+from llem_nb.measure.harness import Harness
 from llem_nb.results.schema import ExperimentResult
-from llem_nb.run_loop import prepare_run
+from llem_nb.run.loop import prepare_run
 from llem_nb.runners.base import Runner
-from llem_nb.study import Study
+from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend, FakeGpu, FakeNvml
 
 
@@ -257,7 +258,7 @@ def _arm(monkeypatch: pytest.MonkeyPatch, root: Path, injector: Injector) -> Non
 def _interrupted_run(tmp: Path, injector: Injector, monkeypatch: pytest.MonkeyPatch) -> Any:
     InterruptibleBackend.injector = injector
     study = fake_study("interruptible", sizes=(1, 2), cycles=2)
-    run = prepare_run(study, results_dir=tmp, progress=False)
+    run = prepare_run(study.config, results_dir=tmp, progress=False)
     run.subscribe(lambda event: injector.tick(f"event {event.kind}"))
     with monkeypatch.context() as patch:
         _arm(patch, tmp, injector)

@@ -12,15 +12,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ResultError
-from llem_nb.results import (
-    CANONICAL_COLUMNS,
-    ExperimentResult,
-    ResultStore,
-    ResultsWarning,
-    load_results,
-)
+from llem_nb.results.frame import CANONICAL_COLUMNS, ResultsWarning, load_results
+from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.store import ResultStore
 from llem_nb.results.schema import SCHEMA_VERSION
 
 

@@ -15,9 +15,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llem_nb.config import StudyConfig, canonical_json, expand
+from llem_nb.config.experiment import canonical_json
+from llem_nb.config.study import StudyConfig, expand
 from llem_nb.errors import ConfigError
-from llem_nb.study import Study
+from llem_nb.study.study import Study
 
 scalars = st.one_of(
     st.none(),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from llem_nb.config import ExperimentConfig, validate_experiment
+from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.energy.base import DeviceReading, EnergyReading
 from llem_nb.energy.counter import CounterTrack
 from llem_nb.testing import FakeGpu, FakeNvml, SimClock

@@ -17,9 +17,9 @@ from _faultkit import (
 )
 
 from llem_nb.errors import ConfigError
-from llem_nb.handle import RunHandle
-from llem_nb.progress import ProgressEvent
-from llem_nb.study import Study
+from llem_nb.run.handle import RunHandle
+from llem_nb.run.progress import ProgressEvent
+from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend
 
 

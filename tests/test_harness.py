@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
-from llem_nb.config import ExperimentConfig, validate_experiment
+from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.energy.estimate import EstimateMeter
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.errors import PreflightError
-from llem_nb.harness import Harness
+from llem_nb.measure.harness import Harness
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.testing import FakeGpu, FakeNvml, SimClock, constant, steps
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from llem_nb.journal import Journal, JournalWarning, replay
-from llem_nb.lock import StudyLock, StudyLocked
+from llem_nb.run.journal import Journal, JournalWarning, replay
+from llem_nb.run.lock import StudyLock, StudyLocked
 
 A = {"config_hash": "a" * 64, "experiment_id": "a" * 12}
 B = {"config_hash": "b" * 64, "experiment_id": "b" * 12}
@@ -132,7 +132,7 @@ def test_lock_is_exclusive_and_names_the_holder(tmp_path: Path) -> None:
 def test_lock_held_by_another_process_fails_fast_and_dies_with_it(tmp_path: Path) -> None:
     code = (
         "import sys, time\n"
-        "from llem_nb.lock import StudyLock\n"
+        "from llem_nb.run.lock import StudyLock\n"
         f"StudyLock({str(tmp_path)!r}).acquire()\n"
         "print('locked', flush=True)\n"
         "sys.stdin.readline()\n"

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from llem_nb.config import validate_experiment
+from llem_nb.config.experiment import validate_experiment
 from llem_nb.errors import ConfigError
 
 

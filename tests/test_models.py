@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from llem_nb import models
+from llem_nb.backends import models
+from llem_nb.backends.models import MARKER, demo_model, tiny_model
 from llem_nb.errors import ConfigError
-from llem_nb.models import MARKER, demo_model, tiny_model
 
 pytest.importorskip("transformers")
 
@@ -139,7 +139,7 @@ def test_demo_model_failed_conversion_leaves_nothing(
 )
 def test_demo_model_converts_once_and_knows_paris(tmp_path: Path) -> None:
     from llem_nb.backends.pytorch import PytorchBackend
-    from llem_nb.config import ExperimentConfig
+    from llem_nb.config.experiment import ExperimentConfig
 
     path = demo_model(tmp_path / "SmolLM2-135M-Instruct")
     assert (path / MARKER).is_file() and (path / "model.safetensors").is_file()

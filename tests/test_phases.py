@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from llem_nb.config import validate_experiment
+from llem_nb.config.experiment import validate_experiment
 from llem_nb.energy.base import DeviceReading, EnergyReading, PowerSample
 from llem_nb.energy.counter import CounterTrack
 from llem_nb.energy.integrate import integral, power_at, trapezoid
-from llem_nb.phases import clip, split_phases
+from llem_nb.measure.phases import clip, split_phases
 from llem_nb.testing.simulated import SimWorkload, use_sim_backend
 
 # Power knots joined by straight lines: the trapezoid model is exact on these.

@@ -13,9 +13,10 @@ import pytest
 from _nb_data import measured_results
 
 from llem_nb import plots
+from llem_nb.plots.energy import config_means
 from llem_nb.errors import LlemError
-from llem_nb.reference import REFERENCE_LABEL, load_reference
 from llem_nb.results.frame import load_results
+from llem_nb.results.reference import REFERENCE_LABEL, load_reference
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def test_pareto_front_keeps_points_nobody_beats() -> None:
 
 def test_throughput_vs_energy_outlines_the_front(df: pd.DataFrame) -> None:
     ax = plots.throughput_vs_energy(df).axes[0]
-    means = plots.config_means(df, ["throughput_output_tok_s", "energy_per_output_token_j"])
+    means = config_means(df, ["throughput_output_tok_s", "energy_per_output_token_j"])
     on_front = int(plots.pareto_front(means).sum())
     assert f"Pareto front ({on_front} of {len(means)})" in _labels(ax)
     assert sorted(t.get_text() for t in ax.texts) == ["bs 1", "bs 2", "bs 4"]

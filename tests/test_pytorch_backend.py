@@ -9,8 +9,8 @@ import pytest
 
 from llem_nb.backends import _hf
 from llem_nb.backends.base import GenerationOutput, get_backend
-from llem_nb.config import ExperimentConfig
-from llem_nb.energy import nvml_indices_for
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.energy.nvml_devices import nvml_indices_for
 from llem_nb.errors import BackendError, ConfigError
 from llem_nb.testing import FakeNvml
 

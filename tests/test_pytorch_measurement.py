@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from llem_nb.backends.pytorch import PytorchBackend
-from llem_nb.config import validate_experiment
-from llem_nb.environment import git_commit
-from llem_nb.flops import FLOPS_METHOD, flops_estimate
-from llem_nb.harness import Harness
+from llem_nb.config.experiment import validate_experiment
+from llem_nb.measure.environment import git_commit
+from llem_nb.measure.flops import FLOPS_METHOD, flops_estimate
+from llem_nb.measure.harness import Harness
 
 
 def backend_for(model: Path, **over: object) -> PytorchBackend:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from llem_nb.energy.base import DeviceReading, EnergyReading, StateSample
-from llem_nb.quality import (
+from llem_nb.measure.quality import (
     MAX_COUNTER_POWER_DISAGREEMENT,
     MIN_POWER_SAMPLES,
     MIN_WINDOW_S,

@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from llem_nb.accounting import fill_tokens_and_latency
 from llem_nb.backends.base import GenerationOutput, RequestOutput
-from llem_nb.config import ExperimentConfig
-from llem_nb.results import ExperimentResult, ResultStore, load_results
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.measure.accounting import fill_tokens_and_latency
+from llem_nb.results.frame import load_results
+from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.store import ResultStore
 
 
 def _result() -> ExperimentResult:

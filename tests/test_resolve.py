@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llem_nb.errors import ConfigError, PreflightError
-from llem_nb.runners.preflight import DockerProbe, isolate_backends
+from llem_nb.runners.docker.probe import DockerProbe, isolate_backends
 from llem_nb.runners.resolve import (
     RunnerSpec,
     docker_auto_detect,

@@ -19,11 +19,11 @@ from _faultkit import (
 )
 
 from llem_nb.errors import ConfigError, PreflightError
-from llem_nb.lock import StudyLock, StudyLocked
-from llem_nb.progress import ProgressEvent
-from llem_nb.resume import ResumeWarning
+from llem_nb.run.lock import StudyLock, StudyLocked
+from llem_nb.run.progress import ProgressEvent
+from llem_nb.run.studydir import ResumeWarning
 from llem_nb.runners.local import LocalRunner
-from llem_nb.study import Study
+from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from llem_nb.config import StudyConfig
+from llem_nb.config.study import StudyConfig
 from llem_nb.errors import ConfigError
 from llem_nb.results.frame import load_results
-from llem_nb.run_loop import ProgressEvent, schedule
-from llem_nb.study import Study
+from llem_nb.run.loop import ProgressEvent, schedule
+from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend
 
 

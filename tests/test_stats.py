@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 
 import llem_nb
-from llem_nb.config import validate_experiment
+from llem_nb.config.experiment import validate_experiment
 from llem_nb.errors import ConfigError
 from llem_nb.results.frame import load_results
 from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.stats import betainc, summarize, t_quantile
 from llem_nb.results.store import ResultStore
-from llem_nb.stats import betainc, summarize, t_quantile
 
 # Two-sided Student-t critical values from standard tables (df: t).
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 10: 2.228, 20: 2.086, 30: 2.042}

@@ -18,7 +18,7 @@ import pytest
 
 from llem_nb.backends._step_timing import CudaStepTimer, HostStepTimer, StepClock
 from llem_nb.backends.pytorch import PytorchBackend
-from llem_nb.config import validate_experiment
+from llem_nb.config.experiment import validate_experiment
 
 PREFILL_S = 0.050
 DECODE_S = 0.010

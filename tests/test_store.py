@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ResultError
-from llem_nb.results import ExperimentResult, ResultStore, load_results
+from llem_nb.results.frame import load_results
+from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.store import ResultStore
 
 
 def make_result(
@@ -137,7 +139,8 @@ def test_filesystem_without_hard_links_still_publishes(
 
 CRASH_BETWEEN_TEMP_AND_PUBLISH = """
 import os, sys
-from llem_nb.results import ExperimentResult, ResultStore
+from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.store import ResultStore
 result = ExperimentResult.model_validate_json(open(sys.argv[2]).read())
 os.link = lambda src, dst: os._exit(17)
 ResultStore(sys.argv[1]).write(result)

@@ -10,18 +10,15 @@ import pandas as pd
 import pytest
 
 import llem_nb
-from llem_nb.config import ExperimentConfig, validate_experiment
+from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.energy.base import DeviceReading, EnergyReading, PowerSample, StateSample
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.errors import ResultError
-from llem_nb.harness import Harness
-from llem_nb.results import ResultStore, load_results
+from llem_nb.measure.harness import Harness
+from llem_nb.results.frame import load_results
+from llem_nb.results.store import ResultStore
 from llem_nb.results.schema import ExperimentResult
-from llem_nb.runners.base import Runner
-from llem_nb.runners.exchange import Exchange, write_json
-from llem_nb.study import Study
-from llem_nb.testing import FakeBackend, FakeGpu, FakeNvml, ramp, use_fake_backend
-from llem_nb.timeseries import (
+from llem_nb.results.timeseries import (
     COLUMNS,
     Timeseries,
     build_timeseries,
@@ -29,6 +26,10 @@ from llem_nb.timeseries import (
     save_timeseries,
     timeseries_path_for,
 )
+from llem_nb.runners.base import Runner
+from llem_nb.runners.exchange import Exchange, write_json
+from llem_nb.study.study import Study
+from llem_nb.testing import FakeBackend, FakeGpu, FakeNvml, ramp, use_fake_backend
 
 NEW_COLUMNS = (
     "ttft_ms_p90", "ttft_ms_p99", "itl_ms_p90", "itl_ms_p99", "latency_s_mean",

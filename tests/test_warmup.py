@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from llem_nb.config import WarmupConfig, WindowCooldownConfig
-from llem_nb.warmup import coefficient_of_variation, cool_down, warm_up
+from llem_nb.config.sections import WarmupConfig, WindowCooldownConfig
+from llem_nb.measure.warmup import coefficient_of_variation, cool_down, warm_up
 
 
 def scripted(latencies: list[float]):  # type: ignore[no-untyped-def]

@@ -14,8 +14,8 @@ from _nb_data import measured_results
 
 from llem_nb.errors import ConfigError, LlemError
 from llem_nb.results.frame import load_results
-from llem_nb.run_loop import ProgressEvent, prepare_run
-from llem_nb.study import Study
+from llem_nb.run.loop import ProgressEvent, prepare_run
+from llem_nb.study.study import Study
 from llem_nb.testing import FakeGpu, FakeNvml
 from llem_nb.widgets import (
     Capability,
@@ -206,7 +206,7 @@ def test_live_progress_follows_a_real_run_and_stop_button(
     assert progress.bar.bar_style == "success"
     assert "4/4 finished" in progress.label.value
 
-    run = prepare_run(_study(fake_backend), results_dir=tmp_path / "stopped", progress=False)
+    run = prepare_run(_study(fake_backend).config, results_dir=tmp_path / "stopped", progress=False)
     view = LiveProgress(power=False).attach(run)
     assert not view.stop_button.disabled
     view.stop_button.click()

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ConfigError
 
 MODEL_FIX = (
@@ -219,3 +219,18 @@ def generation_settings(config: ExperimentConfig) -> dict[str, Any]:
     else:
         settings.update(temperature=1.0, top_k=50, top_p=1.0)
     return settings
+
+
+def parameter_counts(model: Any) -> dict[str, Any]:
+    """Parameter counts of a torch ``PreTrainedModel``: total, embedding, the ones FLOPs use."""
+    total = sum(p.numel() for p in model.parameters())
+    embedding = model.get_input_embeddings().weight
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    tied = head is not None and head.weight.data_ptr() == embedding.data_ptr()
+    counted = total - embedding.numel() + (embedding.numel() if tied else 0)
+    return {
+        "parameters": int(total),
+        "parameters_embedding": int(embedding.numel()),
+        "tied_embeddings": bool(tied),
+        "parameters_for_flops": int(counted),
+    }

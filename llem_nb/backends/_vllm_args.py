@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from llem_nb.config import VLLM_ENGINE_ARGS, ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.sections import VLLM_ENGINE_ARGS
 from llem_nb.errors import ConfigError
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}

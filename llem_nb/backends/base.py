@@ -7,13 +7,15 @@ measured window; a backend only generates.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from llem_nb._registry import Registry
-from llem_nb.config import ExperimentConfig
+from pydantic import BaseModel
+
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import BACKENDS
 
 
 @dataclass
@@ -49,6 +51,10 @@ class Backend(ABC):
     name: ClassVar[str]
     default_runner: ClassVar[str] = "local"
     """Runner used when no layer of the resolution chooses one (vLLM wants its own process)."""
+    config_section: ClassVar[type[BaseModel] | None] = None
+    """A plugin's own settings model: validates its ``name.*`` keys (built-ins have fields)."""
+    phase_marker: Callable[[str, float], None] | None = None
+    """Set by the Harness for the window: call it at each batch start and first token."""
 
     def __init__(self, config: ExperimentConfig) -> None:
         self.config = config
@@ -84,57 +90,7 @@ class Backend(ABC):
         """Free the model and device memory."""
 
 
-_BACKENDS = Registry(
-    "backend",
-    "backend",
-    {
-        "pytorch": "llem_nb.backends.pytorch:PytorchBackend",
-        "vllm": "llem_nb.backends.vllm:VllmBackend",
-    },
-)
-
-
-PLUGINS_ENV = "LLEM_BACKENDS"
-
-
-def register_backend(
-    name: str, backend: str | type[Backend], *, child_processes: bool = True
-) -> None:
-    """Add a backend under ``name``: a class, or a lazy ``module:Class`` path.
-
-    With a path and ``child_processes``, the registration is also put in
-    ``$LLEM_BACKENDS`` so subprocess and container runners see it.
-    """
-    _BACKENDS.register(name, backend)
-    if child_processes:
-        path = (
-            backend if isinstance(backend, str) else f"{backend.__module__}:{backend.__qualname__}"
-        )
-        entries = dict(_env_plugins())
-        entries[name] = path
-        os.environ[PLUGINS_ENV] = ",".join(f"{k}={v}" for k, v in entries.items())
-
-
-def _env_plugins() -> list[tuple[str, str]]:
-    out = []
-    for item in os.environ.get(PLUGINS_ENV, "").split(","):
-        name, sep, path = item.strip().partition("=")
-        if sep and name and ":" in path:
-            out.append((name, path))
-    return out
-
-
-def _add_env_plugins() -> None:
-    for name, path in _env_plugins():
-        _BACKENDS.register(name, path, replace=False)
-
-
-def known_backends() -> list[str]:
-    _add_env_plugins()
-    return _BACKENDS.names()
-
-
 def get_backend(name: str) -> type[Backend]:
-    _add_env_plugins()
-    cls: type[Backend] = _BACKENDS.get(name)
+    """The backend class registered as ``name`` (``llem_nb.config.plugins``)."""
+    cls: type[Backend] = BACKENDS.get(name)
     return cls

@@ -23,10 +23,9 @@ from typing import Any
 from llem_nb.backends import _hf
 from llem_nb.backends._step_timing import StepClock, StepTimer, step_timer_for
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.nvml_devices import check_visible_devices, nvml_indices_for
 from llem_nb.errors import BackendError, ConfigError
-from llem_nb.flops import parameter_counts
 
 PYTORCH_FIX = "pip install 'llem_nb[pytorch]' (torch, transformers, accelerate)"
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -97,7 +96,7 @@ class PytorchBackend(Backend):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-        from llem_nb.models import quiet_progress
+        from llem_nb.backends.models import quiet_progress
 
         path = _hf.resolve_model(self.config.model)
         self._ordinals = _ordinals(self.config)
@@ -133,7 +132,7 @@ class PytorchBackend(Backend):
         if self._ordinals and "device_map" not in kwargs:
             model = model.to(f"cuda:{self._ordinals[0]}")
         model.eval()
-        self._params = parameter_counts(model)
+        self._params = _hf.parameter_counts(model)
         if opts.torch_compile:
             model.forward = torch.compile(model.forward)
         self._eos_ids = self._find_eos(model, tokenizer)

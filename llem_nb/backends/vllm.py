@@ -35,7 +35,7 @@ from llem_nb.backends import _vllm_args as args
 from llem_nb.backends import _vllm_env as engine_env
 from llem_nb.backends._vllm_timing import Clock, StepTracker
 from llem_nb.backends.base import Backend, GenerationOutput
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import BackendError, ConfigError
 
 GPU_FIX = "set gpus to the GPUs to use, or 'all'"

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.results.html import flagged, fmt, kv_table
 
 SCHEMA_VERSION = 1
 RESULT_KIND = "llem_nb.result"
@@ -146,7 +147,7 @@ class ExperimentResult(BaseModel):
     quality_flags: list[str] = Field(default_factory=list)
     environment: dict[str, Any] = Field(default_factory=dict)
     _timeseries: Any = PrivateAttr(default=None)
-    """The window's ``llem_nb.timeseries.Timeseries`` until a writer saves it beside the JSON."""
+    """The window's ``Timeseries`` until a writer saves it beside the JSON file."""
 
     @classmethod
     def failed(
@@ -193,6 +194,31 @@ class ExperimentResult(BaseModel):
         return self.model_dump_json(exclude_none=False)
 
     def _repr_html_(self) -> str:
-        from llem_nb._display import result_html
-
         return result_html(self)
+
+
+def result_html(result: ExperimentResult) -> str:
+    cfg = result.config
+    flags = ", ".join(result.quality_flags)
+    rows: list[tuple[str, Any]] = [
+        ("status", flagged(result.status, result.status == "ok")),
+        ("model", cfg.get("model")),
+        ("backend / precision", f"{cfg.get('backend')} / {cfg.get('precision')}"),
+        ("batch size", cfg.get("batch_size")),
+        ("runner", result.runner + (f" ({result.runner_source})" if result.runner_source else "")),
+        ("window [s]", result.window_s),
+        ("tokens in / out", f"{fmt(result.input_tokens)} / {fmt(result.output_tokens)}"),
+        ("throughput [out tok/s]", result.throughput_output_tok_s),
+        ("TTFT p50 [ms]", result.ttft_ms_p50),
+        ("energy source", result.energy_source),
+        ("energy gross / net [J]", f"{fmt(result.energy_gross_j)} / {fmt(result.energy_net_j)}"),
+        ("idle power [W]", result.idle_power_w),
+        ("energy per output token [J]", result.energy_per_output_token_j),
+        ("quality flags", flagged(flags or "none", not flags)),
+    ]
+    if result.error is not None:
+        text = f"{result.error.type} [{result.error.category}]: {result.error.message}"
+        if result.error.fix:
+            text += f" — fix: {result.error.fix}"
+        rows.append(("error", flagged(text, False)))
+    return kv_table(f"ExperimentResult {result.experiment_id} cycle {result.cycle}", rows)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from llem_nb.errors import ResultError
 from llem_nb.results.schema import ExperimentResult
-from llem_nb.timeseries import save_timeseries
+from llem_nb.results.timeseries import save_timeseries
 
 RESULT_SUFFIX = ".result.json"
 TMP_MARKER = ".tmp-"

@@ -1,0 +1,7 @@
+"""Layer 5, runners: where one experiment runs.
+
+Owns ``Runner`` (the base class that plugins subclass, with its hooks), runner
+resolution (argument > env > study > user config > auto-detect > backend default), the
+in-kernel and subprocess runners, the exchange directory and the container entrypoint,
+Ray and ``docker/``. Every runner ends in the ``Harness``. Imports measure and below.
+"""

@@ -1,16 +1,22 @@
-"""Runner base class and registry: where an experiment runs (kernel, child process, …).
+"""Runner base class: where an experiment runs (kernel, child process, container, cluster).
 
-A runner turns one ``ExperimentConfig`` into one ``ExperimentResult`` or raises.
-The base class stamps runner metadata on the result; subclasses only execute.
+A runner turns one ``ExperimentConfig`` into one ``ExperimentResult`` or raises. The
+base class stamps runner metadata on the result and declares every hook the study loop
+uses, with defaults, so a plugin runner is a subclass with ``_execute`` (~50 lines):
+``preflight`` (checks before anything runs), ``checks_backend`` (whether ``preflight``
+already ran the backend's own checks, e.g. in another interpreter), ``concurrent`` /
+``submit`` / ``result`` (runners that dispatch several experiments at once), ``cancel``,
+``close``. Runners are found by name through ``llem_nb.config.plugins``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from llem_nb._registry import Registry
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import RUNNERS
 from llem_nb.errors import ConfigError
 from llem_nb.results.schema import ExperimentResult
 
@@ -19,6 +25,8 @@ class Runner(ABC):
     """Base class: ``run`` = ``_execute`` + runner metadata."""
 
     name: ClassVar[str]
+    concurrent: ClassVar[bool] = False
+    """True: the loop hands it every experiment through ``submit`` and collects ``result``."""
 
     def __init__(self, *, source: str | None = None) -> None:
         self.source = source
@@ -34,6 +42,24 @@ class Runner(ABC):
         raise ConfigError(
             f"runner {cls.name!r} takes no argument (got {cls.name}:{arg})", field="runner"
         )
+
+    @property
+    def checks_backend(self) -> bool:
+        """True when ``preflight`` runs the backend's own checks itself (the loop then
+        does not run them in this process)."""
+        return False
+
+    def preflight(self, config: ExperimentConfig) -> None:
+        """Checks before anything runs (is the engine there, the image, the cluster?);
+        raise ``PreflightError`` or ``ConfigError`` with a fix."""
+
+    def submit(self, config: ExperimentConfig, *, cycle: int, study: str) -> Any:
+        """Start one experiment without waiting (``concurrent`` runners); a handle."""
+        raise NotImplementedError(f"runner {self.name!r} runs one experiment at a time")
+
+    def result(self, handle: Any) -> ExperimentResult:
+        """Wait for a ``submit``-ted experiment; its result, or raise."""
+        raise NotImplementedError(f"runner {self.name!r} runs one experiment at a time")
 
     def metadata(self) -> dict[str, Any]:
         return {"runner": self.name, "runner_source": self.source}
@@ -55,29 +81,9 @@ class Runner(ABC):
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult: ...
 
 
-_RUNNERS = Registry(
-    "runner",
-    "runner",
-    {
-        "local": "llem_nb.runners.local:LocalRunner",
-        "subprocess": "llem_nb.runners.local:SubprocessRunner",
-        "docker": "llem_nb.runners.docker:DockerRunner",
-        "ray": "llem_nb.runners.ray:RayRunner",
-        "ray+docker": "llem_nb.runners.ray:RayDockerRunner",
-    },
-)
-
-
-def register_runner(name: str, runner: str | type[Runner]) -> None:
-    _RUNNERS.register(name, runner)
-
-
-def known_runners() -> list[str]:
-    return _RUNNERS.names()
-
-
 def runner_class(name: str) -> type[Runner]:
-    cls: type[Runner] = _RUNNERS.get(name)
+    """The runner class registered as ``name`` (``llem_nb.config.plugins``)."""
+    cls: type[Runner] = RUNNERS.get(name)
     return cls
 
 
@@ -88,3 +94,24 @@ def make_runner(value: str, *, source: str | None = None) -> Runner:
     if arg:
         return cls.from_arg(arg, source=source)
     return cls(source=source)
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    """A resolved runner: its string value, mode, optional argument and where it came from."""
+
+    value: str
+    source: str
+
+    @property
+    def mode(self) -> str:
+        return self.value.partition(":")[0]
+
+    @property
+    def arg(self) -> str | None:
+        return self.value.partition(":")[2] or None
+
+    @property
+    def image(self) -> str | None:
+        """The image a ``docker:<image>`` value names (None: the backend's default image)."""
+        return self.arg if self.mode == "docker" else None

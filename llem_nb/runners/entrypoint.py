@@ -22,8 +22,8 @@ def main() -> int:
     config_hash = config_path.name.removesuffix("_config.json")
     error_path = config_path.with_name(f"{config_hash}_error.json")
     try:
-        from llem_nb.harness import Harness
-        from llem_nb.timeseries import save_timeseries
+        from llem_nb.measure.harness import Harness
+        from llem_nb.results.timeseries import save_timeseries
 
         config, cycle, study = read_request(config_path)
         result = Harness().run(config, cycle=cycle, study=study)

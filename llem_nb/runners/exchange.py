@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.results.schema import ErrorInfo, ExperimentResult
-from llem_nb.timeseries import restore_timeseries
+from llem_nb.results.timeseries import restore_timeseries
 
 CONFIG_ENV = "LLEM_CONFIG_PATH"
 

@@ -14,7 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ConfigError, PreflightError
 
 PREFLIGHT_TIMEOUT_S = 300.0
@@ -22,7 +22,7 @@ PREFLIGHT_TIMEOUT_S = 300.0
 _CHILD = """
 import json, sys, warnings
 from llem_nb.backends.base import get_backend
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.results.schema import ErrorInfo
 config = ExperimentConfig.model_validate_json(sys.stdin.read())
 with warnings.catch_warnings(record=True) as caught:

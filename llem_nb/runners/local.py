@@ -7,9 +7,9 @@ import signal
 import subprocess
 import sys
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ExperimentTimeout, RunnerError
-from llem_nb.harness import Harness
+from llem_nb.measure.harness import Harness
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
 from llem_nb.runners.exchange import CONFIG_ENV, Exchange

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ConfigError, PreflightError, RunnerError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
@@ -78,13 +78,13 @@ def run_on_worker(payload: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The task body: the same Harness (or DockerRunner) as on the driver's machine."""
     config = ExperimentConfig.model_validate(payload["config"])
     if payload["docker"]:
-        from llem_nb.runners.docker import DockerRunner
+        from llem_nb.runners.docker.runner import DockerRunner
 
         result = DockerRunner(payload["image"]).run(
             config, cycle=payload["cycle"], study=payload["study"]
         )
     else:
-        from llem_nb.harness import Harness
+        from llem_nb.measure.harness import Harness
 
         result = Harness().run(config, cycle=payload["cycle"], study=payload["study"])
     environment = dict(result.environment)
@@ -95,6 +95,12 @@ def run_on_worker(payload: dict[str, Any]) -> tuple[dict[str, Any], Any]:
 
 class RayRunner(Runner):
     """Dispatch experiments as Ray tasks; several run at once when the cluster has room."""
+
+    @property
+    def checks_backend(self) -> bool:
+        """Experiments run elsewhere (a container, a worker): the backend's own checks
+        belong there, not in this process."""
+        return True
 
     name = "ray"
     concurrent = True

@@ -13,53 +13,33 @@ but the image missing it warns once how to build it and falls through.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from llem_nb.config.plugins import RUNNERS
 from llem_nb.errors import ConfigError
+from llem_nb.runners.base import RunnerSpec
 
 SOURCES = ("argument", "env", "study", "user-config", "auto", "default")
-_VALUE = re.compile(r"^(local|subprocess|ray|ray\+docker|docker)(:.+)?$")
-
-
-@dataclass(frozen=True)
-class RunnerSpec:
-    """A resolved runner: its string value, mode, optional image/address and where it came from."""
-
-    value: str
-    source: str
-
-    @property
-    def mode(self) -> str:
-        return self.value.partition(":")[0]
-
-    @property
-    def arg(self) -> str | None:
-        return self.value.partition(":")[2] or None
-
-    @property
-    def image(self) -> str | None:
-        """The image a ``docker:<image>`` value names (None: the backend's default image)."""
-        return self.arg if self.mode == "docker" else None
 
 
 def check_runner_value(value: str, where: str) -> str:
+    """A runner value is ``name`` or ``name:<argument>`` for a registered runner name."""
     value = value.strip()
-    if not _VALUE.match(value):
+    mode, _, arg = value.partition(":")
+    if mode not in RUNNERS or (":" in value and not arg):
+        forms = ", ".join(f"{n}[:…]" if n != "local" else n for n in RUNNERS.names())
         raise ConfigError(
-            f"{where}: runner {value!r} is not one of local, subprocess, docker, "
-            "docker:<image>, ray, ray:<address>",
+            f"{where}: runner {value!r} is not a known runner value ({forms}; e.g. "
+            "docker:<image>, ray:<address>, subprocess:<python>)",
             field=where,
         )
-    mode, _, arg = value.partition(":")
     if mode == "docker" and arg:
-        from llem_nb.runners.images import parse_image
+        from llem_nb.runners.docker.images import parse_image
 
         parse_image(arg, field=where)
     return value
@@ -96,10 +76,10 @@ def docker_auto_detect(
 
     ``found`` (a ``DockerProbe``) and ``image_present`` replace the real checks in tests.
     """
-    from llem_nb.runners.images import default_image
+    from llem_nb.runners.docker.images import default_image
 
     if found is None:
-        from llem_nb.runners.preflight import probe
+        from llem_nb.runners.docker.probe import probe
 
         found = probe()
     if not found.gpu_usable:
@@ -119,9 +99,9 @@ def docker_auto_detect(
 
 
 def _image_on_daemon(image: str) -> bool:
-    from llem_nb.runners.errors import DockerError
-    from llem_nb.runners.images import image_present
-    from llem_nb.runners.preflight import connect
+    from llem_nb.runners.docker.errors import DockerError
+    from llem_nb.runners.docker.images import image_present
+    from llem_nb.runners.docker.probe import connect
 
     try:
         client = connect(timeout=3.0)

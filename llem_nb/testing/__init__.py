@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from llem_nb.models import tiny_model
+from llem_nb.backends.models import tiny_model
 from llem_nb.testing.backend import FAKE_BACKEND, FakeBackend, use_fake_backend
 from llem_nb.testing.clock import SimClock
 from llem_nb.testing.nvml import FakeGpu, FakeNvml

@@ -10,8 +10,9 @@ import os
 import time
 from typing import Any, ClassVar
 
-from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, register_backend
-from llem_nb.config import ExperimentConfig
+from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import register_backend
 from llem_nb.errors import BackendError
 
 FAKE_BACKEND = "fake"

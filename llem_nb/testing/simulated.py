@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, register_backend
-from llem_nb.config import ExperimentConfig
+from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import register_backend
 from llem_nb.energy.nvml import NvmlMeter
-from llem_nb.harness import Harness
+from llem_nb.measure.harness import Harness
 from llem_nb.testing.clock import SimClock
 from llem_nb.testing.nvml import FakeGpu, FakeNvml
 from llem_nb.testing.traces import LiveTrace

@@ -68,7 +68,7 @@ class PowerSampler:
 
 
 def power_sampler(nvml: Any) -> PowerSampler | None:
-    from llem_nb.energy import nvml_available
+    from llem_nb.energy.factory import nvml_available
     from llem_nb.energy.nvml_devices import load_pynvml
     from llem_nb.errors import MeterError
 

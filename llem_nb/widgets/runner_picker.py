@@ -14,14 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llem_nb.config.plugins import known_runners
 from llem_nb.errors import ConfigError, LlemError
-from llem_nb.runners.base import known_runners
-from llem_nb.runners.images import default_image, parse_image
+from llem_nb.runners.docker.images import default_image, parse_image
 from llem_nb.runners.resolve import RunnerSpec, check_runner_value, resolve_runner
 from llem_nb.widgets._common import View, ipywidgets, message
 
 if TYPE_CHECKING:
-    from llem_nb.study import Study
+    from llem_nb.study.study import Study
 
 IMAGE_MODE = "docker:<image>"
 MODES = ("local", "subprocess", "docker", IMAGE_MODE, "ray")
@@ -55,12 +55,10 @@ def runner_value(mode: str, image: str = "") -> str:
 
 def _docker_capabilities() -> list[Capability]:
     """Docker daemon and NVIDIA toolkit, from the Docker runner's preflight when installed."""
+    from llem_nb.runners.docker import probe as preflight
+
     toolkit = "NVIDIA container toolkit"
-    try:
-        from llem_nb.runners import preflight
-    except ImportError:
-        preflight = None  # type: ignore[assignment]
-    if preflight is None or importlib.util.find_spec("docker") is None:
+    if importlib.util.find_spec("docker") is None:
         return [
             Capability("docker daemon", None, NOT_CHECKED),
             Capability(toolkit, None, NOT_CHECKED),
@@ -83,7 +81,7 @@ def _docker_capabilities() -> list[Capability]:
 
 def probe_capabilities(nvml: Any = None) -> list[Capability]:
     """What runners can use here: Docker daemon, NVIDIA toolkit, GPUs (NVML), Ray."""
-    from llem_nb.energy import nvml_available
+    from llem_nb.energy.factory import nvml_available
 
     gpu_ok, gpu_why = nvml_available(nvml)
     ray = importlib.util.find_spec("ray") is not None

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from llem_nb.backends.base import known_backends
+from llem_nb.config.plugins import known_backends
 from llem_nb.errors import ConfigError
-from llem_nb.study import Study
+from llem_nb.study.study import Study
 from llem_nb.widgets._common import View, ipywidgets, message
 
 PRECISIONS = ("fp32", "fp16", "bf16")

@@ -33,7 +33,7 @@ class Engine:
 
     def containers_of(self, experiment_id: str) -> list[Any]:
         """Containers (any state) the Docker runner made for this experiment."""
-        from llem_nb.runners.docker import EXPERIMENT_LABEL
+        from llem_nb.runners.docker.runner import EXPERIMENT_LABEL
 
         label = f"{EXPERIMENT_LABEL}={experiment_id}"
         return list(self.client.containers.list(all=True, filters={"label": label}))

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ExperimentTimeout
-from llem_nb.runners.docker import DockerRunner
-from llem_nb.runners.errors import (
+from llem_nb.runners.docker.errors import (
     ContainerError,
     ContainerTimeoutError,
     DockerPermissionError,
@@ -21,6 +20,7 @@ from llem_nb.runners.errors import (
     ImagePullError,
     OOMError,
 )
+from llem_nb.runners.docker.runner import DockerRunner
 from llem_nb.runners.local import LocalRunner
 
 from .docker_engine import Engine, docker_engine_fixture  # noqa: F401  (the session fixture)

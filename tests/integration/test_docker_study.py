@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from llem_nb.api import run_experiment
-from llem_nb.backends.base import register_backend
 from llem_nb.cli import main
+from llem_nb.config.plugins import register_backend
 from llem_nb.errors import PreflightError
-from llem_nb.study import Study
+from llem_nb.study.experiment import run_experiment
+from llem_nb.study.study import Study
 
 from .docker_engine import Engine, docker_engine_fixture  # noqa: F401  (the session fixture)
 
@@ -96,7 +96,7 @@ def test_run_experiment_honours_the_env_layer(
 def test_cli_lists_images_and_reports_docker_in_env(
     engine_env: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from llem_nb.runners.preflight import probe
+    from llem_nb.runners.docker.probe import probe
 
     probe(refresh=True)
     assert main(["images", "list"]) == 0

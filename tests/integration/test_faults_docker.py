@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from _faultkit import StartedLog, all_pairs, journal_states, loads_cleanly, result_files
 
-from llem_nb.config import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import PreflightError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
-from llem_nb.runners.docker import DockerRunner
-from llem_nb.study import Study
+from llem_nb.runners.docker.runner import DockerRunner
+from llem_nb.study.study import Study
 
 from .docker_engine import Engine, docker_engine_fixture  # noqa: F401  (the session fixture)
 

@@ -14,10 +14,10 @@ import pytest
 import ray
 
 from llem_nb.errors import PreflightError
-from llem_nb.journal import replay
 from llem_nb.results.frame import load_results
+from llem_nb.run.journal import replay
 from llem_nb.runners.ray import RayRunner
-from llem_nb.study import Study
+from llem_nb.study.study import Study
 
 from .docker_engine import Engine, docker_engine_fixture  # noqa: F401  (the session fixture)
 

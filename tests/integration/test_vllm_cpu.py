@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from llem_nb.config import validate_experiment
-from llem_nb.models import demo_model, tiny_model
+from llem_nb.backends.models import demo_model, tiny_model
+from llem_nb.config.experiment import validate_experiment
 from llem_nb.runners.local import LocalRunner, SubprocessRunner
-from llem_nb.study import Study
+from llem_nb.study.study import Study
 
 pytestmark = pytest.mark.integration
 

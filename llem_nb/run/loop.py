@@ -1,0 +1,382 @@
+"""Running a study: schedule point × cycle, dispatch to runners, store and journal every result.
+
+``prepare_run`` does everything that can fail on bad input (expansion, runners,
+preflight, the resume checks) before a byte is written, then opens the study dir:
+lock, ``study.yaml``, ``journal.jsonl``. ``StudyRun.execute`` runs the tasks.
+
+- A failed experiment never stops the study: it becomes a ``status="failed"`` row.
+- A result that cannot be written (disk full, no permission) marks that experiment
+  failed with the cause in the journal; earlier results are untouched.
+- KeyboardInterrupt (the kernel's stop button) ends the loop cleanly: a subprocess
+  child is killed, the running experiment is journaled ``interrupted``, and the
+  partial ``StudyResult`` is returned with ``interrupted=True`` (nothing re-raised,
+  never ``sys.exit``). ``StudyRun.stop()`` does the same from another thread.
+- Resume reruns exactly the pairs that are not done (see ``llem_nb.run.studydir``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from llem_nb.config.study import InvalidPoint, StudyConfig
+from llem_nb.errors import ResultError
+from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.store import ResultStore
+from llem_nb.run.journal import Journal
+from llem_nb.run.lock import StudyLock
+from llem_nb.run.outcome import failed_result as _failed
+from llem_nb.run.outcome import run_task as _run_one
+from llem_nb.run.pause import Pause
+from llem_nb.run.plan import (
+    Task,
+    make_tasks,
+    preflight,
+    resolve_runners,
+    schedule,
+    valid_points,
+)
+from llem_nb.run.progress import Callback, ProgressEvent, default_view
+from llem_nb.run.result import StudyResult
+from llem_nb.run.studydir import open_study_dir
+from llem_nb.runners.base import Runner
+
+__all__ = [
+    "Callback",
+    "ProgressEvent",
+    "RunnerArg",
+    "StudyResult",
+    "StudyRun",
+    "Task",
+    "preflight",
+    "prepare_run",
+    "resolve_runners",
+    "run_study",
+    "schedule",
+]
+
+RunnerArg = Any
+"""A runner value (``"local"``), a Runner, a {backend: value} mapping, or a picker widget."""
+
+SYNC_INTERVAL_S = 1.0
+"""At most one fsync of results and journal per this many seconds (see ``llem_nb.run.journal``)."""
+
+
+def run_study(config: StudyConfig, **kwargs: Any) -> StudyResult:
+    """``prepare_run(config, **kwargs).execute()``: the whole study, in this thread."""
+    return prepare_run(config, **kwargs).execute()
+
+
+def prepare_run(
+    config: StudyConfig,
+    *,
+    runner: RunnerArg = None,
+    results_dir: str | Path = "results",
+    progress: bool = True,
+    callbacks: list[Callback] | None = None,
+    resume: bool | str | Path = False,
+    retry_failed: bool = False,
+    force: bool = False,
+    nvml: Any = None,
+    sync_interval_s: float = SYNC_INTERVAL_S,
+) -> StudyRun:
+    """Check everything, then open (or reopen, with ``resume``) the study dir, locked.
+
+    Preflight checks only what this run will execute (a resume skips done experiments).
+    ``progress``: show the default view (``run.progress.default_view``); other views
+    subscribe through ``callbacks``.
+    """
+    points, invalid = valid_points(config)
+    runners = resolve_runners(sorted({p.config.backend for p in points}), runner, config.runners)
+    opened = open_study_dir(
+        config,
+        make_tasks(points, config),
+        results_dir=Path(results_dir),
+        resume=resume,
+        retry_failed=retry_failed,
+        force=force,
+        sync_interval_s=sync_interval_s,
+        check=lambda tasks: preflight([t.point for t in tasks], runners),
+    )
+    try:
+        run = StudyRun(
+            config=config,
+            study_dir=opened.dir,
+            tasks=opened.tasks,
+            skipped=opened.skipped,
+            resumed=opened.resumed,
+            invalid=invalid,
+            runners=runners,
+            owned_runners=not isinstance(runner, Runner),
+            journal=opened.journal,
+            lock=opened.lock,
+            nvml=nvml,
+        )
+        for callback in callbacks or []:
+            run.subscribe(callback)
+        if progress:
+            view = default_view(len(run.tasks))
+            if view is not None:
+                run.subscribe(view)
+                run.on_close(view.close)
+    except BaseException:
+        opened.journal.close()
+        opened.lock.release()
+        raise
+    return run
+
+
+class StudyRun:
+    """One run of a study in its locked dir; ``execute`` once, ``stop`` from any thread."""
+
+    def __init__(
+        self,
+        *,
+        config: StudyConfig,
+        study_dir: Path,
+        tasks: list[Task],
+        skipped: int,
+        resumed: bool,
+        invalid: list[InvalidPoint],
+        runners: Mapping[str, Runner],
+        owned_runners: bool,
+        journal: Journal,
+        lock: StudyLock,
+        nvml: Any = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.dir = study_dir
+        self.tasks = [dataclasses.replace(t, index=i) for i, t in enumerate(tasks)]
+        self.skipped = skipped
+        self.resumed = resumed
+        self.invalid = invalid
+        self.runners = dict(runners)
+        self._owned = owned_runners
+        self._journal = journal
+        self._lock = lock
+        self._store = ResultStore(study_dir)
+        self._nvml = nvml
+        self._listeners: list[Callback] = []
+        self._closers: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._running: tuple[Task, Runner] | None = None
+        self._pending: dict[Any, Task] = {}
+        self._t0 = time.perf_counter()
+        self._executed = False
+
+    @property
+    def total(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def subscribe(self, callback: Callback, *, first: bool = False) -> Callable[[], None]:
+        """Call ``callback(event)`` for every ProgressEvent; returns an unsubscribe function."""
+        self._listeners.insert(0 if first else len(self._listeners), callback)
+        return lambda: self._listeners.remove(callback) if callback in self._listeners else None
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        self._closers.append(closer)
+
+    def stop(self) -> None:
+        """Stop after (subprocess/container: instead of) the current experiment, cleanly."""
+        self._stop.set()
+        running = self._running
+        if running is not None:
+            running[1].cancel()
+        if self._pending:
+            self._cancel_all()
+
+    def _distinct_runners(self) -> list[Runner]:
+        return list({id(r): r for r in self.runners.values()}.values())
+
+    def _cancel_all(self) -> None:
+        """Cancel every in-flight task of every runner (concurrent dispatch)."""
+        for runner in self._distinct_runners():
+            with contextlib.suppress(Exception):
+                runner.cancel()
+
+    def execute(self) -> StudyResult:
+        """Run the tasks, store and journal each result; always releases the dir's lock."""
+        if self._executed:
+            raise ResultError(
+                f"this run of study {self.name!r} has already executed",
+                fix="call study.run() again, or Study.resume(dir) to finish what is left",
+            )
+        self._executed = True
+        out = StudyResult(
+            name=self.name,
+            dir=self.dir,
+            invalid=self.invalid,
+            skipped=self.skipped,
+            resumed=self.resumed,
+        )
+        self._t0 = time.perf_counter()
+        pause: Pause | None = None
+        try:
+            pause = Pause(
+                self.config.gap_seconds, self.config.cooldown, self._stop.wait, nvml=self._nvml
+            )
+            for task, result in self._dispatch(pause):
+                self._finish(task, result, out)
+                if self._stop.is_set():
+                    break
+        except KeyboardInterrupt:
+            self._interrupt_running(out)
+            warnings.warn(
+                f"study {self.name!r} interrupted after {len(out.results)} of {self.total} "
+                f"experiments; finished results are in {self.dir}; resume with "
+                f"Study.resume({str(self.dir)!r})",
+                stacklevel=4,
+            )
+        finally:
+            if pause is not None:
+                pause.close()
+            self._close(out)
+        out.interrupted = out.interrupted or (self._stop.is_set() and self._unfinished(out))
+        return out
+
+    def _unfinished(self, out: StudyResult) -> bool:
+        return len(out.results) < self.total
+
+    def _dispatch(self, pause: Pause) -> Iterator[tuple[Task, ExperimentResult]]:
+        """Run tasks one by one, yielding each result as it arrives.
+
+        A study whose one runner is concurrent (Ray) goes to ``_dispatch_concurrent``.
+        """
+        runners = self._distinct_runners()
+        if len(runners) == 1 and runners[0].concurrent:
+            yield from self._dispatch_concurrent(runners[0])
+            return
+        for task in self.tasks:
+            if self._stop.is_set():
+                return
+            record = pause.before(first=task.index == 0)
+            if self._stop.is_set():
+                return
+            runner = self.runners[task.backend]
+            self._start(task, runner)
+            yield task, _run_one(runner, task, self.name, record)
+
+    def _dispatch_concurrent(self, runner: Any) -> Iterator[tuple[Task, ExperimentResult]]:
+        """Submit every task (the cluster queues them), yield results in arrival order.
+
+        Gaps and cooldowns do not apply: tasks run on different machines at once.
+        """
+        for task in self.tasks:
+            if self._stop.is_set():
+                break
+            handle = runner.submit(task.point.config, cycle=task.cycle, study=self.name)
+            self._pending[handle] = task
+            self._journal.append("started", **task.pair, sync=False)
+            self._emit("started", task)
+        while self._pending:
+            for handle in runner.wait(list(self._pending), timeout_s=0.5):
+                task = self._pending.pop(handle)
+                try:
+                    result = runner.result(handle)
+                except Exception as exc:
+                    if self._stop.is_set():
+                        self._mark_interrupted(task)
+                        continue
+                    yield task, _failed(task, self.name, exc, runner)
+                    continue
+                yield (
+                    task,
+                    result.model_copy(update={"study": self.name, "point": task.point.overrides}),
+                )
+
+    def _start(self, task: Task, runner: Runner) -> None:
+        self._running = (task, runner)
+        self._journal.append("started", **task.pair, sync=False)
+        self._emit("started", task)
+
+    def _finish(self, task: Task, result: ExperimentResult, out: StudyResult) -> None:
+        runner = self.runners[task.backend]
+        if self._stop.is_set() and result.status == "failed":
+            self._interrupt_running(out)
+            return
+        durable = self._journal.sync_due()
+        try:
+            self._store.write(result, sync=durable)
+        except ResultError as exc:
+            result = _failed(task, self.name, exc, runner, category="disk")
+            with contextlib.suppress(ResultError):
+                self._store.write(result, sync=durable)
+        out.results.append(result)
+        category = result.error.category if result.error else None
+        event = "finished" if result.status == "ok" else "failed"
+        self._journal.append(event, **task.pair, category=category, sync=durable)
+        self._running = None
+        self._emit("finished", task, status=result.status, error_category=category, result=result)
+
+    def _interrupt_running(self, out: StudyResult) -> None:
+        out.interrupted = True
+        running, self._running = self._running, None
+        tasks = [running[0]] if running is not None else []
+        if self._pending:
+            self._cancel_all()
+            tasks.extend(self._pending.values())
+            self._pending.clear()
+        for task in tasks:
+            self._mark_interrupted(task)
+
+    def _mark_interrupted(self, task: Task) -> None:
+        self._journal.append("interrupted", **task.pair, sync=True)
+        self._emit("interrupted", task, status="interrupted")
+
+    def _emit(self, kind: str, task: Task, **extra: Any) -> None:
+        event = ProgressEvent(
+            kind=kind,
+            index=task.index,
+            total=self.total,
+            experiment_id=task.experiment_id,
+            cycle=task.cycle,
+            backend=task.backend,
+            elapsed_s=time.perf_counter() - self._t0,
+            **extra,
+        )
+        for listener in tuple(self._listeners):
+            try:
+                listener(event)
+            except Exception as exc:
+                warnings.warn(
+                    f"progress callback {listener!r} raised {exc!r}; it is unsubscribed",
+                    stacklevel=2,
+                )
+                with contextlib.suppress(ValueError):
+                    self._listeners.remove(listener)
+
+    def _close(self, out: StudyResult) -> None:
+        try:
+            done = sum(r.status == "ok" for r in out.results)
+            self._journal.append(
+                "session",
+                phase="close",
+                finished=done,
+                failed=len(out.results) - done,
+                interrupted=out.interrupted or self._stop.is_set(),
+                sync=True,
+            )
+        except KeyboardInterrupt:
+            out.interrupted = out.interrupted or self._unfinished(out)
+        finally:
+            with contextlib.suppress(OSError):
+                self._journal.close()
+            self._lock.release()
+            for closer in self._closers:
+                with contextlib.suppress(Exception):
+                    closer()
+            if self._owned:
+                for runner in self._distinct_runners():
+                    with contextlib.suppress(Exception):
+                        runner.close()

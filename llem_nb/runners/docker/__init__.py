@@ -1,0 +1,5 @@
+"""Docker: one fresh container per experiment, its images, its errors.
+
+The runner, the daemon probe, the error taxonomy and its classifier, container
+creation, the image registry and builds, and ``llem-nb images``.
+"""

@@ -1,0 +1,87 @@
+"""What a container is given besides its config: GPUs, local inputs, caches, host packages.
+
+Local inputs: a ``model`` or ``dataset`` that is a path on this machine is mounted
+read-only at the same path (for relative paths the container's working dir is this
+process's), so the config — and its hash — is the same inside the container and out.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.errors import PreflightError
+from llem_nb.runners.docker.images import HOST_PACKAGES_LABEL, PYTHON_LABEL
+
+HF_CACHE_MOUNT = "/run/hf-cache/hub"
+Mounts = dict[str, dict[str, str]]
+
+
+def input_mounts(config: ExperimentConfig) -> tuple[Mounts, str | None]:
+    """Read-only mounts for a local model dir or dataset file, and the working dir they need."""
+    mounts: Mounts = {}
+    working_dir = None
+    for raw in (config.model, config.dataset):
+        path = Path(raw).expanduser()
+        if path.exists():
+            mounts[str(path.resolve())] = {"bind": str(path.resolve()), "mode": "ro"}
+            if not Path(raw).is_absolute():
+                working_dir = os.getcwd()
+    return mounts, working_dir
+
+
+def gpu_requests(gpus: Any) -> tuple[list[Any], dict[str, str]]:
+    """Docker device requests and environment for the config's ``gpus`` setting."""
+    if gpus == 0:
+        return [], {}
+    from docker.types import DeviceRequest
+
+    env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    if isinstance(gpus, int) and not isinstance(gpus, bool):
+        return [DeviceRequest(count=gpus, capabilities=[["gpu"]])], env
+    if isinstance(gpus, list):
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g).strip() for g in gpus)
+    return [DeviceRequest(count=-1, capabilities=[["gpu"]])], env
+
+
+def hf_hub_cache() -> Path:
+    """This machine's Hugging Face hub cache (``HF_HUB_CACHE`` > ``HF_HOME``/hub > default)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface"
+    )
+    return Path(home).expanduser() / "hub"
+
+
+def hf_cache_mount() -> tuple[Mounts, dict[str, str]]:
+    """The hub cache mounted read-only, and the env that points Hugging Face at it."""
+    hub = hf_hub_cache()
+    if not hub.is_dir():
+        return {}, {}
+    return {str(hub): {"bind": HF_CACHE_MOUNT, "mode": "ro"}}, {"HF_HUB_CACHE": HF_CACHE_MOUNT}
+
+
+def host_packages(image_attrs: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """For an image labelled to borrow this machine's Python packages: the read-only mount.
+
+    Such an image (``images/cpu``) has llem_nb but not its dependencies; they come from
+    this interpreter's site-packages, so its Python minor version must match.
+    """
+    labels = (image_attrs.get("Config") or {}).get("Labels") or {}
+    target = labels.get(HOST_PACKAGES_LABEL)
+    if not target:
+        return {}
+    ours = f"{sys.version_info.major}.{sys.version_info.minor}"
+    theirs = labels.get(PYTHON_LABEL, ours)
+    if theirs != ours:
+        raise PreflightError(
+            f"the image runs Python {theirs} with this machine's packages, but this is "
+            f"Python {ours}; the packages would not import",
+            fix="rebuild the image here: llem-nb images build <backend> --cpu",
+        )
+    return {sysconfig.get_paths()["purelib"]: {"bind": target, "mode": "ro"}}
