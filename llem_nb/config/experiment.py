@@ -21,6 +21,7 @@ from llem_nb.config.sections import (
     _NOT_HASHED,
     BaselineConfig,
     CarbonConfig,
+    CooldownConfig,
     DecoderConfig,
     EnergyConfig,
     GpuSpec,
@@ -29,8 +30,8 @@ from llem_nb.config.sections import (
     PytorchConfig,
     VllmConfig,
     WarmupConfig,
-    WindowCooldownConfig,
     _Section,
+    window_cooldown,
 )
 from llem_nb.errors import ConfigError
 
@@ -49,7 +50,7 @@ class ExperimentConfig(_Section):
     gpus: GpuSpec = "all"
     decoder: DecoderConfig = Field(default_factory=DecoderConfig)
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
-    cooldown: WindowCooldownConfig = Field(default_factory=WindowCooldownConfig)
+    cooldown: CooldownConfig = Field(default_factory=window_cooldown)
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     measurement: MeasurementConfig = Field(default_factory=MeasurementConfig)
     energy: EnergyConfig = Field(default_factory=EnergyConfig)

@@ -54,6 +54,10 @@ class Registry:
         self._entries: dict[str, _Entry] = dict(builtins)
         self._discovered = False
 
+    def refresh(self) -> None:
+        """Read the entry points again (after installing a plugin in a running kernel)."""
+        self._discovered = False
+
     def _discover(self) -> None:
         """Entry points, then ``$env`` (``name=module:Class,…``), without replacing names."""
         if not self._discovered:

@@ -70,15 +70,29 @@ class WarmupConfig(_Section):
         return self
 
 
-class WindowCooldownConfig(_Section):
-    """After warm-up, before the baseline and window: wait until every measured GPU is
-    within ``until_within_c`` °C of idle (``idle_c``, else its temperature before the
-    model was loaded), at most ``max_s``. None disables; what happened is recorded."""
+class CooldownConfig(_Section):
+    """Wait until every measured GPU is within ``until_within_c`` °C of idle, at most ``max_s``.
+
+    Used twice: ``ExperimentConfig.cooldown`` after warm-up, before the baseline and window
+    (idle = the GPU's temperature before the model was loaded); ``StudyConfig.cooldown``
+    between experiments (idle = its temperature when the run starts). ``idle_c`` fixes the
+    idle reference instead. None disables; what happened is recorded either way.
+    """
 
     until_within_c: float | None = Field(None, ge=0.0, allow_inf_nan=False)
     max_s: float = Field(60.0, ge=0.0, allow_inf_nan=False, description="longest wait")
     idle_c: float | None = Field(None, allow_inf_nan=False, description="idle °C; None: measure")
     poll_s: float = Field(0.5, gt=0.0, allow_inf_nan=False, description="temperature poll period")
+
+
+def window_cooldown() -> CooldownConfig:
+    """The cooldown inside an experiment: at most 60 s, polled every 0.5 s."""
+    return CooldownConfig(max_s=60.0, poll_s=0.5)
+
+
+def study_cooldown() -> CooldownConfig:
+    """The cooldown between experiments: at most 300 s, polled every second."""
+    return CooldownConfig(max_s=300.0, poll_s=1.0)
 
 
 class BaselineConfig(_Section):

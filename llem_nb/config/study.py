@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from llem_nb.config.experiment import ExperimentConfig, config_error, validate_experiment
 from llem_nb.config.keys import check_key, deep_merge, flatten, normalize_key, scope, set_dotted
 from llem_nb.config.plugins import BACKENDS
-from llem_nb.config.sections import CycleOrder, _Section
+from llem_nb.config.sections import CooldownConfig, CycleOrder, _Section, study_cooldown
 from llem_nb.errors import ConfigError
 
 
@@ -26,21 +26,6 @@ class CyclesConfig(_Section):
     n: int = Field(1, ge=1)
     order: CycleOrder = "sequential"
     seed: int = 0
-
-
-class CooldownConfig(_Section):
-    """Between experiments, wait until every GPU is within ``until_within_c`` °C of idle.
-
-    Study level (``StudyConfig.cooldown``, results: ``cooldown_s``, ``cooldown_reached``);
-    ``ExperimentConfig.cooldown`` is the other one, inside an experiment before its window.
-    Idle is ``idle_c`` when given, else each GPU's temperature read when the run starts.
-    The wait ends after ``max_s`` whatever the temperature; both outcomes are recorded.
-    """
-
-    until_within_c: float | None = Field(None, ge=0.0, allow_inf_nan=False)
-    max_s: float = Field(300.0, ge=0.0, allow_inf_nan=False, description="longest wait")
-    idle_c: float | None = Field(None, allow_inf_nan=False, description="idle °C; None: measure")
-    poll_s: float = Field(1.0, gt=0.0, allow_inf_nan=False, description="temperature poll period")
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -56,7 +41,7 @@ class StudyConfig(_Section):
     cycles: CyclesConfig = Field(default_factory=CyclesConfig)
     runners: dict[str, str] = Field(default_factory=dict)
     gap_seconds: float = Field(0.0, ge=0.0, allow_inf_nan=False)
-    cooldown: CooldownConfig = Field(default_factory=CooldownConfig)
+    cooldown: CooldownConfig = Field(default_factory=study_cooldown)
 
     @field_validator("name")
     @classmethod

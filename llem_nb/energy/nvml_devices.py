@@ -11,6 +11,7 @@ What a measured GPU is like (facts, state, other processes) is in ``nvml_facts``
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -200,3 +201,37 @@ def visible_temperatures(cuda_visible_devices: str | None, nvml: Any = None) -> 
     finally:
         nv.nvmlShutdown()
     return {label: float(t) for label, t in temps.items() if t is not None}
+
+
+class Thermometer:
+    """GPU temperatures (°C) by NVML index, for the GPUs ``CUDA_VISIBLE_DEVICES`` exposes."""
+
+    def __init__(self, nvml: Any = None) -> None:
+        self._nvml = nv = nvml if nvml is not None else load_pynvml()
+        self._initialised = False
+        try:
+            self.indices = visible_nvml_indices(nv, os.environ.get("CUDA_VISIBLE_DEVICES"))
+            nv.nvmlInit()
+            self._initialised = True
+            self._handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in self.indices]
+        except nv.NVMLError as exc:
+            self.close()
+            raise MeterError(nvml_init_reason(nv, exc)) from exc
+        if not self.indices:
+            self.close()
+            raise MeterError("NVML sees no GPU")
+
+    def read(self) -> dict[int, float]:
+        nv = self._nvml
+        try:
+            return {
+                i: float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))
+                for i, h in zip(self.indices, self._handles, strict=True)
+            }
+        except nv.NVMLError as exc:
+            raise MeterError(f"NVML could not read a GPU temperature: {exc}") from exc
+
+    def close(self) -> None:
+        if self._initialised:
+            self._initialised = False
+            self._nvml.nvmlShutdown()

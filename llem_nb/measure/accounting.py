@@ -18,9 +18,10 @@ from llem_nb.measure.carbon import co2_grams
 from llem_nb.measure.flops import FLOPS_METHOD, flops_estimate
 from llem_nb.measure.phases import split_phases
 from llem_nb.measure.quality import assess
-from llem_nb.measure.warmup import CooldownRecord, WarmupRecord
+from llem_nb.measure.series import build_timeseries
+from llem_nb.measure.thermal import CooldownRecord
+from llem_nb.measure.warmup import WarmupRecord
 from llem_nb.results.schema import DeviceEnergy, ExperimentResult, RequestStats
-from llem_nb.results.timeseries import build_timeseries
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

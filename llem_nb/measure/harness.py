@@ -30,7 +30,8 @@ from llem_nb.measure.accounting import (
 )
 from llem_nb.measure.environment import environment_record
 from llem_nb.measure.quality import MIN_WINDOW_S
-from llem_nb.measure.warmup import cool_down, warm_up
+from llem_nb.measure.thermal import wait_until_cool
+from llem_nb.measure.warmup import warm_up
 from llem_nb.results.schema import ExperimentResult, utc_now
 
 MEASURED_SOURCES = frozenset({"nvml", "rapl"})
@@ -158,8 +159,8 @@ class Harness:
             cool = None
             if config.cooldown.until_within_c is not None:
                 phase("cooldown")
-                cool = cool_down(
-                    meter.temperatures, idle_c, config.cooldown, sleep=clock.sleep, clock=clock.now
+                cool = wait_until_cool(
+                    meter.temperatures, idle_c, config.cooldown, wait=clock.sleep, clock=clock.now
                 )
             idle: dict[str, float] = {}
             if config.baseline.seconds > 0 and meter.source in MEASURED_SOURCES:

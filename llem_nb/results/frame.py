@@ -1,4 +1,4 @@
-"""load_results: result files → one pandas DataFrame with the canonical columns (DESIGN.md §5).
+"""load_results: result files → one pandas DataFrame with the canonical columns (README "Columns").
 
 Loading a sweep of thousands of results must cost little more than parsing the
 JSON, so each file is parsed with the stdlib ``json.loads`` and its fields are

@@ -1,6 +1,6 @@
 """Per-GPU timeseries of a measured window, saved as Parquet next to the result.
 
-Rows (long format, one per GPU per snapshot, at most 10 per second): ``t_s`` (seconds
+Rows (long format, one per GPU every 1/10 s at most, built by ``measure.series``): ``t_s`` (seconds
 from the window start), ``gpu``, ``gpu_index``, ``power_w`` (mean power until the next
 row, energy-preserving), ``temperature_c``, ``sm_clock_mhz``, ``memory_used_mib``,
 ``throttle_reasons`` (NVML bitmask), ``phase`` (prefill / decode / "" outside the window).
@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llem_nb.energy.base import EnergyReading, StateSample
-from llem_nb.energy.integrate import integral, power_at
 from llem_nb.errors import ResultError
 
 if TYPE_CHECKING:
@@ -94,54 +91,6 @@ def _schema(pa: Any) -> Any:
     kinds = {"gpu": pa.string(), "phase": pa.string(), "gpu_index": pa.int64()}
     kinds["throttle_reasons"] = pa.int64()
     return pa.schema([(name, kinds.get(name, pa.float64())) for name in COLUMNS])
-
-
-def _phase(t: float, intervals: Sequence[tuple[float, float]], t0: float, t1: float) -> str:
-    if any(a <= t < b for a, b in intervals):
-        return "prefill"
-    return "decode" if t0 <= t <= t1 else ""
-
-
-def build_timeseries(
-    reading: EnergyReading,
-    t0: float,
-    t1: float,
-    phases: Sequence[tuple[float, float]] = (),
-    meta: Mapping[str, Any] | None = None,
-) -> Timeseries | None:
-    """The window's rows (≤ ``MAX_HZ`` per GPU); None when the meter kept no snapshots."""
-    states: list[StateSample] = []
-    for state in sorted(reading.states, key=lambda s: s.t):
-        if not states or state.t - states[-1].t >= 1 / MAX_HZ - 1e-9:
-            states.append(state)
-    if not states or not reading.devices:
-        return None
-    cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-    for k, device in enumerate(reading.devices):
-        for j, state in enumerate(states):
-            end = states[j + 1].t if j + 1 < len(states) else state.t
-            if end > state.t:
-                joules = integral(reading.samples, k, state.t, end)
-                power = None if joules is None else joules / (end - state.t)
-            else:
-                power = power_at(reading.samples, k, state.t)
-            cols["t_s"].append(state.t - t0)
-            cols["gpu"].append(device.label)
-            cols["gpu_index"].append(device.index)
-            cols["power_w"].append(power)
-            cols["temperature_c"].append(state.temperature_c[k])
-            cols["sm_clock_mhz"].append(state.sm_clock_mhz[k])
-            cols["memory_used_mib"].append(state.memory_used_mib[k])
-            cols["throttle_reasons"].append(state.throttle_reasons[k])
-            cols["phase"].append(_phase(state.t, phases, t0, t1))
-    info = {
-        "window_s": t1 - t0,
-        "phases_s": [[a - t0, b - t0] for a, b in phases],
-        "gpus": [d.label for d in reading.devices],
-        "power_method": [d.power_method for d in reading.devices],
-        **(meta or {}),
-    }
-    return Timeseries(cols, info)
 
 
 def timeseries_path_for(result_path: Path) -> Path:

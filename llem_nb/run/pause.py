@@ -2,22 +2,23 @@
 
 A hot GPU draws more idle power and throttles sooner, so back-to-back experiments
 are not measured under the same conditions. ``Pause`` waits ``gap_seconds``, then
-(with ``cooldown.until_within_c``) polls NVML temperatures until every visible GPU
-is within that many °C of idle, for at most ``cooldown.max_s``. What happened is
+(with ``cooldown.until_within_c``) runs the cooldown loop (``measure.thermal``) on the
+NVML temperatures of every visible GPU, for at most ``cooldown.max_s``. What happened is
 returned as a ``PauseRecord`` and stored on the next experiment's result. Without
 NVML (no GPU here) the cooldown is skipped and the record says why.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from llem_nb.config.study import CooldownConfig
+from llem_nb.config.sections import CooldownConfig
+from llem_nb.energy.nvml_devices import Thermometer
 from llem_nb.errors import MeterError
+from llem_nb.measure.thermal import wait_until_cool
 
 Wait = Callable[[float], bool]
 """Sleep up to ``seconds``; True when the study was asked to stop meanwhile."""
@@ -39,46 +40,6 @@ class PauseRecord:
             "cooldown_reached": self.cooldown_reached,
             "cooldown_note": self.cooldown_note,
         }
-
-
-class Thermometer:
-    """GPU temperatures (°C) by NVML index, for the GPUs ``CUDA_VISIBLE_DEVICES`` exposes."""
-
-    def __init__(self, nvml: Any = None) -> None:
-        from llem_nb.energy.nvml_devices import (
-            load_pynvml,
-            nvml_init_reason,
-            visible_nvml_indices,
-        )
-
-        self._nvml = nv = nvml if nvml is not None else load_pynvml()
-        self._initialised = False
-        try:
-            self.indices = visible_nvml_indices(nv, os.environ.get("CUDA_VISIBLE_DEVICES"))
-            nv.nvmlInit()
-            self._initialised = True
-            self._handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in self.indices]
-        except nv.NVMLError as exc:
-            self.close()
-            raise MeterError(nvml_init_reason(nv, exc)) from exc
-        if not self.indices:
-            self.close()
-            raise MeterError("NVML sees no GPU")
-
-    def read(self) -> dict[int, float]:
-        nv = self._nvml
-        try:
-            return {
-                i: float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))
-                for i, h in zip(self.indices, self._handles, strict=True)
-            }
-        except nv.NVMLError as exc:
-            raise MeterError(f"NVML could not read a GPU temperature: {exc}") from exc
-
-    def close(self) -> None:
-        if self._initialised:
-            self._initialised = False
-            self._nvml.nvmlShutdown()
 
 
 class Pause:
@@ -132,30 +93,16 @@ class Pause:
         return self._cool(gap_s)
 
     def _cool(self, gap_s: float) -> PauseRecord:
-        assert self._thermometer is not None and self.cooldown.until_within_c is not None
-        limit = self.cooldown.until_within_c
-        t0 = self._clock()
-        note: str | None = None
-        while True:
-            try:
-                temps = self._thermometer.read()
-            except MeterError as exc:
-                note = f"cooldown ended early: {exc.message}"
-                reached = None
-                break
-            hot = {i: t for i, t in temps.items() if t > self._idle.get(i, t) + limit}
-            reached = not hot
-            waited = self._clock() - t0
-            if reached or waited >= self.cooldown.max_s - 1e-6:
-                if hot:
-                    worst = ", ".join(f"gpu{i} {t:.0f}°C" for i, t in sorted(hot.items()))
-                    note = f"cooldown cap {self.cooldown.max_s:g}s reached; still hot: {worst}"
-                break
-            step = min(self.cooldown.poll_s, self.cooldown.max_s - waited)
-            if self._wait(step):
-                note, reached = "stopped during the cooldown", False
-                break
-        return PauseRecord(gap_s, self._clock() - t0, reached, note)
+        thermometer = self._thermometer
+        assert thermometer is not None
+
+        def read() -> dict[str, float]:
+            return {f"gpu{i}": t for i, t in thermometer.read().items()}
+
+        idle = {f"gpu{i}": t for i, t in self._idle.items()}
+        record = wait_until_cool(read, idle, self.cooldown, wait=self._wait, clock=self._clock)
+        assert record is not None
+        return PauseRecord(gap_s, record.waited_s, record.reached, record.note)
 
     def close(self) -> None:
         if self._thermometer is not None:

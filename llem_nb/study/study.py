@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 class Study:
     """A sweep over experiment settings, built in a notebook.
 
-    >>> study = Study("bs", model="HuggingFaceTB/SmolLM2-135M-Instruct").sweep(batch_size=[1, 4])
+    Immutable: every builder method (``sweep``, ``add``, ``cycles``, ``runners``, ``gap``,
+    ``cooldown``) returns a new ``Study`` and leaves the one it was called on as it was,
+    so two studies built from one base never share axes::
+
+        base = Study("bs", model=ll.demo_model())
+        small, large = base.sweep(batch_size=[1, 2]), base.sweep(batch_size=[8, 16])
     """
 
     def __init__(self, name: str, **base_fields: Any) -> None:
@@ -67,13 +72,16 @@ class Study:
         validate_experiment({"model": "placeholder", **self._config.base})
 
     def _update(self, **changes: Any) -> Study:
+        """A new Study: this one's definition with ``changes``, validated."""
         data = self._config.model_dump()
         data.update(changes)
         try:
-            self._config = StudyConfig.model_validate(data)
+            config = StudyConfig.model_validate(data)
         except ValidationError as exc:
             raise config_error(exc, StudyConfig) from None
-        return self
+        study = type(self).__new__(type(self))
+        study._config = config
+        return study
 
     # ------------------------------------------------------------------ builder API
 

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from _faultkit import StartedLog, all_pairs, journal_states, loads_cleanly, result_files
+from tests.support.faultkit import StartedLog, all_pairs, journal_states, loads_cleanly, result_files
 
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import PreflightError

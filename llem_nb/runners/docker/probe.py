@@ -195,6 +195,6 @@ def _isolation_message(
     )
     fix = (
         f"{todo}; or choose a runner for each backend yourself, e.g. "
-        f"study.runners({example}) or LLEM_RUNNER_<BACKEND>=subprocess"
+        f"study = study.runners({example}), or LLEM_RUNNER_<BACKEND>=subprocess"
     )
     return message, fix

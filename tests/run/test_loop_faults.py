@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from _faultkit import (
+from tests.support.faultkit import (
     StartedLog,
     alive,
     all_pairs,
@@ -106,7 +106,7 @@ def test_child_sigkilled_mid_experiment(fake_backend: str, tmp_path: Path, monke
 def test_experiment_timeout(fake_backend: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("LLEM_FAKE_STEP_S", "0.02")
     study = fake_study(fake_backend, sizes=(2,), cycles=1, timeout_s=4.0)
-    study.sweep(max_output_tokens=[2, 1000])
+    study = study.sweep(max_output_tokens=[2, 1000])
     res = study.run(runner="subprocess", results_dir=tmp_path, progress=False)
     by_tokens = {r.config["max_output_tokens"]: r for r in res.results}
     assert by_tokens[2].status == "ok"

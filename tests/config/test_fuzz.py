@@ -275,7 +275,7 @@ def test_builder_calls_are_valid_or_config_errors(
 ) -> None:
     try:
         study = Study(name, **{str(k): v for k, v in base.items()}).sweep(axes)
-        study.cycles(cycles)
+        study = study.cycles(cycles)
     except ConfigError as exc:
         _check_config_error(exc)
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _faultkit import (
+from tests.support.faultkit import (
     StartedLog,
     alive,
     all_pairs,

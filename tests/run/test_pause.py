@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _faultkit import fake_study
+from tests.support.faultkit import fake_study
 
 from llem_nb.config.study import StudyConfig
 from llem_nb.errors import ConfigError
@@ -72,7 +72,7 @@ def test_cooldown_stops_at_its_cap_and_says_so(fake_backend: str, tmp_path: Path
     res = study.run(results_dir=tmp_path, progress=False, callbacks=[nvml.heat], nvml=nvml)
     second = res.results[1]
     assert second.status == "ok" and second.cooldown_reached is False
-    assert second.cooldown_note is not None and "cap 0.02s" in second.cooldown_note
+    assert second.cooldown_note is not None and "cap 0.02 s" in second.cooldown_note
     assert "gpu0 80°C" in second.cooldown_note
 
 

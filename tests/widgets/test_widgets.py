@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 
 import pandas as pd
 import pytest
-from _nb_data import measured_results
+from tests.support.nb_data import measured_results
 
 from llem_nb.errors import ConfigError, LlemError
 from llem_nb.results.frame import load_results

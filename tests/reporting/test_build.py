@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 
 import pandas as pd
 import pytest
-from _nb_data import measured_results
+from tests.support.nb_data import measured_results
 
 import llem_nb
 from llem_nb.errors import ResultError

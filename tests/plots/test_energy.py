@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from _nb_data import measured_results
+from tests.support.nb_data import measured_results
 
 from llem_nb import plots
 from llem_nb.plots.energy import config_means

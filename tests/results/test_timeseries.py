@@ -18,10 +18,10 @@ from llem_nb.measure.harness import Harness
 from llem_nb.results.frame import load_results
 from llem_nb.results.store import ResultStore
 from llem_nb.results.schema import ExperimentResult
+from llem_nb.measure.series import build_timeseries
 from llem_nb.results.timeseries import (
     COLUMNS,
     Timeseries,
-    build_timeseries,
     restore_timeseries,
     save_timeseries,
     timeseries_path_for,

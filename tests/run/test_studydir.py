@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from _faultkit import (
+from tests.support.faultkit import (
     StartedLog,
     all_pairs,
     fake_study,
@@ -192,8 +192,8 @@ def test_two_processes_in_one_results_root_never_clobber(fake_backend: str, tmp_
     code = textwrap.dedent(
         f"""
         import sys
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
-        from _faultkit import fake_study
+        sys.path.insert(0, {str(Path(__file__).parents[2])!r})
+        from tests.support.faultkit import fake_study
         from llem_nb.testing import use_fake_backend
         res = fake_study(use_fake_backend(), sizes=(1, 2, 3), cycles=2).run(
             results_dir={str(tmp_path)!r}, progress=False)

@@ -149,7 +149,7 @@ def test_several_backends_without_docker_stop_with_install_instructions() -> Non
     with pytest.raises(PreflightError) as no_daemon:
         isolate_backends(specs, found=probe(reachable=False))
     assert "docs.docker.com/engine/install" in no_daemon.value.fix
-    assert "study.runners(" in no_daemon.value.fix
+    assert "study = study.runners(" in no_daemon.value.fix
     with pytest.raises(PreflightError) as no_toolkit:
         isolate_backends(specs, found=probe(nvidia=False))
     assert "NVIDIA Container Toolkit" in no_toolkit.value.fix

@@ -68,10 +68,10 @@ def test_schedule_orders() -> None:
     study = Study("o", model="m").sweep(batch_size=[1, 2, 3]).cycles(2, order="sequential")
     seq = [(p.config.batch_size, c) for p, c in schedule(study.points, study.config)]
     assert seq == [(1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]
-    study.cycles(2, order="interleaved")
+    study = study.cycles(2, order="interleaved")
     inter = [(p.config.batch_size, c) for p, c in schedule(study.points, study.config)]
     assert inter == [(1, 0), (2, 0), (3, 0), (1, 1), (2, 1), (3, 1)]
-    study.cycles(2, order="shuffled", seed=3)
+    study = study.cycles(2, order="shuffled", seed=3)
     shuf = [(p.config.batch_size, c) for p, c in schedule(study.points, study.config)]
     assert sorted(shuf) == sorted(inter)
     assert shuf == [(p.config.batch_size, c) for p, c in schedule(study.points, study.config)]
