@@ -1,0 +1,7 @@
+"""``python -m llem_nb.cli``: the same as the ``llem-nb`` command."""
+
+import sys
+
+from llem_nb.cli import main
+
+sys.exit(main())
