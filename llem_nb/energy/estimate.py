@@ -18,7 +18,6 @@ reading says so in a warning and carries the flag ``energy_estimated``.
 from __future__ import annotations
 
 import os
-import time
 
 from llem_nb.energy.base import DeviceReading, EnergyMeter, EnergyReading
 
@@ -130,10 +129,10 @@ class EstimateMeter(EnergyMeter):
 
     def _idle_power_w(self, seconds: float) -> dict[str, float]:
         """The model's idle power: this process's background CPU use over ``seconds``, in W."""
-        cpu0, t0 = snapshot(), time.perf_counter()
-        time.sleep(seconds)
+        cpu0, t0 = snapshot(), self.clock.now()
+        self.clock.sleep(seconds)
         busy_s = window_cpu_s(cpu0, snapshot())
-        self._idle = {"cpu": busy_s * self.cpu_w_per_core / (time.perf_counter() - t0)}
+        self._idle = {"cpu": busy_s * self.cpu_w_per_core / (self.clock.now() - t0)}
         return dict(self._idle)
 
     def describe(self) -> str:

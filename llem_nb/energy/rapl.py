@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from pathlib import Path
 
 from llem_nb.energy.base import DeviceReading, EnergyMeter, EnergyReading
@@ -190,12 +189,12 @@ class RaplMeter(EnergyMeter):
     def _idle_power_w(self, seconds: float) -> dict[str, float]:
         """Mean package watts over ``seconds``; later readings carry them as ``idle_power_w``."""
         self._begin()
-        t0 = time.perf_counter()
+        t0 = self.clock.now()
         deadline = t0 + seconds
-        while (left := deadline - time.perf_counter()) > 0:
-            time.sleep(min(left, self.poll_interval_s))
+        while (left := deadline - self.clock.now()) > 0:
+            self.clock.sleep(min(left, self.poll_interval_s))
             self.poll()
-        elapsed = time.perf_counter() - t0
+        elapsed = self.clock.now() - t0
         self._idle = {d.label: d.total_uj / 1e6 / elapsed for d in self._open()}
         return dict(self._idle)
 
