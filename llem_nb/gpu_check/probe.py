@@ -14,6 +14,7 @@ checked against.
 from __future__ import annotations
 
 import csv
+import itertools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,18 +120,18 @@ def _update_period(rows: list[Row]) -> tuple[float | None, bool | None]:
     reads = [(t, c) for t, c, _, _ in rows if c is not None]
     if len(reads) < 3:
         return None, None
-    changes = [t for (_, a), (t, b) in zip(reads, reads[1:], strict=False) if b != a]
+    changes = [t for (_, a), (t, b) in itertools.pairwise(reads) if b != a]
     if len(changes) >= len(reads) - 2:
         return 0.0, True
     if len(changes) < 3:
         return None, False
-    return statistics.median(b - a for a, b in zip(changes, changes[1:], strict=False)), False
+    return statistics.median(b - a for a, b in itertools.pairwise(changes)), False
 
 
 def _ramp_s(rows: list[Row], column: int, start_s: float) -> tuple[float | None, float | None]:
     """(10 %→90 % rise time / 0.8, step size in W) of ``column`` after ``start_s``."""
-    before = [r[column] for r in rows if r[0] < start_s and r[column] is not None]
-    after = [(r[0], r[column]) for r in rows if r[0] >= start_s and r[column] is not None]
+    before = [float(v) for r in rows if r[0] < start_s and (v := r[column]) is not None]
+    after = [(r[0], float(v)) for r in rows if r[0] >= start_s and (v := r[column]) is not None]
     if len(before) < 3 or len(after) < 10:
         return None, None
     low = statistics.median(before[-10:])
@@ -140,7 +141,7 @@ def _ramp_s(rows: list[Row], column: int, start_s: float) -> tuple[float | None,
 
     def crossing(fraction: float) -> float | None:
         level = low + fraction * (high - low)
-        return next((t for t, v in after if v is not None and v >= level), None)
+        return next((t for t, v in after if v >= level), None)
 
     t10, t90 = crossing(0.1), crossing(0.9)
     if t10 is None or t90 is None:
