@@ -154,7 +154,7 @@ def default_image(backend: str, *, version: str = __version__, cuda: int | None 
 
 def source_root() -> Path:
     """The source checkout that holds ``images/`` and ``pyproject.toml`` next to the package."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     if not (root / "images").is_dir() or not (root / "pyproject.toml").is_file():
         raise ConfigError(
             f"building images needs the llem_nb source checkout (images/ and pyproject.toml); "
