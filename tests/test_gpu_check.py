@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from llem_nb import cli, gpu_check
+from llem_nb.gpu_check import measure, models
 from llem_nb.testing import FakeGpu, FakeNvml, ramp
 
 
@@ -23,13 +24,13 @@ def test_without_a_gpu_it_exits_2_with_a_reason(capsys: pytest.CaptureFixture[st
 @pytest.mark.slow
 def test_fake_gpu_run_writes_results_and_a_table(tmp_path: Path) -> None:
     fake = FakeNvml([FakeGpu(power_w=ramp(80.0, 350.0, 60.0))])
-    results, frame = gpu_check.run_check(
+    results, frame = measure.run_check(
         tmp_path / "out",
         fake=True,
         nvml=fake,
         models_dir=tmp_path,
         batch_sizes=(1, 2),
-        target_window_s=0.05,
+        min_window_s=0.05,
         baseline_s=0.05,
         max_output_tokens=4,
     )
@@ -38,8 +39,8 @@ def test_fake_gpu_run_writes_results_and_a_table(tmp_path: Path) -> None:
     assert len(list(results.glob("*.result.json"))) == 4
     assert len(list(results.glob("*.timeseries.parquet"))) == 4
     assert not list(tmp_path.glob("llem-gpu-check-*")), "the built models are cleaned up"
-    table = gpu_check.summary(frame)
-    assert list(table.columns) == list(gpu_check.COLUMNS.values())
+    table = measure.summary(frame)
+    assert list(table.columns) == list(measure.COLUMNS.values())
     assert set(table["model"]) == {"tiny-llama", "llama-1b"}
     assert all(math.isfinite(v) and v > 0 for v in table["J/tok"])
     # real time, 0.05 s windows, a loaded machine: the poller's timestamps are a few ms off
@@ -54,7 +55,7 @@ def test_fake_gpu_run_writes_results_and_a_table(tmp_path: Path) -> None:
 
 
 def test_big_llama_shape_is_about_a_billion_parameters() -> None:
-    s = gpu_check.BIG_LLAMA
+    s = models.BIG_LLAMA
     head_dim = s["hidden_size"] // s["num_attention_heads"]
     kv = s["num_key_value_heads"] * head_dim
     attention = 2 * s["hidden_size"] ** 2 + 2 * s["hidden_size"] * kv

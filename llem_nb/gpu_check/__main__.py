@@ -1,0 +1,7 @@
+"""``python -m llem_nb.gpu_check``."""
+
+import sys
+
+from llem_nb.gpu_check import main
+
+sys.exit(main())
