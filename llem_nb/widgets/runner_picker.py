@@ -54,8 +54,8 @@ def runner_value(mode: str, image: str = "") -> str:
 
 
 def _docker_capabilities() -> list[Capability]:
-    """Docker daemon and NVIDIA toolkit, from the Docker runner's preflight when installed."""
-    from llem_nb.runners.docker import probe as preflight
+    """Docker daemon and NVIDIA toolkit, from the Docker probe when the SDK is installed."""
+    from llem_nb.runners.docker import probe
 
     toolkit = "NVIDIA container toolkit"
     if importlib.util.find_spec("docker") is None:
@@ -64,13 +64,13 @@ def _docker_capabilities() -> list[Capability]:
             Capability(toolkit, None, NOT_CHECKED),
         ]
     try:
-        daemon_ok, daemon_why = preflight.docker_status()
+        daemon_ok, daemon_why = probe.docker_status()
         if not daemon_ok:
             return [
                 Capability("docker daemon", False, daemon_why),
                 Capability(toolkit, None, "not checked (no Docker daemon)"),
             ]
-        nvidia_ok, nvidia_why = preflight.nvidia_toolkit_status()
+        nvidia_ok, nvidia_why = probe.nvidia_toolkit_status()
     except Exception as exc:  # a probe must never break the picker
         return [Capability("docker daemon", False, f"check failed: {exc}")]
     return [
