@@ -1,7 +1,7 @@
 """The window's timeseries: power, temperature, clocks, memory and phase, per GPU, over time.
 
-Rows sit on a grid of at most ``MAX_HZ`` per second from the window's first to its last
-power sample (and a little around it): ``power_w`` is the mean power over the row's bin
+Rows sit on a grid of at most ``MAX_HZ`` per second across the window (its first edge, or
+its first power sample, to its second edge): ``power_w`` is the mean power over the row's bin
 (energy-preserving, from the polled power curve), the state columns are the latest
 snapshot at the row's time (snapshots come less often than power samples), ``phase`` is
 prefill / decode / "" outside the window. The file format lives in ``results.timeseries``.
@@ -25,13 +25,17 @@ def _phase(t: float, intervals: Sequence[tuple[float, float]], t0: float, t1: fl
     return "decode" if t0 <= t <= t1 else ""
 
 
-def _grid(reading: EnergyReading) -> list[float]:
+def _grid(reading: EnergyReading, t0: float, t1: float) -> list[float]:
+    """Row times: every 1 / ``MAX_HZ`` s across the window (where power was polled)."""
     times = sorted(s.t for s in reading.samples)
     if len(times) < 2:
         return times
+    start, end = max(times[0], t0), min(times[-1], t1)
+    if end <= start:
+        return []
     step = 1 / MAX_HZ
-    n = max(1, math.ceil((times[-1] - times[0]) / step - 1e-9))
-    return [times[0] + i * step for i in range(n + 1)]
+    n = max(1, math.ceil((end - start) / step - 1e-9))
+    return [start + i * step for i in range(n + 1)]
 
 
 def build_timeseries(
@@ -42,7 +46,7 @@ def build_timeseries(
     meta: Mapping[str, Any] | None = None,
 ) -> Timeseries | None:
     """The window's rows (≤ ``MAX_HZ`` per GPU); None when the meter kept no power or state."""
-    grid = _grid(reading)
+    grid = _grid(reading, t0, t1)
     states = sorted(reading.states, key=lambda s: s.t)
     if len(grid) < 2 or not states or not reading.devices:
         return None
