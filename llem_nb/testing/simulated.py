@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
+from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.plugins import register_backend
 from llem_nb.energy.nvml import NvmlMeter
@@ -42,9 +42,12 @@ class SimWorkload:
     step_s: float = 0.02
     prefill_w: float = 450.0
     decode_w: float = 300.0
+    load_s: float = 0.0
     marks: list[tuple[str, float]] = field(default_factory=list)
     phases: list[tuple[float, float]] = field(default_factory=list)
     last_meter: NvmlMeter | None = None
+    loads: int = 0
+    unloads: int = 0
 
     @classmethod
     def make(
@@ -56,10 +59,12 @@ class SimWorkload:
         step_s: float = 0.02,
         prefill_w: float = 450.0,
         decode_w: float = 300.0,
+        load_s: float = 0.0,
         **gpu: Any,
     ) -> SimWorkload:
         """``gpus`` simulated GPUs (``FakeGpu`` fields in ``gpu``, applied to each; counter
-        phases spread so no two GPUs tick together)."""
+        phases spread so no two GPUs tick together). ``load_s``: what loading the model
+        takes, in simulated seconds (the GPUs idle meanwhile)."""
         clock = SimClock()
         idle = list(idle_w) if isinstance(idle_w, list) else [float(idle_w)] * gpus
         traces = [LiveTrace(w) for w in idle]
@@ -75,7 +80,7 @@ class SimWorkload:
                 )
             )
         nvml = FakeNvml(devices, clock=clock)
-        return cls(clock, nvml, traces, idle, prefill_s, step_s, prefill_w, decode_w)
+        return cls(clock, nvml, traces, idle, prefill_s, step_s, prefill_w, decode_w, load_s)
 
     def now(self) -> float:
         """Seconds on the simulator's timeline (where the traces live)."""
@@ -134,8 +139,16 @@ class SimBackend(Backend):
     def preflight(cls, config: ExperimentConfig) -> None:
         return None
 
+    @classmethod
+    def load_key(cls, config: ExperimentConfig) -> str | None:
+        return key_of({"backend": cls.name, "model": config.model, "precision": config.precision})
+
     def load(self) -> None:
-        return None
+        self.work.clock.sleep(self.work.load_s)
+        self.work.loads += 1
+
+    def unload(self) -> None:
+        self.work.unloads += 1
 
     def _mark(self, label: str, t: float) -> None:
         self.work.marks.append((label, t))
