@@ -17,7 +17,6 @@ loaded model always measures its own.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -128,10 +127,7 @@ class ModelKeeper:
         backend, self.backend, self.key = self.backend, None, None
         self.baseline, self.idle_c = None, {}
         if backend is not None:
-            try:
-                backend.unload()
-            finally:
-                gc.collect()
+            backend.unload()
 
     # ------------------------------------------------------------------ baseline
 

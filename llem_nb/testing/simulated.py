@@ -10,6 +10,10 @@ of the very traces it drew.
 
     work = SimWorkload.make(gpus=2, counter_update_s=0.1)
     result = work.harness(config).run(config)
+
+``SimRunner`` is the local runner on such a machine, so whole studies (the run loop,
+model reuse, baselines kept between windows) run in virtual time:
+``study.run(runner=SimRunner(work))``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.plugins import register_backend
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.measure.harness import Harness
+from llem_nb.measure.reuse import ModelKeeper
+from llem_nb.results.schema import ExperimentResult
+from llem_nb.runners.local import LocalRunner
 from llem_nb.testing.clock import SimClock
 from llem_nb.testing.nvml import FakeGpu, FakeNvml
 from llem_nb.testing.traces import LiveTrace
@@ -197,3 +204,30 @@ def use_sim_backend() -> str:
     """Register ``SimBackend`` as backend ``sim`` in this process; returns the name."""
     register_backend(SIM_BACKEND, SimBackend, child_processes=False)
     return SIM_BACKEND
+
+
+class SimRunner(LocalRunner):
+    """The local runner on a ``SimWorkload``: the real Harness, ``ModelKeeper`` and
+    ``NvmlMeter``, a ``SimBackend`` per loaded model, all in the workload's virtual time."""
+
+    name: ClassVar[str] = "sim"
+
+    def __init__(self, work: SimWorkload, **meter_options: Any) -> None:
+        super().__init__()
+        use_sim_backend()
+        self.work = work
+        self.meter_options = meter_options
+        self.keeper = ModelKeeper(make_backend=lambda config: SimBackend(config, work))
+
+    def harness(self, config: ExperimentConfig, keeper: ModelKeeper | None) -> Harness:
+        meter = self.work.meter(**self.meter_options)
+        if keeper is None:
+            return Harness(SimBackend(config, self.work), meter, clock=self.work.clock)
+        return Harness(meter=meter, clock=self.work.clock, keeper=keeper)
+
+    def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
+        try:
+            return super()._execute(config, cycle=cycle, study=study)
+        finally:
+            if self.work.last_meter is not None:
+                self.work.last_meter.close()
