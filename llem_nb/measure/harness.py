@@ -235,7 +235,8 @@ class Harness:
             if reused:
                 short = config.warmup.rewarm_tokens
                 once = _timed(lambda: backend.rewarm(prompts, short), backend, clock)
-                warm = re_warm(once, config.warmup)
+                ran = self._keeper is not None and self._keeper.ran(config)
+                warm = re_warm(once, config.warmup, already_ran=ran)
             else:
                 once = _timed(lambda: backend.warmup(prompts), backend, clock)
                 warm = warm_up(once, config.warmup)
@@ -259,6 +260,8 @@ class Harness:
             output, reading, repeats = _measure(
                 meter, backend, prompts, config, clock, reused=reused
             )
+            if self._keeper is not None:
+                self._keeper.mark_ran(backend, config)
             others = _merge(others, meter.other_processes())
             environment = {
                 **environment_record(),

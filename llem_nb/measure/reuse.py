@@ -3,7 +3,8 @@
 A ``ModelKeeper`` holds at most one loaded backend between ``Harness.run`` calls. The next
 experiment whose ``Backend.load_key`` equals the kept one's gets that backend back, switched
 to its own settings by ``Backend.reconfigure``: no load (``load_s`` 0, ``model_reused``), a
-short re-warm instead of a full warm-up. Any other key frees the kept model before the next
+short re-warm instead of a full warm-up (none when the kept model already ran a window at
+exactly these settings). Any other key frees the kept model before the next
 one loads; an experiment that fails drops it (its state is unknown).
 
 The keeper also holds the last idle baseline measured with that model loaded. A later window
@@ -99,6 +100,7 @@ class ModelKeeper:
         self.idle_c: dict[str, float] = {}
         self.baseline: KeptBaseline | None = None
         self.loads = 0
+        self._ran: set[str] = set()
 
     def take(self, config: ExperimentConfig) -> tuple[Backend, bool]:
         """The kept backend switched to ``config`` (True), or a new, unloaded one (False)
@@ -122,10 +124,19 @@ class ModelKeeper:
     def owns(self, backend: Backend) -> bool:
         return backend is self.backend
 
+    def ran(self, config: ExperimentConfig) -> bool:
+        """Whether the kept model already ran a window at exactly ``config``'s settings."""
+        return config.config_hash in self._ran
+
+    def mark_ran(self, backend: Backend, config: ExperimentConfig) -> None:
+        if backend is self.backend:
+            self._ran.add(config.config_hash)
+
     def release(self) -> None:
         """Unload the kept model (freeing its memory) and forget its baseline."""
         backend, self.backend, self.key = self.backend, None, None
         self.baseline, self.idle_c = None, {}
+        self._ran = set()
         if backend is not None:
             backend.unload()
 

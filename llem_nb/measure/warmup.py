@@ -5,7 +5,8 @@ the coefficient of variation of the last ``warmup.window`` batch latencies drops
 ``warmup.cv_threshold`` (never past ``warmup.max_runs``). A model kept loaded from an
 earlier experiment is already warm: it gets a re-warm instead (one batch at the new
 point's settings, at most ``warmup.rewarm_tokens`` new tokens), so a changed batch size or
-decoding setting is not measured cold. Each returns a record of what happened, stored on
+decoding setting is not measured cold; none when it already ran a window at exactly these
+settings (a later cycle of the same point). Each returns a record of what happened, stored on
 the result; nothing is decided silently.
 """
 
@@ -38,6 +39,7 @@ class WarmupRecord:
     converged: bool | None = None
     rewarm: bool = False
     rewarm_tokens: int | None = None
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,8 +64,22 @@ def warm_up(run_once: Callable[[], float], config: WarmupConfig) -> WarmupRecord
     return WarmupRecord("cv", len(latencies), latencies, cv, False)
 
 
-def re_warm(run_once: Callable[[], float], config: WarmupConfig) -> WarmupRecord:
-    """The re-warm of a reused model: one ``run_once`` (a short batch), none when warm-up is off."""
-    runs = 0 if config.mode == "fixed" and config.runs == 0 else 1
-    latencies = [run_once() for _ in range(runs)]
-    return WarmupRecord("fixed", runs, latencies, rewarm=True, rewarm_tokens=config.rewarm_tokens)
+def re_warm(
+    run_once: Callable[[], float], config: WarmupConfig, *, already_ran: bool = False
+) -> WarmupRecord:
+    """The re-warm of a reused model: one ``run_once`` (a short batch); none when warm-up is
+    off, or when the model ``already_ran`` a window at exactly these settings."""
+    note = None
+    if config.mode == "fixed" and config.runs == 0:
+        note = "warm-up is off"
+    elif already_ran:
+        note = "the kept model already ran a window at these settings"
+    latencies = [] if note else [run_once()]
+    return WarmupRecord(
+        "fixed",
+        len(latencies),
+        latencies,
+        rewarm=True,
+        rewarm_tokens=config.rewarm_tokens,
+        note=note,
+    )
