@@ -108,7 +108,11 @@ class ModelKeeper:
         key = load_identity(config)
         kept = self.backend
         if kept is not None and key is not None and key == self.key:
-            kept.reconfigure(config)
+            try:
+                kept.reconfigure(config)
+            except BaseException:
+                self.release()
+                raise
             return kept, True
         self.release()
         return self._make(config), False

@@ -116,14 +116,19 @@ class Worker:
         self.dir = Path(tempfile.mkdtemp(prefix="llem-worker-"))
         self.log_path = self.dir / "worker.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - open as long as the worker lives
-        self.proc = subprocess.Popen(
-            [python, "-m", WORKER_MODULE],
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            start_new_session=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-m", WORKER_MODULE],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._log,
+                start_new_session=True,
+            )
+        except BaseException:
+            self._log.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         self._buffer = b""
 
     @property

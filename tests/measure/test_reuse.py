@@ -146,6 +146,22 @@ def test_a_failed_experiment_drops_the_kept_model() -> None:
     assert not after.model_reused and box.work.loads == 2
 
 
+class Unswitchable(SimBackend):
+    def reconfigure(self, cfg: ExperimentConfig) -> None:
+        if cfg.batch_size == 5:
+            raise BackendError("cannot switch to batch size 5")
+        super().reconfigure(cfg)
+
+
+def test_a_model_that_cannot_switch_is_dropped() -> None:
+    box = Machine()
+    box.keeper = ModelKeeper(make_backend=lambda cfg: Unswitchable(cfg, box.work))
+    box.run(config())
+    with pytest.raises(BackendError, match="batch size 5"):
+        box.run(config(batch_size=5))
+    assert box.keeper.backend is None and box.work.unloads == 1
+
+
 # ---------------------------------------------------------------------------- baseline
 
 
