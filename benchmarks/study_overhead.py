@@ -10,10 +10,12 @@ kernel, ≤ 1.3 for the subprocess runner.
 
 The CPU has no energy counter here and ``measurement.min_window_s`` is off on the CPU, so
 windows would last a fraction of a second; each window is held to ``--min-window-s``
-(prompt set repeated, every token counted) so the ratio compares set-up with real
-measurement time, as on a GPU (where the default is 10 s).
+(default 10 s, the GPU default; the prompt set is repeated, every token counted) so the
+ratio compares set-up with measurement time as a GPU study would. What reuse cannot remove
+is paid once per study: a subprocess worker's Python start and torch import (~5 s on an
+idle machine, 15-20 s on a loaded 2-core one), the first load and warm-up.
 
-    .venv/bin/python benchmarks/study_overhead.py [--min-window-s 5] [--cycles 3] [--no-demo]
+    .venv/bin/python benchmarks/study_overhead.py [--min-window-s 10] [--cycles 3] [--no-demo]
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ def sweep(model: str, name: str, args: argparse.Namespace) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--min-window-s", type=float, default=5.0)
+    parser.add_argument("--min-window-s", type=float, default=10.0)
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--n-prompts", type=int, default=8)
     parser.add_argument("--max-output-tokens", type=int, default=32)

@@ -83,10 +83,16 @@ def serve(requests: IO[str], replies: IO[str]) -> int:
     return 0
 
 
-def main() -> int:
+def main() -> None:
+    """Serve, then leave at once: the model is freed and every file written and closed, so
+    the interpreter's own teardown (seconds with torch loaded) is skipped."""
     replies = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)
-    return serve(sys.stdin, replies)
+    code = serve(sys.stdin, replies)
+    replies.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # --------------------------------------------------------------------------- parent side
@@ -200,12 +206,12 @@ class Worker:
                 shutil.copyfileobj(src, dst)
 
     def kill(self) -> int:
-        """Kill the worker and everything it spawned (it leads its own session); its exit code."""
+        """Kill the worker and everything it spawned (it leads its own process group, which
+        outlives it while an engine's helper processes do); its exit code."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
+            self.proc.kill()
         code = self.proc.wait()
         self._cleanup()
         return code
@@ -230,4 +236,4 @@ class Worker:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
