@@ -14,6 +14,7 @@ itself is the same code either way.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 from collections.abc import Callable
@@ -170,11 +171,15 @@ class Harness:
             result.started_at = started_at
             done = True
         finally:
-            if keeper is not None and keeper.owns(backend):
-                if not done:
-                    keeper.release()
-            else:
+            kept = keeper is not None and keeper.owns(backend)
+            if done and not kept:
                 backend.unload()
+            elif not done:
+                with contextlib.suppress(Exception):  # the error that got us here matters
+                    if keeper is not None and kept:
+                        keeper.release()
+                    else:
+                        backend.unload()
         return result
 
     def _load(
