@@ -7,14 +7,15 @@ measured window; a backend only generates.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig, canonical_json
 from llem_nb.config.plugins import BACKENDS
 
 
@@ -63,6 +64,29 @@ class Backend(ABC):
     def preflight(cls, config: ExperimentConfig) -> None:
         """Cheap checks before anything runs (installed? model present?). Raise ConfigError."""
 
+    @classmethod
+    def load_key(cls, config: ExperimentConfig) -> str | None:
+        """What ``load`` depends on, as a key: experiments with equal keys can share one loaded
+        model (``reconfigure`` switches it between them). None (the default): never shared,
+        so a plugin backend is reused only once it says what its load depends on."""
+        return None
+
+    def reconfigure(self, config: ExperimentConfig) -> None:
+        """Point a loaded model at another experiment with the same ``load_key``: only
+        per-point settings (batch size, decoding, generation arguments) may differ."""
+        self.config = config
+
+    def rewarm(self, prompts: list[str], max_output_tokens: int) -> None:
+        """A short warm-up of an already warm model at this point's settings: ``warmup``
+        with at most ``max_output_tokens`` new tokens."""
+        config = self.config
+        short = min(max_output_tokens, config.max_output_tokens)
+        self.reconfigure(config.model_copy(update={"max_output_tokens": short}))
+        try:
+            self.warmup(prompts)
+        finally:
+            self.reconfigure(config)
+
     @abstractmethod
     def load(self) -> None: ...
 
@@ -88,6 +112,18 @@ class Backend(ABC):
 
     def unload(self) -> None:
         """Free the model and device memory."""
+
+
+def key_of(fields: Mapping[str, object]) -> str:
+    """A load key: the SHA-256 of the canonical JSON of ``fields``."""
+    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+
+
+def load_identity(config: ExperimentConfig) -> tuple[str, str] | None:
+    """The backend's name and its ``load_key`` for ``config``: experiments with equal
+    identities can share one loaded model; None: this one shares with none."""
+    key = get_backend(config.backend).load_key(config)
+    return None if key is None else (config.backend, key)
 
 
 def get_backend(name: str) -> type[Backend]:

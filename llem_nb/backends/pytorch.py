@@ -22,7 +22,7 @@ from typing import Any
 
 from llem_nb.backends import _hf
 from llem_nb.backends._step_timing import StepClock, StepTimer, step_timer_for
-from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
+from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.nvml_devices import check_visible_devices, nvml_indices_for
 from llem_nb.errors import BackendError, ConfigError
@@ -81,6 +81,39 @@ class PytorchBackend(Backend):
         self._eos_ids: set[int] = set()
         self._threads_before: int | None = None
         self._params: dict[str, Any] = {}
+        self._bos_id: int | None = None
+
+    @classmethod
+    def load_key(cls, config: ExperimentConfig) -> str | None:
+        """Model, precision, GPUs (and the visible devices), and the pytorch.* load settings;
+        batch size, decoding and generation lengths are per point (``reconfigure``)."""
+        opts = config.pytorch
+        return key_of(
+            {
+                "backend": cls.name,
+                "model": config.model,
+                "precision": config.precision,
+                "gpus": config.gpus,
+                "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                "pytorch": opts.model_dump(mode="json", exclude={"use_cache"}),
+            }
+        )
+
+    def reconfigure(self, config: ExperimentConfig) -> None:
+        """Another point on the loaded model: new generation settings, same weights."""
+        self.config = config
+        if self._model is not None:
+            self._model.generation_config = self._generation_config()
+
+    def _generation_config(self) -> Any:
+        from transformers import GenerationConfig
+
+        return GenerationConfig(
+            **_hf.generation_settings(self.config),
+            pad_token_id=self._tokenizer.pad_token_id,
+            bos_token_id=self._bos_id,
+            eos_token_id=sorted(self._eos_ids) or None,
+        )
 
     @classmethod
     def preflight(cls, config: ExperimentConfig) -> None:
@@ -94,7 +127,7 @@ class PytorchBackend(Backend):
     def load(self) -> None:
         _require_stack()
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         from llem_nb.backends.models import quiet_progress
 
@@ -143,14 +176,11 @@ class PytorchBackend(Backend):
                 f"the tokenizer of {self.config.model!r} has neither a pad nor an eos token",
                 fix="use a model whose tokenizer defines eos_token",
             )
-        model.generation_config = GenerationConfig(
-            **_hf.generation_settings(self.config),
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=model.generation_config.bos_token_id,
-            eos_token_id=sorted(self._eos_ids) or None,
-        )
+        self._bos_id = model.generation_config.bos_token_id
+        self._tokenizer = tokenizer
+        model.generation_config = self._generation_config()
         self._input_device = model.get_input_embeddings().weight.device
-        self._model, self._tokenizer = model, tokenizer
+        self._model = model
 
     @staticmethod
     def _find_eos(model: Any, tokenizer: Any) -> set[int]:

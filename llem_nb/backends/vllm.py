@@ -34,7 +34,7 @@ from llem_nb.backends import _hf
 from llem_nb.backends import _vllm_args as args
 from llem_nb.backends import _vllm_env as engine_env
 from llem_nb.backends._vllm_timing import Clock, StepTracker
-from llem_nb.backends.base import Backend, GenerationOutput
+from llem_nb.backends.base import Backend, GenerationOutput, key_of
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import BackendError, ConfigError
 
@@ -113,6 +113,30 @@ class VllmBackend(Backend):
                 stacklevel=3,
             )
         _hf.resolve_model(config.model)
+
+    @classmethod
+    def load_key(cls, config: ExperimentConfig) -> str | None:
+        """The engine arguments the config leads to and the GPU assignment. ``max_num_seqs``
+        follows the batch size unless ``vllm.engine.max_num_seqs`` is set, ``max_model_len``
+        the token limits, ``seed`` the decoder's seed: points that differ in sampling
+        settings, prompts or batching mode share one engine."""
+        from pathlib import Path
+
+        engine = args.engine_kwargs(config, Path(config.model), on_cpu=False)
+        return key_of(
+            {
+                "backend": cls.name,
+                "engine": engine,
+                "gpus": config.gpus,
+                "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            }
+        )
+
+    def reconfigure(self, config: ExperimentConfig) -> None:
+        """Another point on the running engine: new sampling arguments and batching."""
+        self.config = config
+        if self._llm is not None:
+            self._sampling_args = args.sampling_kwargs(config)
 
     # ------------------------------------------------------------------ engine
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from llem_nb.config.plugins import BACKENDS
 from llem_nb.config.sections import (
     _NOT_HASHED,
+    _NOT_HASHED_NESTED,
     BaselineConfig,
     CarbonConfig,
     CooldownConfig,
@@ -146,7 +147,9 @@ class ExperimentConfig(_Section):
     def measurement_dict(self) -> dict[str, Any]:
         """The fields that change the measurement, in canonical JSON form (only this
         experiment's backend section among the backend sections)."""
-        data = self.model_dump(mode="json", exclude=set(_NOT_HASHED))
+        exclude: dict[str, Any] = {name: True for name in _NOT_HASHED}
+        exclude.update({name: set(keys) for name, keys in _NOT_HASHED_NESTED.items()})
+        data = self.model_dump(mode="json", exclude=exclude)
         for section in BACKENDS.names():
             if section != self.backend:
                 data.pop(section, None)

@@ -15,9 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Precision = Literal["fp32", "fp16", "bf16"]
 EnergySource = Literal["auto", "nvml", "rapl", "estimate", "none"]
 CycleOrder = Literal["sequential", "interleaved", "shuffled"]
+Reuse = Literal["auto", "never"]
 
 # Fields that do not change what is measured: left out of config_hash.
 _NOT_HASHED = frozenset({"timeout_s", "carbon"})
+# Nested fields left out too: they decide what a reusing study may skip, not what is measured.
+_NOT_HASHED_NESTED: dict[str, set[str]] = {
+    "baseline": {"max_age_s"},
+    "warmup": {"rewarm_tokens"},
+}
 
 
 class _Section(BaseModel):
@@ -58,6 +64,12 @@ class WarmupConfig(_Section):
     cv_threshold: float = Field(0.05, gt=0.0, le=1.0, allow_inf_nan=False)
     window: int = Field(5, ge=2, description="runs the CV is computed over")
     max_runs: int = Field(20, ge=1, description="cap on warm-up runs in cv mode")
+    rewarm_tokens: int = Field(
+        8,
+        ge=1,
+        description="a reused model's re-warm: one batch at this point's settings, this many "
+        "new tokens at most (no re-warm when warm-up is off)",
+    )
 
     @model_validator(mode="after")
     def _cap_covers_window(self) -> WarmupConfig:
@@ -101,6 +113,13 @@ class BaselineConfig(_Section):
         ge=0.0,
         allow_inf_nan=False,
         description="idle power measured before the window; 0 disables",
+    )
+    max_age_s: float = Field(
+        300.0,
+        ge=0.0,
+        allow_inf_nan=False,
+        description="reuse an idle baseline measured on the same devices, with the same model "
+        "loaded, less than this long ago; 0: measure before every window",
     )
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from llem_nb.config.experiment import ExperimentConfig, config_error, validate_experiment
 from llem_nb.config.keys import check_key, deep_merge, flatten, normalize_key, scope, set_dotted
 from llem_nb.config.plugins import BACKENDS
-from llem_nb.config.sections import CooldownConfig, CycleOrder, _Section, study_cooldown
+from llem_nb.config.sections import CooldownConfig, CycleOrder, Reuse, _Section, study_cooldown
 from llem_nb.errors import ConfigError
 
 
@@ -32,7 +32,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 class StudyConfig(_Section):
-    """A named sweep: base fields, axes, explicit points, cycles, runners, gaps."""
+    """A named sweep: base fields, axes, explicit points, cycles, runners, gaps, reuse."""
 
     name: str
     base: dict[str, Any] = Field(default_factory=dict)
@@ -42,6 +42,11 @@ class StudyConfig(_Section):
     runners: dict[str, str] = Field(default_factory=dict)
     gap_seconds: float = Field(0.0, ge=0.0, allow_inf_nan=False)
     cooldown: CooldownConfig = Field(default_factory=study_cooldown)
+    reuse: Reuse = Field(
+        "auto",
+        description="auto: consecutive points with the same model load share it (and its "
+        "warm-up, and a recent idle baseline); never: every experiment loads its own",
+    )
 
     @field_validator("name")
     @classmethod

@@ -5,10 +5,16 @@ preflight → load → warm-up → (cooldown) → idle baseline → measured win
 reaches ``measurement.min_window_s``) → tokens, latencies, energy, phases, flags,
 timeseries → an ``ExperimentResult``. Every runner ends in ``Harness.run``; nothing
 else opens a measurement window. All timing is on one injectable clock (the meter's).
+
+In a study that reuses (``reuse="auto"``), a ``ModelKeeper`` carries the loaded model from
+one run to the next: load becomes "take the kept model" (``load_s`` 0), warm-up a short
+re-warm, and the idle baseline may be the kept one (``llem_nb.measure.reuse``). The window
+itself is the same code either way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 from collections.abc import Callable
@@ -30,8 +36,9 @@ from llem_nb.measure.accounting import (
 )
 from llem_nb.measure.environment import environment_record
 from llem_nb.measure.quality import MIN_WINDOW_S
+from llem_nb.measure.reuse import BaselineChoice, ModelKeeper
 from llem_nb.measure.thermal import wait_until_cool
-from llem_nb.measure.warmup import warm_up
+from llem_nb.measure.warmup import re_warm, warm_up
 from llem_nb.results.schema import ExperimentResult, utc_now
 
 MEASURED_SOURCES = frozenset({"nvml", "rapl"})
@@ -76,10 +83,20 @@ def _measure(
     prompts: list[str],
     config: ExperimentConfig,
     clock: Clock,
+    *,
+    reused: bool = False,
 ) -> tuple[GenerationOutput, EnergyReading, int]:
-    """The window: the prompt set, repeated until ``min_window_s``; every token counted."""
+    """The window: the prompt set, repeated until ``min_window_s``; every token counted.
+
+    Garbage is collected first, so no collection of it falls in the window: all of it after
+    a load (the previous model's objects), the young generations only on a reused model
+    (what its earlier windows left; a full pass over a big kernel heap takes ~0.5 s).
+    """
     target_s = config.measurement.target_window_s(uses_gpu=bool(backend.gpu_indices()))
-    gc.collect()
+    if reused:
+        gc.collect(1)
+    else:
+        gc.collect()
     backend.synchronize()
     t0 = meter.start()
     output = backend.generate(prompts)
@@ -96,7 +113,9 @@ def _measure(
 
 class Harness:
     """Runs one experiment. ``backend`` and ``meter`` default to those the config names;
-    ``clock`` (default: the meter's, else the system's) times everything."""
+    ``clock`` (default: the meter's, else the system's) times everything. ``keeper``
+    (a study that reuses): take the model from it and leave it there afterwards, instead of
+    loading and unloading one per experiment (see ``llem_nb.measure.reuse``)."""
 
     def __init__(
         self,
@@ -104,9 +123,13 @@ class Harness:
         meter: EnergyMeter | None = None,
         *,
         clock: Clock | None = None,
+        keeper: ModelKeeper | None = None,
     ) -> None:
+        if backend is not None and keeper is not None:
+            raise ValueError("pass a backend or a keeper, not both (the keeper makes backends)")
         self._backend = backend
         self._meter = meter
+        self._keeper = keeper
         self._clock = clock or (meter.clock if meter is not None else SYSTEM_CLOCK)
 
     def _nvml(self) -> Any:
@@ -137,22 +160,91 @@ class Harness:
     ) -> ExperimentResult:
         phase = on_phase or (lambda _name: None)
         started_at = utc_now()
-        backend = self._backend or get_backend(config.backend)(config)
-        self._preflight(config, backend)
-        prompts = load_prompts(config.dataset, config.n_prompts, seed=config.decoder.seed)
-        idle_c = self._idle_temperatures(config)
+        keeper = self._keeper
+        if keeper is not None:
+            backend, reused = keeper.take(config)
+        else:
+            backend, reused = self._backend or get_backend(config.backend)(config), False
+        done = False
+        try:
+            result = self._run(config, backend, reused, cycle=cycle, study=study, phase=phase)
+            result.started_at = started_at
+            done = True
+        finally:
+            kept = keeper is not None and keeper.owns(backend)
+            if done and not kept:
+                backend.unload()
+            elif not done:
+                with contextlib.suppress(Exception):  # the error that got us here matters
+                    if keeper is not None and kept:
+                        keeper.release()
+                    else:
+                        backend.unload()
+        return result
 
-        clock = self._clock
+    def _load(
+        self, config: ExperimentConfig, backend: Backend, reused: bool, phase: PhaseHook
+    ) -> tuple[float, dict[str, float]]:
+        """Load, or take the kept model: (seconds loading, the cooldown's idle temperatures)."""
+        if reused and self._keeper is not None:
+            return 0.0, self._keeper.idle_c
+        self._preflight(config, backend)
+        idle_c = self._idle_temperatures(config)
         phase("load")
-        t = clock.now()
+        t = self._clock.now()
         backend.load()
-        load_s = clock.now() - t
+        load_s = self._clock.now() - t
+        if self._keeper is not None:
+            self._keeper.keep(backend, config, idle_c)
+        return load_s, idle_c
+
+    def _baseline(
+        self, config: ExperimentConfig, meter: EnergyMeter, phase: PhaseHook, *, first: bool
+    ) -> BaselineChoice | None:
+        """The idle power per device for net energy: kept, or measured now (None: none)."""
+        if config.baseline.seconds <= 0 or meter.source not in MEASURED_SOURCES:
+            return None
+        keeper = self._keeper
+        choice: BaselineChoice | None = None
+        if keeper is not None:
+            facts = meter.device_facts()
+            now = self._clock.now()
+            choice = keeper.choose_baseline(config, facts, meter.source, now, first=first)
+            if choice.reused:
+                return choice
+        phase("baseline")
+        idle = meter.idle_power_w(config.baseline.seconds)
+        if keeper is not None:
+            facts = meter.device_facts()
+            keeper.keep_baseline(idle, config, facts, meter.source, self._clock.now())
+        return BaselineChoice(False, 0.0, choice.note if choice else None, idle)
+
+    def _run(
+        self,
+        config: ExperimentConfig,
+        backend: Backend,
+        reused: bool,
+        *,
+        cycle: int,
+        study: str,
+        phase: PhaseHook,
+    ) -> ExperimentResult:
+        prompts = load_prompts(config.dataset, config.n_prompts, seed=config.decoder.seed)
+        clock = self._clock
+        load_s, idle_c = self._load(config, backend, reused, phase)
         meter: EnergyMeter | None = None
         marks = hasattr(backend, "phase_marker")
         try:
             phase("warmup")
             t = clock.now()
-            warm = warm_up(_timed(lambda: backend.warmup(prompts), backend, clock), config.warmup)
+            if reused:
+                short = config.warmup.rewarm_tokens
+                once = _timed(lambda: backend.rewarm(prompts, short), backend, clock)
+                ran = self._keeper is not None and self._keeper.ran(config)
+                warm = re_warm(once, config.warmup, already_ran=ran)
+            else:
+                once = _timed(lambda: backend.warmup(prompts), backend, clock)
+                warm = warm_up(once, config.warmup)
             warmup_s = clock.now() - t
 
             meter = self._meter or make_meter(config.energy, backend.gpu_indices(), clock=clock)
@@ -162,17 +254,19 @@ class Harness:
                 cool = wait_until_cool(
                     meter.temperatures, idle_c, config.cooldown, wait=clock.sleep, clock=clock.now
                 )
-            idle: dict[str, float] = {}
-            if config.baseline.seconds > 0 and meter.source in MEASURED_SOURCES:
-                phase("baseline")
-                idle = meter.idle_power_w(config.baseline.seconds)
+            baseline = self._baseline(config, meter, phase, first=not reused)
+            idle = baseline.idle_w if baseline is not None else {}
             facts = meter.device_facts()
             others = meter.other_processes()
 
             phase("window")
             if marks:
                 backend.phase_marker = meter.mark  # type: ignore[attr-defined]
-            output, reading, repeats = _measure(meter, backend, prompts, config, clock)
+            output, reading, repeats = _measure(
+                meter, backend, prompts, config, clock, reused=reused
+            )
+            if self._keeper is not None:
+                self._keeper.mark_ran(backend, config)
             others = _merge(others, meter.other_processes())
             environment = {
                 **environment_record(),
@@ -182,7 +276,6 @@ class Harness:
         finally:
             if marks:
                 backend.phase_marker = None  # type: ignore[attr-defined]
-            backend.unload()
             if meter is not None and self._meter is None:
                 meter.close()
 
@@ -193,12 +286,15 @@ class Harness:
             config_hash=config.config_hash,
             cycle=cycle,
             config=config.model_dump(mode="json"),
-            started_at=started_at,
             finished_at=utc_now(),
             load_s=load_s,
+            model_reused=reused,
             warmup_s=warmup_s,
             window_s=reading.t1 - reading.t0,
             window_repeats=repeats,
+            baseline_reused=baseline.reused if baseline is not None else None,
+            baseline_age_s=baseline.age_s if baseline is not None else None,
+            baseline_note=baseline.note if baseline is not None else None,
             environment=environment,
         )
         fill_tokens_and_latency(result, output)

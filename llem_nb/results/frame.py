@@ -40,7 +40,8 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "itl_ms_p90", "itl_ms_p99", "latency_s_mean", "load_s", "warmup_s", "batching", "n_requests",
     "quality_flags", "started_at", "finished_at", "runner_source", "image_digest",
     "counter_vs_power_ratio", "prefill_energy_j", "decode_energy_j", "phase_method",
-    "flops_estimate", "co2_g", "co2_net_g", "timeseries_path",
+    "flops_estimate", "co2_g", "co2_net_g", "timeseries_path", "model_reused",
+    "baseline_reused", "baseline_age_s",
 )  # fmt: skip
 
 # Fields read from each section of a result, in the order their tuples are built.
@@ -52,7 +53,7 @@ _TOP = (
     "warmup_s", "batching", "n_requests", "quality_flags", "started_at", "finished_at",
     "runner_source", "image_digest", "counter_vs_power_ratio", "prefill_energy_j",
     "decode_energy_j", "phase_method", "flops_estimate", "co2_g", "co2_net_g", "queue_ms_p50",
-    "queue_ms_p90",
+    "queue_ms_p90", "model_reused", "baseline_reused", "baseline_age_s",
 )  # fmt: skip
 _CONFIG = (
     "model", "backend", "precision", "batch_size", "n_prompts", "max_input_tokens",
@@ -69,9 +70,10 @@ _FLOAT = frozenset(
         "ttft_ms_p99", "itl_ms_p50", "itl_ms_p90", "itl_ms_p99", "latency_s_p50",
         "latency_s_mean", "energy_gross_j", "idle_power_w", "energy_net_j", "load_s", "warmup_s",
         "decoder.temperature", "counter_vs_power_ratio", "prefill_energy_j", "decode_energy_j",
-        "flops_estimate", "co2_g", "co2_net_g", "queue_ms_p50", "queue_ms_p90",
+        "flops_estimate", "co2_g", "co2_net_g", "queue_ms_p50", "queue_ms_p90", "baseline_age_s",
     }
 )  # fmt: skip
+_BOOL = frozenset({"model_reused", "baseline_reused"})
 _JOINED = frozenset({"warnings"})
 _LISTS = frozenset({"quality_flags"})
 _NO_ERROR: tuple[None, ...] = (None,) * len(_ERROR)
@@ -258,6 +260,8 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def _typed(name: str, values: Sequence[Any]) -> Any:
     if name in _FLOAT:
         return _floats(values)
+    if name in _BOOL:
+        return pd.array([v if isinstance(v, bool) else None for v in values], dtype="boolean")
     if name in _INT:
         return _ints(values)
     if name in _JOINED:

@@ -104,6 +104,9 @@ class ExperimentResult(BaseModel):
     cooldown_note: str | None = None
 
     load_s: float | None = None
+    """Seconds loading the model; 0 when it was kept loaded from an earlier experiment."""
+    model_reused: bool | None = None
+    """The model was kept loaded from the study's previous experiment (``reuse="auto"``)."""
     warmup_s: float | None = None
     window_s: float | None = None
     window_repeats: int | None = None
@@ -129,6 +132,12 @@ class ExperimentResult(BaseModel):
     energy_devices: list[DeviceEnergy] = Field(default_factory=list)
     energy_gross_j: float | None = None
     idle_power_w: float | None = None
+    baseline_reused: bool | None = None
+    """The idle baseline was kept from an earlier window with the same model loaded."""
+    baseline_age_s: float | None = None
+    """Seconds since that kept baseline was measured; 0 when measured for this window."""
+    baseline_note: str | None = None
+    """Why a reusing study measured a new baseline (first window, too old, drift …)."""
     energy_net_j: float | None = None
     counter_vs_power_ratio: float | None = None
     prefill_energy_j: float | None = None

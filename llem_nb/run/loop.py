@@ -12,6 +12,8 @@ lock, ``study.yaml``, ``journal.jsonl``. ``StudyRun.execute`` runs the tasks.
   partial ``StudyResult`` is returned with ``interrupted=True`` (nothing re-raised,
   never ``sys.exit``). ``StudyRun.stop()`` does the same from another thread.
 - Resume reruns exactly the pairs that are not done (see ``llem_nb.run.studydir``).
+- ``StudyConfig.reuse`` goes to every runner; one that keeps a model is told to free it when
+  another runner takes over and when the study ends: a study never holds two models.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from llem_nb.results.store import ResultStore
 from llem_nb.run.journal import Journal
 from llem_nb.run.lock import StudyLock
 from llem_nb.run.outcome import failed_result as _failed
+from llem_nb.run.outcome import release
 from llem_nb.run.outcome import run_task as _run_one
 from llem_nb.run.pause import Pause
 from llem_nb.run.plan import (
@@ -170,6 +173,9 @@ class StudyRun:
         self._pending: dict[Any, Task] = {}
         self._t0 = time.perf_counter()
         self._executed = False
+        self._holder: Runner | None = None
+        for runner in self._distinct_runners():
+            runner.reuse = config.reuse
 
     @property
     def total(self) -> int:
@@ -264,6 +270,7 @@ class StudyRun:
             if self._stop.is_set():
                 return
             runner = self.runners[task.backend]
+            self._hand_over(runner)
             self._start(task, runner)
             yield task, _run_one(runner, task, self.name, record)
 
@@ -294,6 +301,12 @@ class StudyRun:
                     task,
                     result.model_copy(update={"study": self.name, "point": task.point.overrides}),
                 )
+
+    def _hand_over(self, runner: Runner) -> None:
+        """Let the previous runner free what it keeps before ``runner`` loads anything."""
+        if self._holder is not None and self._holder is not runner:
+            release(self._holder)
+        self._holder = runner
 
     def _start(self, task: Task, runner: Runner) -> None:
         self._running = (task, runner)
@@ -376,6 +389,8 @@ class StudyRun:
             for closer in self._closers:
                 with contextlib.suppress(Exception):
                     closer()
+            for runner in self._distinct_runners():
+                release(runner)
             if self._owned:
                 for runner in self._distinct_runners():
                     with contextlib.suppress(Exception):

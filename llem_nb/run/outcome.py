@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.run.pause import PauseRecord
 from llem_nb.run.plan import Task
@@ -34,3 +36,11 @@ def failed_result(
     if record is not None:
         update.update(record.fields())
     return result.model_copy(update=update)
+
+
+def release(runner: Runner) -> None:
+    """``runner.release()``: a model that cannot be freed is a warning, not the study's end."""
+    try:
+        runner.release()
+    except Exception as exc:
+        warnings.warn(f"runner {runner.describe()} could not free its model: {exc!r}", stacklevel=3)

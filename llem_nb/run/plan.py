@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llem_nb.backends.base import get_backend
+from llem_nb.backends.base import get_backend, load_identity
 from llem_nb.config.study import InvalidPoint, Point, StudyConfig, expand
 from llem_nb.errors import ConfigError
 from llem_nb.runners.base import Runner, make_runner
@@ -53,16 +53,38 @@ def valid_points(config: StudyConfig) -> tuple[list[Point], list[InvalidPoint]]:
     return points, invalid
 
 
+def load_groups(points: list[Point]) -> list[list[Point]]:
+    """Points grouped by load identity, groups in order of first appearance, points in
+    order within each; a point that shares its load with none is a group of its own."""
+    groups: dict[Any, list[Point]] = {}
+    for point in points:
+        identity = load_identity(point.config) or ("config", point.config.config_hash)
+        groups.setdefault(identity, []).append(point)
+    return list(groups.values())
+
+
 def schedule(points: list[Point], config: StudyConfig) -> list[tuple[Point, int]]:
-    """Order point × cycle pairs: sequential (A A B B), interleaved (A B A B), shuffled."""
-    n, order = config.cycles.n, config.cycles.order
+    """Order point × cycle pairs: sequential (A A B B), interleaved (A B A B), shuffled.
+
+    With ``reuse="auto"`` the order lets loaded models be reused, within each order's rule:
+    sequential runs every point's cycles back to back and points that load the same model
+    one after another; interleaved still runs one round over every point per cycle, each
+    round grouped by load and starting with the model the previous round ended on (the
+    groups' order alternates, A B | B A, which also balances slow drift across them);
+    shuffled stays exactly the seeded shuffle.
+    """
+    n, order, reuse = config.cycles.n, config.cycles.order, config.reuse == "auto"
+    groups = load_groups(points) if reuse else [[p] for p in points]
     if order == "sequential":
-        return [(p, c) for p in points for c in range(n)]
+        return [(p, c) for group in groups for p in group for c in range(n)]
     pairs: list[tuple[Point, int]] = []
     for c in range(n):
-        batch = list(points)
         if order == "shuffled":
+            batch = list(points)
             random.Random(config.cycles.seed * 1_000_003 + c).shuffle(batch)
+        else:
+            rounds = groups[::-1] if reuse and c % 2 else groups
+            batch = [p for group in rounds for p in group]
         pairs.extend((p, c) for p in batch)
     return pairs
 

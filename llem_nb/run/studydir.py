@@ -82,7 +82,10 @@ def definition_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
 def check_definition(study_dir: Path, config: StudyConfig, *, force: bool) -> list[str]:
     """Raise ConfigError naming what changed since ``study_dir`` was created, unless ``force``."""
     old = read_definition(study_dir)
-    changes = definition_changes(old.model_dump(mode="json"), config.model_dump(mode="json"))
+    same = {"reuse"}  # how a run loads models, not what it measures
+    changes = definition_changes(
+        old.model_dump(mode="json", exclude=same), config.model_dump(mode="json", exclude=same)
+    )
     if changes and not force:
         raise ConfigError(
             f"study {config.name!r} changed since {study_dir} was created: " + "; ".join(changes),

@@ -27,6 +27,10 @@ class Runner(ABC):
     name: ClassVar[str]
     concurrent: ClassVar[bool] = False
     """True: the loop hands it every experiment through ``submit`` and collects ``result``."""
+    reuse: str = "never"
+    """``auto``: keep a loaded model between experiments whose load keys are equal (runners
+    that can: local, subprocess); ``never``: every experiment loads its own. The study loop
+    sets it from the study's ``reuse``."""
 
     def __init__(self, *, source: str | None = None) -> None:
         self.source = source
@@ -66,6 +70,10 @@ class Runner(ABC):
 
     def describe(self) -> str:
         return self.name
+
+    def release(self) -> None:
+        """Free what is kept between experiments (a loaded model, a worker process). The study
+        loop calls it when another runner takes over and when the study ends."""
 
     def close(self) -> None:
         """Release what the runner holds (a client, a cluster connection)."""

@@ -1,4 +1,10 @@
-"""Runners on this machine: in the kernel's own process, or in a spawned child per experiment."""
+"""Runners on this machine: in the kernel's own process, or in child processes.
+
+With ``reuse="auto"`` (the study default) the local runner keeps the loaded model in the
+kernel between experiments with equal load keys, and the subprocess runner keeps one
+worker process alive per load key (``llem_nb.runners.worker``). With ``reuse="never"``
+every experiment loads its own model: in the kernel, or in a fresh child of its own.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,17 @@ import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
+from llem_nb.backends.base import load_identity
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ExperimentTimeout, RunnerError
 from llem_nb.measure.harness import Harness
+from llem_nb.measure.reuse import ModelKeeper
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
 from llem_nb.runners.exchange import CONFIG_ENV, Exchange
+from llem_nb.runners.worker import Worker, WorkerTimeout
 
 
 class LocalRunner(Runner):
@@ -20,15 +30,34 @@ class LocalRunner(Runner):
 
     name = "local"
 
+    def __init__(self, *, source: str | None = None) -> None:
+        super().__init__(source=source)
+        self.keeper = ModelKeeper()
+
+    def harness(self, config: ExperimentConfig, keeper: ModelKeeper | None) -> Harness:
+        """The Harness for one experiment (a subclass may inject a meter or a clock)."""
+        return Harness(keeper=keeper)
+
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
-        return Harness().run(config, cycle=cycle, study=study)
+        keeper = self.keeper if self.reuse == "auto" else None
+        return self.harness(config, keeper).run(config, cycle=cycle, study=study)
+
+    def release(self) -> None:
+        """Unload the kept model."""
+        self.keeper.release()
+
+    def close(self) -> None:
+        self.release()
 
 
 class SubprocessRunner(Runner):
-    """A fresh Python process per experiment, through the same entrypoint containers use.
+    """Experiments in child processes: isolates memory and threads from the kernel.
 
-    Isolates memory and threads; enforces ``config.timeout_s`` (or ``timeout_s`` here).
-    The child's traceback is re-raised in the parent as a ``RunnerError``.
+    ``reuse="never"``: a fresh process per experiment, through the same entrypoint
+    containers use. ``reuse="auto"``: one worker process per load key, alive across its
+    experiments. Either way ``config.timeout_s`` (or ``timeout_s`` here) bounds each
+    experiment, the child's traceback is re-raised in the parent as a ``RunnerError``, and
+    a child that crashes or times out is killed; the next experiment gets a new one.
     """
 
     name = "subprocess"
@@ -44,6 +73,7 @@ class SubprocessRunner(Runner):
         self.timeout_s = timeout_s
         self.python = python or sys.executable
         self._proc: subprocess.Popen[bytes] | None = None
+        self._worker: Worker | None = None
 
     @classmethod
     def from_arg(cls, arg: str, *, source: str | None = None) -> SubprocessRunner:
@@ -67,6 +97,8 @@ class SubprocessRunner(Runner):
             preflight_in(self.python, config)
 
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
+        if self.reuse == "auto":
+            return self._in_worker(config, cycle=cycle, study=study)
         exchange = Exchange(config, cycle=cycle, study=study)
         env = {**os.environ, CONFIG_ENV: str(exchange.config_path)}
         timeout = config.timeout_s or self.timeout_s
@@ -99,6 +131,54 @@ class SubprocessRunner(Runner):
             exchange.cleanup()
             return result
         raise _child_failure(config, exchange, code)
+
+    def _worker_for(self, config: ExperimentConfig) -> Worker:
+        """The live worker serving this load key in this environment, else a new one."""
+        identity: Any = load_identity(config) or ("config", config.config_hash)
+        env = dict(os.environ)
+        worker = self._worker
+        if worker is not None and worker.alive and (worker.identity, worker.env) == (identity, env):
+            return worker
+        self.release()
+        self._worker = Worker(self.python, identity, env)
+        return self._worker
+
+    def _in_worker(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
+        worker = self._worker_for(config)
+        exchange = Exchange(config, cycle=cycle, study=study)
+        timeout = config.timeout_s or self.timeout_s
+        self._proc = worker.proc
+        try:
+            reply = worker.ask(exchange.config_path, timeout, exchange.log_path)
+        except WorkerTimeout:
+            self._worker = None
+            raise ExperimentTimeout(
+                f"experiment {config.experiment_id} ran past timeout_s={timeout} and its "
+                f"worker process was killed; its files are kept in {exchange.dir}",
+                category="timeout",
+            ) from None
+        except BaseException:
+            self._worker = None
+            raise
+        finally:
+            self._proc = None
+        if reply is None:
+            self._worker = None
+            raise _child_failure(config, exchange, worker.kill())
+        result = exchange.read_result() if reply.ok else None
+        if result is not None:
+            exchange.cleanup()
+            return result
+        raise _child_failure(config, exchange, 1)
+
+    def release(self) -> None:
+        """Stop the worker (it frees its model first)."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
+
+    def close(self) -> None:
+        self.release()
 
     def cancel(self) -> None:
         """Kill the running child (and its process group); ``run`` then raises."""

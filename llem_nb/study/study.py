@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from llem_nb.config.experiment import ExperimentConfig, config_error, validate_experiment
 from llem_nb.config.keys import check_key, normalize_key
-from llem_nb.config.sections import CycleOrder
+from llem_nb.config.sections import CycleOrder, Reuse
 from llem_nb.config.study import InvalidPoint, Point, StudyConfig, check_axis_value, expand
 from llem_nb.errors import ConfigError
 from llem_nb.results.html import flagged, frame_html, kv_table
@@ -32,7 +32,7 @@ class Study:
     """A sweep over experiment settings, built in a notebook.
 
     Immutable: every builder method (``sweep``, ``add``, ``cycles``, ``runners``, ``gap``,
-    ``cooldown``) returns a new ``Study`` and leaves the one it was called on as it was,
+    ``cooldown``, ``reuse``) returns a new ``Study`` and leaves the one it was called on as it was,
     so two studies built from one base never share axes::
 
         base = Study("bs", model=ll.demo_model())
@@ -143,6 +143,12 @@ class Study:
                 "poll_s": poll_s,
             }
         )
+
+    def reuse(self, mode: Reuse) -> Study:
+        """``"auto"`` (default): points that load the same model share it, one after another
+        (its warm-up too, and an idle baseline younger than ``baseline.max_age_s``);
+        ``"never"``: every experiment loads, warms up and measures its baseline afresh."""
+        return self._update(reuse=mode)
 
     # ------------------------------------------------------------------ views
 
@@ -325,6 +331,7 @@ def study_html(study: Study) -> str:
     rows += [(f"runner.{k}", v) for k, v in cfg.runners.items()]
     if cfg.gap_seconds:
         rows.append(("gap between experiments [s]", cfg.gap_seconds))
+    rows.append(("reuse loaded models", cfg.reuse))
     preview = study.preview()
     keep = ["experiment_id", *(c for c in preview.columns if c in cfg.sweep or "." in c)]
     table = frame_html(preview[[c for c in dict.fromkeys(keep) if c in preview.columns]])

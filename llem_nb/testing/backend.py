@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any, ClassVar
 
-from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
+from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.plugins import register_backend
 from llem_nb.errors import BackendError
@@ -39,6 +39,11 @@ class FakeBackend(Backend):
     @classmethod
     def preflight(cls, config: ExperimentConfig) -> None:
         return None
+
+    @classmethod
+    def load_key(cls, config: ExperimentConfig) -> str | None:
+        """Model and precision: points that differ in anything else share one load."""
+        return key_of({"backend": cls.name, "model": config.model, "precision": config.precision})
 
     def load(self) -> None:
         self._maybe_fail("load")

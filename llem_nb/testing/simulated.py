@@ -10,6 +10,10 @@ of the very traces it drew.
 
     work = SimWorkload.make(gpus=2, counter_update_s=0.1)
     result = work.harness(config).run(config)
+
+``SimRunner`` is the local runner on such a machine, so whole studies (the run loop,
+model reuse, baselines kept between windows) run in virtual time:
+``study.run(runner=SimRunner(work))``.
 """
 
 from __future__ import annotations
@@ -18,11 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput
+from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.plugins import register_backend
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.measure.harness import Harness
+from llem_nb.measure.reuse import ModelKeeper
+from llem_nb.results.schema import ExperimentResult
+from llem_nb.runners.local import LocalRunner
 from llem_nb.testing.clock import SimClock
 from llem_nb.testing.nvml import FakeGpu, FakeNvml
 from llem_nb.testing.traces import LiveTrace
@@ -42,9 +49,12 @@ class SimWorkload:
     step_s: float = 0.02
     prefill_w: float = 450.0
     decode_w: float = 300.0
+    load_s: float = 0.0
     marks: list[tuple[str, float]] = field(default_factory=list)
     phases: list[tuple[float, float]] = field(default_factory=list)
     last_meter: NvmlMeter | None = None
+    loads: int = 0
+    unloads: int = 0
 
     @classmethod
     def make(
@@ -56,10 +66,12 @@ class SimWorkload:
         step_s: float = 0.02,
         prefill_w: float = 450.0,
         decode_w: float = 300.0,
+        load_s: float = 0.0,
         **gpu: Any,
     ) -> SimWorkload:
         """``gpus`` simulated GPUs (``FakeGpu`` fields in ``gpu``, applied to each; counter
-        phases spread so no two GPUs tick together)."""
+        phases spread so no two GPUs tick together). ``load_s``: what loading the model
+        takes, in simulated seconds (the GPUs idle meanwhile)."""
         clock = SimClock()
         idle = list(idle_w) if isinstance(idle_w, list) else [float(idle_w)] * gpus
         traces = [LiveTrace(w) for w in idle]
@@ -75,7 +87,7 @@ class SimWorkload:
                 )
             )
         nvml = FakeNvml(devices, clock=clock)
-        return cls(clock, nvml, traces, idle, prefill_s, step_s, prefill_w, decode_w)
+        return cls(clock, nvml, traces, idle, prefill_s, step_s, prefill_w, decode_w, load_s)
 
     def now(self) -> float:
         """Seconds on the simulator's timeline (where the traces live)."""
@@ -134,8 +146,16 @@ class SimBackend(Backend):
     def preflight(cls, config: ExperimentConfig) -> None:
         return None
 
+    @classmethod
+    def load_key(cls, config: ExperimentConfig) -> str | None:
+        return key_of({"backend": cls.name, "model": config.model, "precision": config.precision})
+
     def load(self) -> None:
-        return None
+        self.work.clock.sleep(self.work.load_s)
+        self.work.loads += 1
+
+    def unload(self) -> None:
+        self.work.unloads += 1
 
     def _mark(self, label: str, t: float) -> None:
         self.work.marks.append((label, t))
@@ -184,3 +204,30 @@ def use_sim_backend() -> str:
     """Register ``SimBackend`` as backend ``sim`` in this process; returns the name."""
     register_backend(SIM_BACKEND, SimBackend, child_processes=False)
     return SIM_BACKEND
+
+
+class SimRunner(LocalRunner):
+    """The local runner on a ``SimWorkload``: the real Harness, ``ModelKeeper`` and
+    ``NvmlMeter``, a ``SimBackend`` per loaded model, all in the workload's virtual time."""
+
+    name: ClassVar[str] = "sim"
+
+    def __init__(self, work: SimWorkload, **meter_options: Any) -> None:
+        super().__init__()
+        use_sim_backend()
+        self.work = work
+        self.meter_options = meter_options
+        self.keeper = ModelKeeper(make_backend=lambda config: SimBackend(config, work))
+
+    def harness(self, config: ExperimentConfig, keeper: ModelKeeper | None) -> Harness:
+        meter = self.work.meter(**self.meter_options)
+        if keeper is None:
+            return Harness(SimBackend(config, self.work), meter, clock=self.work.clock)
+        return Harness(meter=meter, clock=self.work.clock, keeper=keeper)
+
+    def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
+        try:
+            return super()._execute(config, cycle=cycle, study=study)
+        finally:
+            if self.work.last_meter is not None:
+                self.work.last_meter.close()

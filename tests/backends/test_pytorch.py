@@ -279,3 +279,58 @@ def test_generation_settings_override_model_defaults() -> None:
     sampled = _hf.generation_settings(_exp(model="m", decoder={"temperature": 0.7, "top_k": 5}))
     assert sampled["do_sample"] is True
     assert (sampled["temperature"], sampled["top_k"], sampled["top_p"]) == (0.7, 5, 1.0)
+
+
+# --------------------------------------------------------------------------- reuse
+
+
+def test_load_key_leaves_out_per_point_settings(tiny_model_dir: Path, monkeypatch) -> None:
+    def key(**overrides: Any) -> str | None:
+        return PytorchBackend.load_key(_config(tiny_model_dir, **overrides))
+
+    same = key()
+    assert key(batch_size=2, max_output_tokens=3, max_input_tokens=9, n_prompts=5) == same
+    assert key(decoder={"temperature": 0.7, "top_p": 0.9}, pytorch={"num_threads": 1}) == same
+    assert key(pytorch={"num_threads": 1, "use_cache": False}) == same
+    assert key(precision="bf16") != same
+    assert key(pytorch={"num_threads": 2}) != same
+    assert key(pytorch={"num_threads": 1, "attn_implementation": "eager"}) != same
+    assert PytorchBackend.load_key(_config(tiny_model_dir.parent)) != same
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert key() != same
+
+
+def test_a_reconfigured_model_generates_what_a_fresh_load_would(tiny_model_dir: Path) -> None:
+    """Switching a loaded model to another point (batch size, decoding, lengths) gives the
+    very tokens that loading it for that point gives."""
+    target = {
+        "batch_size": 2,
+        "max_output_tokens": 5,
+        "decoder": {"temperature": 0.9, "top_k": 20, "seed": 3},
+    }
+    kept = PytorchBackend(_config(tiny_model_dir))
+    kept.load()
+    try:
+        kept.generate(PROMPTS)
+        kept.reconfigure(_config(tiny_model_dir, **target))
+        switched = kept.generate(PROMPTS)
+    finally:
+        kept.unload()
+    fresh = _run(tiny_model_dir, PROMPTS, **target)
+    assert [r.token_ids for r in switched.requests] == [r.token_ids for r in fresh.requests]
+    assert [r.input_tokens for r in switched.requests] == [r.input_tokens for r in fresh.requests]
+    assert len(switched.phases) == 3  # batches of 2
+    assert max(r.output_tokens for r in switched.requests) <= 5
+
+
+def test_rewarm_is_short_and_leaves_the_point_s_settings(tiny_model_dir: Path) -> None:
+    backend = PytorchBackend(_config(tiny_model_dir, max_output_tokens=12, batch_size=2))
+    backend.load()
+    try:
+        backend.rewarm(PROMPTS, max_output_tokens=3)
+        assert backend.config.max_output_tokens == 12
+        assert backend._model.generation_config.max_new_tokens == 12
+        out = backend.generate(PROMPTS[:2])
+    finally:
+        backend.unload()
+    assert max(r.output_tokens for r in out.requests) > 3

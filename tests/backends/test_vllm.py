@@ -619,3 +619,53 @@ def test_a_study_checks_vllm_in_the_runners_interpreter_before_running(
         study.run(runner={"vllm": f"subprocess:{other}"}, results_dir=tmp_path, progress=False)
     assert err.value.field == "backend"
     assert not any(tmp_path.iterdir())
+
+
+# --------------------------------------------------------------------------- reuse
+
+
+def test_load_key_follows_the_engine_args(model_dir: Path) -> None:
+    def key(**fields: Any) -> str | None:
+        return VllmBackend.load_key(_config(model_dir, **fields))
+
+    same = key()
+    assert key(decoder={"temperature": 0.7}) == same
+    assert key(vllm={"batching": "static"}) == same
+    assert key(n_prompts=3, dataset="builtin") == same
+    assert key(batch_size=4) != same  # max_num_seqs follows the batch size …
+    engine = {"engine": {"max_num_seqs": 16}}
+    assert key(batch_size=4, vllm=engine) == key(batch_size=8, vllm=engine)  # … unless set
+    assert key(max_output_tokens=7) != same  # max_model_len
+    assert key(decoder={"seed": 1}) != same  # the engine seed
+    assert key(precision="fp16") != same
+    assert key(gpus=1) != same
+
+
+def test_a_kept_engine_serves_the_next_point_with_its_own_sampling(
+    fake: FakeVllm, model_dir: Path
+) -> None:
+    from llem_nb.measure.reuse import ModelKeeper
+
+    keeper = ModelKeeper(make_backend=lambda c: VllmBackend(c, clock=fake.clock))
+    greedy = _config(model_dir, n_prompts=4, baseline={"seconds": 0})
+    sampled = _config(
+        model_dir,
+        n_prompts=4,
+        baseline={"seconds": 0},
+        decoder={"temperature": 0.7, "top_p": 0.9},
+        vllm={"batching": "static"},
+        warmup={"rewarm_tokens": 2},
+    )
+    first = Harness(meter=NullMeter(), keeper=keeper).run(greedy)
+    second = Harness(meter=NullMeter(), keeper=keeper).run(sampled)
+    assert len(fake.llms) == 1 and not fake.llms[0].llm_engine.engine_core.shut_down
+    assert (first.model_reused, second.model_reused) == (False, True)
+    assert second.load_s == 0.0 and second.batching == "static"
+    window = fake.llms[0].llm_engine.added[-4:]
+    assert {(p.temperature, p.top_p, p.max_tokens) for _, _, p in window} == {(0.7, 0.9, 6)}
+    assert second.warmup is not None and second.warmup["rewarm"]
+    rewarm = [p for _, _, p in fake.llms[0].llm_engine.added[:-4] if p.max_tokens == 2]
+    assert len(rewarm) == 4 and {p.temperature for p in rewarm} == {0.7}  # one batch: all 4
+    assert second.environment["sampling_args"]["temperature"] == 0.7
+    keeper.release()
+    assert fake.llms[0].llm_engine.engine_core.shut_down and fake.cleanups == 1

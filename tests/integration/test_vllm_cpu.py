@@ -101,3 +101,40 @@ def test_demo_model_through_vllm_counts_the_pytorch_backends_input_tokens() -> N
     assert vllm_result.ttft_ms_p50 and vllm_result.itl_ms_p50 and vllm_result.latency_s_p50
     assert vllm_result.load_s and vllm_result.warmup_s is not None
     assert vllm_result.environment["engine_args"]["max_model_len"] == 32 + 8
+
+
+def test_a_vllm_worker_keeps_its_engine_across_points_that_share_it(tmp_path: Path) -> None:
+    """Points that differ in decoding and batching mode share one engine in one worker
+    process; a reused engine generates what a fresh one does for the same point."""
+    model = tiny_model(tmp_path / "tiny32", head_dim=32)
+    base: dict[str, Any] = {
+        "model": str(model),
+        "backend": "vllm",
+        "precision": "fp32",
+        "gpus": 0,
+        "n_prompts": 4,
+        "batch_size": 2,
+        "max_input_tokens": 24,
+        "max_output_tokens": 8,
+        "baseline": {"seconds": 0},
+    }
+    study = (
+        Study("vllm-reuse", **base)
+        .sweep(decoder__temperature=[0.8, 0.0], vllm__batching=["continuous", "static"])
+        .runners(vllm=f"subprocess:{VLLM_PYTHON}")
+    )
+    res = study.run(results_dir=tmp_path / "results", progress=False)
+    assert [r.status for r in res.results] == ["ok"] * 4, [r.error for r in res.results]
+    assert [r.model_reused for r in res.results] == [False, True, True, True]
+    assert [r.load_s for r in res.results][1:] == [0.0, 0.0, 0.0]
+    engines = {str(r.environment["engine_args"]) for r in res.results}
+    assert len(engines) == 1
+    assert [r.batching for r in res.results] == ["continuous", "static"] * 2
+    temperatures = [r.environment["sampling_args"]["temperature"] for r in res.results]
+    assert temperatures == [0.8, 0.8, 0.0, 0.0]
+    reused = res.results[3]  # greedy, static, on the engine started for the first point
+    fresh = SubprocessRunner(python=str(VLLM_PYTHON)).run(reused.experiment)
+    assert reused.requests and fresh.requests
+    assert reused.requests.input_tokens == fresh.requests.input_tokens
+    assert reused.requests.output_tokens == fresh.requests.output_tokens
+    assert fresh.model_reused is False

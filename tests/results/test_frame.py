@@ -154,6 +154,19 @@ def test_dtypes(tmp_path: Path) -> None:
         assert frame[name].dtype == "float64", name
 
 
+def test_reuse_columns(tmp_path: Path) -> None:
+    kept = measured(model_reused=True, load_s=0.0, baseline_reused=True, baseline_age_s=42.5)
+    fresh = make_result("fresh", model_reused=False, load_s=3.0, baseline_reused=False)
+    old = make_result("old")
+    frame = quiet_load(write(tmp_path, kept, fresh, old))
+    assert frame["model_reused"].dtype == "boolean" and frame["baseline_reused"].dtype == "boolean"
+    assert frame["baseline_age_s"].dtype == "float64"
+    assert bool(row(frame, "exp")["model_reused"]) and row(frame, "exp")["baseline_age_s"] == 42.5
+    assert not bool(row(frame, "fresh")["model_reused"]) and row(frame, "fresh")["load_s"] == 3.0
+    assert row(frame, "old")["model_reused"] is pd.NA  # written before reuse existed
+    assert math.isnan(row(frame, "old")["baseline_age_s"])
+
+
 def test_failed_rows_kept_or_dropped(tmp_path: Path) -> None:
     config = ExperimentConfig(model="tiny-llama")
     failed = ExperimentResult.failed(config, RuntimeError("CUDA out of memory"), cycle=1)

@@ -150,3 +150,46 @@ def test_subprocess_timeout_kills_the_child(fake_backend: str, tmp_path: Path) -
             SubprocessRunner().run(config)
     finally:
         del os.environ["LLEM_FAKE_STEP_S"]
+
+
+def test_the_study_hands_reuse_to_its_runners_and_frees_models_between_them(
+    fake_backend: str, tmp_path: Path
+) -> None:
+    """Two backends on two in-process runners: when the second takes over, the first has
+    already freed its model; when the study ends, nothing is kept."""
+    from llem_nb.config.plugins import register_backend
+    from llem_nb.run.loop import prepare_run
+
+    register_backend("fake-two", FakeBackend, child_processes=False)
+    study = (
+        _study(fake_backend)
+        .sweep(backend=[fake_backend, "fake-two"])
+        .runners(**{fake_backend: "local", "fake-two": "local"})
+    )
+    run = prepare_run(study.config, results_dir=tmp_path, progress=False)
+    first, second = run.runners[fake_backend], run.runners["fake-two"]
+    assert first is not second and first.reuse == second.reuse == "auto"
+    held: list[tuple[str, bool, bool]] = []
+
+    def on_start(event: ProgressEvent) -> None:
+        if event.kind == "started":
+            kept = (first.keeper.backend is not None, second.keeper.backend is not None)
+            held.append((event.backend, *kept))
+
+    run.subscribe(on_start)
+    res = run.execute()
+    assert [r.status for r in res.results] == ["ok"] * 4
+    assert held == [
+        (fake_backend, False, False),
+        (fake_backend, True, False),
+        ("fake-two", False, False),
+        ("fake-two", False, True),
+    ]
+    assert first.keeper.backend is None and second.keeper.backend is None
+    assert [r.model_reused for r in res.results] == [False, True, False, True]
+
+
+def test_reuse_never_loads_per_experiment(fake_backend: str, tmp_path: Path) -> None:
+    res = _study(fake_backend).cycles(2).reuse("never").run(results_dir=tmp_path, progress=False)
+    assert not any(r.model_reused for r in res.results)
+    assert res.df["model_reused"].dtype == "boolean"

@@ -108,6 +108,17 @@ def test_a_changed_definition_is_refused_naming_the_change(
     assert opened[-1]["changes"] == ["sweep.batch_size: [1, 2, 3] → [1, 2, 4]"]
 
 
+def test_resume_with_reuse_switched_is_no_change_of_definition(
+    fake_backend: str, tmp_path: Path
+) -> None:
+    """Reuse decides how models are loaded, not what is measured: a resume may switch it."""
+    study, first = _interrupted_run(fake_backend, tmp_path)
+    log = StartedLog()
+    res = study.reuse("never").run(resume=first.dir, progress=False, callbacks=[log])
+    assert res.resumed and len(log.started) == len(all_pairs(study)) - res.skipped
+    assert Study.from_yaml(first.dir / "study.yaml").config.reuse == "auto"
+
+
 def test_failed_pairs_rerun_only_with_retry_failed(fake_backend: str, tmp_path: Path) -> None:
     FakeBackend.fail_on = "generate"
     study = fake_study(fake_backend, sizes=(1, 2), cycles=1)

@@ -72,8 +72,12 @@ class StartedLog:
             self.started.append((event.experiment_id, event.cycle))
 
 
+EXPERIMENT_MODULES = (b"llem_nb.runners.entrypoint", b"llem_nb.runners.worker")
+
+
 def entrypoint_children() -> list[int]:
-    """Pids of this process's children running the experiment entrypoint (Linux /proc)."""
+    """Pids of this process's children running experiments: the entrypoint (one per
+    experiment) or a worker (one per load key) (Linux /proc)."""
     me = os.getpid()
     found = []
     for entry in os.listdir("/proc"):
@@ -87,7 +91,8 @@ def entrypoint_children() -> list[int]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == me and b"llem_nb.runners.entrypoint" in cmd and fields[0] != "Z":
+        runs_experiments = any(m in cmd for m in EXPERIMENT_MODULES)
+        if int(fields[1]) == me and runs_experiments and fields[0] != "Z":
             found.append(int(entry))
     return found
 

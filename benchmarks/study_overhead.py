@@ -1,0 +1,102 @@
+"""What a study spends outside its measured windows, before and after reuse.
+
+For a 4-batch-size × 3-cycle sweep, the ratio of study wall time to the sum of measured
+windows, run with ``reuse="never"`` (every experiment loads the model, warms it up and
+measures an idle baseline afresh: the design before issue 15) and ``reuse="auto"``, side by
+side in one run: the tiny model on the CPU in the kernel and in a subprocess, and the demo
+model (SmolLM2-135M) in the kernel. Each run is preceded by one untimed experiment, so
+imports and file caches are paid by neither. Goals: ≤ 1.15 for the demo model in the
+kernel, ≤ 1.3 for the subprocess runner.
+
+The CPU has no energy counter here and ``measurement.min_window_s`` is off on the CPU, so
+windows would last a fraction of a second; each window is held to ``--min-window-s``
+(default 10 s, the GPU default; the prompt set is repeated, every token counted) so the
+ratio compares set-up with measurement time as a GPU study would. What reuse cannot remove
+is paid once per study: a subprocess worker's Python start and torch import (~5 s on an
+idle machine, 15-20 s on a loaded 2-core one), the first load and warm-up.
+
+    .venv/bin/python benchmarks/study_overhead.py [--min-window-s 10] [--cycles 3] [--no-demo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BATCH_SIZES = [1, 2, 4, 8]
+GOALS = {"demo model, kernel": 1.15, "tiny model, subprocess": 1.3}
+
+
+def sweep(model: str, name: str, args: argparse.Namespace) -> Any:
+    from llem_nb.study.study import Study
+
+    return (
+        Study(
+            name,
+            model=model,
+            precision="fp32",
+            gpus=0,
+            n_prompts=args.n_prompts,
+            max_input_tokens=128,
+            max_output_tokens=args.max_output_tokens,
+            measurement={"min_window_s": args.min_window_s},
+            pytorch={"num_threads": args.threads},
+        )
+        .sweep(batch_size=BATCH_SIZES)
+        .cycles(args.cycles)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--min-window-s", type=float, default=10.0)
+    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--n-prompts", type=int, default=8)
+    parser.add_argument("--max-output-tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--no-demo", action="store_true", help="skip the demo model")
+    args = parser.parse_args()
+
+    from llem_nb.backends.models import demo_model, tiny_model
+    from llem_nb.study.overhead import compare_reuse, overhead_table
+
+    scratch = Path(tempfile.mkdtemp(prefix="llem-study-overhead-"))
+    tiny = str(tiny_model(scratch / "tiny"))
+    cases: list[tuple[str, str, str]] = [
+        ("tiny model, kernel", tiny, "local"),
+        ("tiny model, subprocess", tiny, "subprocess"),
+    ]
+    if not args.no_demo:
+        print("preparing the demo model (converted once, then cached) …", flush=True)
+        cases.append(("demo model, kernel", str(demo_model()), "local"))
+
+    print(
+        f"{len(BATCH_SIZES)} batch sizes × {args.cycles} cycles, {args.n_prompts} prompts, "
+        f"{args.max_output_tokens} new tokens, windows held to ≥ {args.min_window_s:g} s, "
+        f"{args.threads} torch thread(s), CPU (no energy counter here)",
+        flush=True,
+    )
+    summary: list[tuple[str, float, float]] = []
+    for label, model, runner in cases:
+        study = sweep(model, label.split(",")[0].replace(" ", "-"), args)
+        runs = compare_reuse(study, runner=runner, results_dir=scratch / "results")
+        print(f"\n{label}")
+        print(overhead_table(runs))
+        summary.append((label, runs["never"].ratio, runs["auto"].ratio))
+
+    print(f"\n{'study wall / Σ windows':<26}{'never':>8}{'auto':>8}{'goal':>8}")
+    for label, never, auto in summary:
+        goal = GOALS.get(label)
+        verdict = "" if goal is None else ("  met" if auto <= goal else "  missed")
+        goal_text = f"≤{goal:g}" if goal is not None else "-"
+        print(f"{label:<26}{never:>8.3f}{auto:>8.3f}{goal_text:>8}{verdict}")
+
+
+if __name__ == "__main__":
+    main()
