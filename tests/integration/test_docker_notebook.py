@@ -31,7 +31,8 @@ def test_docker_notebook_runs_its_sweep_in_containers(
     text = "\n".join(
         str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", "")) for out in outputs
     )
-    assert f"docker:{docker_engine.image}" in text
+    assert f"CPU containers from `{docker_engine.image}`" in text
+    assert "Docker daemon : yes" in text and "NVIDIA toolkit: no" in text
     assert "ImagePullError" in text and "docker pull llem-nb/never-built:0" in text
     assert any("image/png" in out.get("data", {}) for out in outputs)
 
