@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -34,6 +32,7 @@ from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ConfigError, PreflightError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
+from llem_nb.runners.docker.ahead import Ahead
 from llem_nb.runners.docker.classify import Failure, classify
 from llem_nb.runners.docker.container import (
     Prepared,
@@ -43,6 +42,7 @@ from llem_nb.runners.docker.container import (
     remove_container,
     save_logs,
 )
+from llem_nb.runners.docker.errors import ContainerError
 from llem_nb.runners.docker.images import image_choice, parse_image
 from llem_nb.runners.exchange import CONFIG_ENV, Exchange
 
@@ -117,11 +117,8 @@ class DockerRunner(Runner):
         self._image_used: str | None = image
         self._digest: str | None = None
         self._container: Any = None
-        self._prepared: dict[tuple[str, int, str], Future[Prepared]] = {}
-        self._queued: dict[tuple[str, int, str], tuple[ExperimentConfig, int, str]] = {}
-        self._finished: list[Any] = []
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        self._cancelled = threading.Event()
+        self._ahead = Ahead(self._create)
 
     @classmethod
     def from_arg(cls, arg: str, *, source: str | None = None) -> DockerRunner:
@@ -135,66 +132,16 @@ class DockerRunner(Runner):
 
     def close(self) -> None:
         """Remove prepared and finished containers, then close the client."""
-        self._drop_prepared()
-        self._flush_background()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        self._ahead.close()
         if self._client is not None:
             self._client.close()
             self._client = None
 
     def prepare(self, config: ExperimentConfig, *, cycle: int, study: str) -> None:
-        """Get the exchange dir and container of an experiment that runs next ready ahead:
-        they are created in the background once the current container has started (so the
-        daemon is not asked for two things at once on the critical path); ``run`` then only
+        """Create the exchange dir and container of the experiment that runs next, in the
+        background once the current container has started (``ahead``); ``run`` then only
         starts it. Never raises: ``run`` reports any problem itself."""
-        key = (config.config_hash, cycle, study)
-        with self._lock:
-            if key not in self._prepared and key not in self._queued:
-                self._queued[key] = (config, cycle, study)
-
-    def _flush_background(self) -> None:
-        """Hand the queued work (removals of finished containers, creations of prepared
-        ones) to the background thread; called right after a container starts."""
-        with self._lock:
-            removals, self._finished = self._finished, []
-            queued, self._queued = dict(self._queued), {}
-            if not removals and not queued:
-                return
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="llem-docker")
-            pool = self._pool
-        for container in removals:
-            pool.submit(remove_container, container)
-        for key, (config, cycle, study) in queued.items():
-            future = pool.submit(self._create, config, cycle, study)
-            with self._lock:
-                self._prepared[key] = future
-
-    def _take_prepared(self, config: ExperimentConfig, cycle: int, study: str) -> Prepared | None:
-        key = (config.config_hash, cycle, study)
-        with self._lock:
-            self._queued.pop(key, None)
-            future = self._prepared.pop(key, None)
-        if future is None:
-            return None
-        try:
-            return future.result()
-        except Exception as exc:  # run() creates it again and reports the failure itself
-            kept = getattr(exc, "exchange_dir", None)
-            if kept:
-                shutil.rmtree(kept, ignore_errors=True)
-            return None
-
-    def _drop_prepared(self) -> None:
-        with self._lock:
-            futures, self._prepared, self._queued = list(self._prepared.values()), {}, {}
-        for future in futures:
-            with contextlib.suppress(Exception):
-                prepared = future.result()
-                remove_container(prepared.container)
-                prepared.exchange.cleanup()
+        self._ahead.queue(config, cycle, study)
 
     @property
     def client(self) -> Any:
@@ -235,11 +182,13 @@ class DockerRunner(Runner):
             )
 
     def cancel(self) -> None:
-        """Kill the running container (from another thread); ``run`` then raises."""
+        """Kill the running container (from another thread); ``run`` then raises, also when
+        its container was not started yet."""
+        self._cancelled.set()
         container = self._container
         if container is not None:
             remove_container(container)
-        self._drop_prepared()
+        self._ahead.drop()
 
     def _create(self, config: ExperimentConfig, cycle: int, study: str) -> Prepared:
         """Exchange dir, image check and a created container; a classified error on failure."""
@@ -266,8 +215,20 @@ class DockerRunner(Runner):
 
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
         self._image_used, self._digest = self.image_for(config), None
-        prepared = self._take_prepared(config, cycle, study) or self._create(config, cycle, study)
+        self._cancelled.clear()
+        prepared = self._ahead.take(config, cycle, study) or self._create(config, cycle, study)
         exchange, failure, attrs = prepared.exchange, prepared.failure, prepared.attrs
+        self._container = prepared.container
+        if self._cancelled.is_set():
+            self._container = None
+            remove_container(prepared.container)
+            raise ContainerError(
+                f"experiment {config.experiment_id} was stopped before its container started; "
+                f"its files are kept in {exchange.dir}",
+                exchange_dir=str(exchange.dir),
+                image=failure.image,
+                error_type="Cancelled",
+            )
         self._image_used = failure.image
         self._digest = (attrs.get("RepoDigests") or [None])[0] or attrs.get("Id")
         code, oom, logs = self._run_container(prepared.container, exchange, failure)
@@ -361,7 +322,7 @@ class DockerRunner(Runner):
                 container.start()
             except DockerException as exc:
                 raise classify(replace(failure, phase="start", exc=exc)) from exc
-            self._flush_background()
+            self._ahead.flush()
             t0 = time.monotonic()
             try:
                 status = container.wait(timeout=failure.timeout_s)
@@ -383,7 +344,6 @@ class DockerRunner(Runner):
         finally:
             self._container = None
             if clean:
-                with self._lock:
-                    self._finished.append(container)
+                self._ahead.finished(container)
             else:
                 remove_container(container)
