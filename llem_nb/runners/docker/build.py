@@ -308,7 +308,7 @@ def save_image(client: Any, image: str, path: str | Path) -> Path:
     tmp = out.with_name(f".{out.name}.tmp")
     opener: Any = gzip.open if out.name.endswith(".gz") else open
     with opener(tmp, "wb") as fh:
-        for chunk in found.save(named=True):
+        for chunk in found.save(named=image if image in found.tags else True):
             fh.write(chunk)
     os.replace(tmp, out)
     return out
@@ -320,6 +320,13 @@ def load_image(client: Any, path: str | Path) -> list[str]:
     src = Path(path)
     if not src.is_file():
         raise ConfigError(f"no image file at {src}", field="path", fix="give the saved .tar path")
+    loaded: list[str] = []
     with open(src, "rb") as fh:
-        images = client.images.load(fh)
-    return [t for image in images for t in image.tags]
+        for chunk in client.api.load_image(fh):
+            text = str(chunk.get("stream", ""))
+            for prefix in ("Loaded image: ", "Loaded image ID: "):
+                if text.startswith(prefix):
+                    loaded.append(text.removeprefix(prefix).strip())
+            if "error" in chunk:
+                raise ConfigError(f"{src} is not a saved image: {chunk['error']}", field="path")
+    return loaded

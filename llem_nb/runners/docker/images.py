@@ -186,7 +186,13 @@ def is_default_name(image: str) -> bool:
 
 
 def build_command(image: str, backend: str) -> str:
-    """The ``llem-nb images build`` line that makes ``image`` (a default name)."""
+    """The ``llem-nb images build`` line that makes ``image`` (a default name); for a
+    backend llem_nb has no image recipe for, what to do instead."""
+    if backend not in IMAGE_BACKENDS:
+        return (
+            f"build an image with llem_nb and the {backend} backend yourself and choose it: "
+            f"runners {{{backend}: 'docker:<image>'}}"
+        )
     cpu = " --cpu" if image.endswith("-cpu") else ""
     return f"llem-nb images build {backend}{cpu}"
 
