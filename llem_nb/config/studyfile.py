@@ -208,7 +208,11 @@ def their_points(raw: Mapping[str, Any], fixed: Mapping[str, Any]) -> list[dict[
     points: list[dict[str, Any]] = []
     if not sweep:
         if fixed.get("model"):
-            points.append(_strip_sections(dict(fixed), fixed.get("backend", "pytorch")))
+            # A backend list without a sweep: one point per backend (their grammar would
+            # reject the list; this is what such a file means).
+            listed = fixed.get("backend", "pytorch")
+            for backend in listed if isinstance(listed, list) else [listed]:
+                points.append({**_strip_sections(dict(fixed), backend), "backend": backend})
     else:
         universal: dict[str, list[Any]] = {}
         scoped: dict[str, dict[str, list[Any]]] = {}

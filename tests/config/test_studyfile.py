@@ -352,6 +352,12 @@ def test_explicit_entries_alone_give_exactly_those_points(tmp_path: Path) -> Non
     assert [p.config.model for p in points] == ["a", "b"] and invalid == []
 
 
+def test_a_backend_list_without_a_sweep_is_one_point_per_backend(tmp_path: Path) -> None:
+    data = {"name": "two", "model": "gpt2", "backend": ["pytorch", "vllm"], "vllm": {"batching": "static"}}
+    study = load(tmp_path, data)
+    assert rows(study, "backend", "vllm.batching") == [("pytorch", "continuous"), ("vllm", "static")]
+
+
 def test_a_top_level_model_with_explicit_entries_is_one_more_point_first(tmp_path: Path) -> None:
     data = {"name": "m", "model": "gpt2", "experiments": [{"precision": "fp16"}]}
     assert rows(load(tmp_path, data), "precision") == [("bf16",), ("fp16",)]
