@@ -33,12 +33,13 @@ class Engine:
     image: str
     client: Any
 
-    def containers_of(self, experiment_id: str) -> list[Any]:
-        """Containers (any state) the Docker runner made for this experiment."""
+    def containers_of(self, experiment_id: str | None = None) -> list[dict[str, Any]]:
+        """Containers (any state) the Docker runner made for this experiment (or any), as
+        the daemon lists them: one call, no per-container inspect that could race a removal."""
         from llem_nb.runners.docker.runner import EXPERIMENT_LABEL
 
-        label = f"{EXPERIMENT_LABEL}={experiment_id}"
-        return list(self.client.containers.list(all=True, filters={"label": label}))
+        label = f"{EXPERIMENT_LABEL}={experiment_id}" if experiment_id else EXPERIMENT_LABEL
+        return list(self.client.api.containers(all=True, filters={"label": label}))
 
 
 def _script(command: str, timeout: float, *args: str) -> subprocess.CompletedProcess[str]:
