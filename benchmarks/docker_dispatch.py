@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "docker-engine.sh"
-IMPORTS = "import llem_nb.runners.entrypoint"
+IMPORTS = "import llem_nb.measure.harness, llem_nb.results.timeseries, llem_nb.runners.exchange"
 GOAL = 1.3
 
 
