@@ -1,12 +1,11 @@
 """Work the Docker runner does off the critical path: containers created ahead, and
-finished ones removed later.
+finished ones removed in the background.
 
 The study loop announces the next experiment (``Runner.prepare``) before running the
 current one. Its exchange dir and container are created by one background thread once the
-current container has *started* (``flush``), so the daemon is never asked to create,
-remove and start at the same moment: only the start is on the critical path. A container
-that exited cleanly is removed at the next flush, or when the runner closes (or is
-garbage-collected).
+current container has *started* (``create_queued``) — while it runs, and never at the
+moment the daemon starts it. A container that exited cleanly is removed by the same
+thread right away (``remove_later``); ``close`` waits for both.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import threading
-import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -27,42 +25,38 @@ Create = Callable[[ExperimentConfig, int, str], Prepared]
 
 
 class Ahead:
-    """Queued creations, prepared containers and finished ones, for one runner."""
+    """Queued creations and prepared containers, for one runner, and its background thread."""
 
     def __init__(self, create: Create) -> None:
         self._create = create
         self._queued: dict[Key, tuple[ExperimentConfig, int, str]] = {}
         self._prepared: dict[Key, Future[Prepared]] = {}
-        self._finished: list[Any] = []
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        weakref.finalize(self, _remove_all, self._finished)
+
+    def _thread(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="llem-docker")
+        return self._pool
 
     def queue(self, config: ExperimentConfig, cycle: int, study: str) -> None:
+        """Remember an experiment that runs next (created at the next ``create_queued``)."""
         key = (config.config_hash, cycle, study)
         with self._lock:
             if key not in self._prepared:
                 self._queued[key] = (config, cycle, study)
 
-    def finished(self, container: Any) -> None:
+    def create_queued(self) -> None:
+        """Create the queued experiments' containers in the background."""
         with self._lock:
-            self._finished.append(container)
-
-    def flush(self) -> None:
-        """Hand removals and queued creations to the background thread."""
-        with self._lock:
-            removals = list(self._finished)
-            self._finished.clear()
             queued, self._queued = self._queued, {}
-            if not removals and not queued:
-                return
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="llem-docker")
-            pool = self._pool
-            for container in removals:
-                pool.submit(remove_container, container)
             for key, (config, cycle, study) in queued.items():
-                self._prepared[key] = pool.submit(self._create, config, cycle, study)
+                self._prepared[key] = self._thread().submit(self._create, config, cycle, study)
+
+    def remove_later(self, container: Any) -> None:
+        """Remove a finished container in the background."""
+        with self._lock:
+            self._thread().submit(remove_container, container)
 
     def take(self, config: ExperimentConfig, cycle: int, study: str) -> Prepared | None:
         """The prepared container of this experiment, if one was made (None: make it now)."""
@@ -93,15 +87,9 @@ class Ahead:
                 prepared.exchange.cleanup()
 
     def close(self) -> None:
-        """Drop what was prepared, remove what finished, and wait for the thread."""
+        """Drop what was prepared and wait for the background thread's removals."""
         self.drop()
-        self.flush()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-
-
-def _remove_all(containers: list[Any]) -> None:
-    for container in containers:
-        remove_container(container)
-    containers.clear()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)

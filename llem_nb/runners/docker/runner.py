@@ -322,7 +322,7 @@ class DockerRunner(Runner):
                 container.start()
             except DockerException as exc:
                 raise classify(replace(failure, phase="start", exc=exc)) from exc
-            self._ahead.flush()
+            self._ahead.create_queued()
             t0 = time.monotonic()
             try:
                 status = container.wait(timeout=failure.timeout_s)
@@ -344,6 +344,6 @@ class DockerRunner(Runner):
         finally:
             self._container = None
             if clean:
-                self._ahead.finished(container)
+                self._ahead.remove_later(container)
             else:
                 remove_container(container)
