@@ -148,5 +148,5 @@ case "${1:-}" in
     base) cmd_base ;;
     build) shift; cmd_build "$@" ;;
     host) echo "$DOCKER_HOST" ;;
-    *) echo "usage: $0 install|start|stop|base|build|host" >&2; exit 2 ;;
+    *) echo "usage: $0 install|start|stop|base|build [backend…]|host" >&2; exit 2 ;;
 esac

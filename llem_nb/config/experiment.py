@@ -147,9 +147,10 @@ class ExperimentConfig(_Section):
         """The fields that change the measurement, in canonical JSON form (only this
         experiment's backend section among the backend sections)."""
         data = self.model_dump(mode="json", exclude=set(_NOT_HASHED))
-        for section in BACKENDS.names():
-            if section != self.backend:
-                data.pop(section, None)
+        # Only built-in sections are top-level keys (plugins' live under "plugins"), so no
+        # entry-point scan is needed here (an experiment process hashes before anything else).
+        for section in [k for k in data if k != self.backend and BACKENDS.builtin(k)]:
+            data.pop(section, None)
         own = data.pop("plugins", {}).get(self.backend)
         if own is not None:
             data["plugins"] = {self.backend: own}
