@@ -60,6 +60,7 @@ _NOT_APPLIED = {
     "execution.cycle_gap_seconds": "one gap between experiments (gap_seconds)",
     "execution.skip_preflight": "checks always run before a study",
     "execution.shuffle_seed": "shuffled order uses cycles.seed (not their design hash)",
+    "runners.tensorrt": "TensorRT-LLM is not a llem_nb backend",
 }
 
 
@@ -302,8 +303,8 @@ def from_theirs(raw: Mapping[str, Any], study_path: Path | None) -> dict[str, An
     }
     out.update(_execution(raw.get("execution") or {}, notes))
     runners = dict(raw.get("runners") or {})
-    for backend in [b for b in runners if b == "tensorrt"]:
-        runners.pop(backend)
+    if runners.pop("tensorrt", None) is not None:
+        notes.add("runners.tensorrt")
     if runners:
         out["runners"] = runners
     if notes:

@@ -141,5 +141,6 @@ def docker_env_rows() -> list[tuple[str, str, str]]:
     rows.append(("docker: nvidia toolkit", "yes" if status.nvidia else "no", status.nvidia_how))
     for image in status.images:
         why = image.image if image.present else image.build
-        rows.append((f"docker: image {image.backend}", "yes" if image.present else "no", why))
+        what = f"docker: {image.backend} {'cpu' if image.cpu else 'cuda'} image"
+        rows.append((what, "yes" if image.present else "no", why))
     return rows
