@@ -75,12 +75,15 @@ class Exchange:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename) so a reader never sees half a file."""
+    """Write JSON atomically (temp file + rename) so a reader never sees half a file.
+
+    Not fsync'd: an exchange file lives for one experiment and is read on the same machine
+    (through the page cache) right after; after a crash the experiment reruns anyway. The
+    result store makes the durable copy.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as fh:
         json.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
