@@ -50,6 +50,8 @@ _EXPORTS: dict[str, str] = {
     "ContainerTimeoutError": "llem_nb.runners.docker.errors",
     "DockerPermissionError": "llem_nb.runners.docker.errors",
     "ContainerError": "llem_nb.runners.docker.errors",
+    "docker_status": "llem_nb.runners.docker.status",
+    "DockerStatus": "llem_nb.runners.docker.status",
     "StudyResult": "llem_nb.run.result",
     "RunHandle": "llem_nb.run.handle",
     "StudyLocked": "llem_nb.run.lock",
@@ -72,6 +74,7 @@ __all__ = [
     "DockerError",
     "DockerPermissionError",
     "DockerRunner",
+    "DockerStatus",
     "ExperimentConfig",
     "ExperimentResult",
     "GPUAccessError",
@@ -94,6 +97,7 @@ __all__ = [
     "StudyResult",
     "__version__",
     "demo_model",
+    "docker_status",
     "load_reference",
     "load_results",
     "load_timeseries",
@@ -176,6 +180,7 @@ if _TYPE_CHECKING:
         OOMError,
     )
     from llem_nb.runners.docker.runner import DockerRunner
+    from llem_nb.runners.docker.status import DockerStatus, docker_status
     from llem_nb.runners.resolve import resolve_runner
     from llem_nb.study.experiment import run_experiment
     from llem_nb.study.study import Study

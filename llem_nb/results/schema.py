@@ -43,22 +43,33 @@ class DeviceEnergy(BaseModel):
 
 
 class ErrorInfo(BaseModel):
+    """Why an experiment failed. ``type`` is the exception's type where it was raised (in
+    a container: the remote one); ``raised_as`` the llem_nb error the runner turned it into
+    when that differs (``OOMError``, ``ImagePullError``…); ``kept_dir`` the exchange dir
+    kept for inspection."""
+
     type: str
     message: str
     traceback: str | None = None
     category: str = "error"
     fix: str | None = None
+    raised_as: str | None = None
+    kept_dir: str | None = None
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
         remote = getattr(exc, "remote_traceback", None)
         text = "".join(tb.format_exception(type(exc), exc, exc.__traceback__))
+        kind = getattr(exc, "error_type", None) or type(exc).__name__
+        kept = getattr(exc, "exchange_dir", None)
         return cls(
-            type=getattr(exc, "error_type", None) or type(exc).__name__,
+            type=kind,
             message=getattr(exc, "message", None) or str(exc),
             traceback=remote or text,
             category=getattr(exc, "category", "error"),
             fix=getattr(exc, "fix", None) or None,
+            raised_as=type(exc).__name__ if type(exc).__name__ != kind else None,
+            kept_dir=str(kept) if kept else None,
         )
 
 

@@ -36,6 +36,7 @@ from llem_nb.run.lock import StudyLock
 from llem_nb.run.outcome import failed_result as _failed
 from llem_nb.run.outcome import release
 from llem_nb.run.outcome import run_task as _run_one
+from llem_nb.run.paths import check_datasets, check_results_dir
 from llem_nb.run.pause import Pause
 from llem_nb.run.plan import (
     Task,
@@ -96,7 +97,10 @@ def prepare_run(
     subscribe through ``callbacks``.
     """
     points, invalid = valid_points(config)
-    runners = resolve_runners(sorted({p.config.backend for p in points}), runner, config.runners)
+    check_results_dir(results_dir)
+    check_datasets(points)
+    backends = sorted({p.config.backend for p in points})
+    runners = resolve_runners(backends, runner, config.runners, points)
     opened = open_study_dir(
         config,
         make_tasks(points, config),
@@ -272,7 +276,18 @@ class StudyRun:
             runner = self.runners[task.backend]
             self._hand_over(runner)
             self._start(task, runner)
+            self._announce_next(task)
             yield task, _run_one(runner, task, self.name, record)
+
+    def _announce_next(self, task: Task) -> None:
+        """Tell the next task's runner what comes next (Docker creates its container while
+        this one runs)."""
+        if task.index + 1 < len(self.tasks):
+            after = self.tasks[task.index + 1]
+            with contextlib.suppress(Exception):
+                self.runners[after.backend].prepare(
+                    after.point.config, cycle=after.cycle, study=self.name
+                )
 
     def _dispatch_concurrent(self, runner: Any) -> Iterator[tuple[Task, ExperimentResult]]:
         """Submit every task (the cluster queues them), yield results in arrival order.

@@ -99,9 +99,13 @@ def make_tasks(points: list[Point], config: StudyConfig) -> list[Task]:
 
 
 def resolve_runners(
-    backends: list[str], runner: Any, study_runners: Mapping[str, str]
+    backends: list[str],
+    runner: Any,
+    study_runners: Mapping[str, str],
+    points: list[Point] | None = None,
 ) -> dict[str, Runner]:
-    """One Runner per backend, each stamped with the layer that chose it."""
+    """One Runner per backend, each stamped with the layer that chose it (``points``: what
+    the multi-backend rule needs to know, e.g. which backends' experiments ask for GPUs)."""
     if isinstance(runner, Runner):
         return {b: runner for b in backends}
     if runner is not None and not isinstance(runner, (str, Mapping)) and hasattr(runner, "value"):
@@ -114,7 +118,11 @@ def resolve_runners(
     from llem_nb.runners.docker.probe import isolate_backends
 
     specs = {b: resolve_runner(b, argument=runner, study_runners=study_runners) for b in backends}
-    return {b: make_runner(s.value, source=s.source) for b, s in isolate_backends(specs).items()}
+    gpus: dict[str, list[Any]] = {}
+    for point in points or []:
+        gpus.setdefault(point.config.backend, []).append(point.config.gpus)
+    isolated = isolate_backends(specs, gpus=gpus or None)
+    return {b: make_runner(s.value, source=s.source) for b, s in isolated.items()}
 
 
 def preflight(points: list[Point], runners: Mapping[str, Runner]) -> None:

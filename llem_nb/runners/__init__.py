@@ -5,3 +5,6 @@ resolution (argument > env > study > user config > auto-detect > backend default
 in-kernel and subprocess runners, the exchange directory and the container entrypoint,
 Ray and ``docker/``. Every runner ends in the ``Harness``. Imports measure and below.
 """
+
+CONFIG_ENV = "LLEM_CONFIG_PATH"
+"""The variable that points an experiment process (``runners.entrypoint``) at its config."""

@@ -3,7 +3,8 @@
 A runner turns one ``ExperimentConfig`` into one ``ExperimentResult`` or raises. The
 base class stamps runner metadata on the result and declares every hook the study loop
 uses, with defaults, so a plugin runner is a subclass with ``_execute`` (~50 lines):
-``preflight`` (checks before anything runs), ``checks_backend`` (whether ``preflight``
+``preflight`` (checks before anything runs), ``prepare`` (the next experiment, announced
+while the current one runs), ``checks_backend`` (whether ``preflight``
 already ran the backend's own checks, e.g. in another interpreter), ``concurrent`` /
 ``submit`` / ``result`` (runners that dispatch several experiments at once), ``cancel``,
 ``close``. Runners are found by name through ``llem_nb.config.plugins``.
@@ -12,7 +13,7 @@ already ran the backend's own checks, e.g. in another interpreter), ``concurrent
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from llem_nb.config.experiment import ExperimentConfig
@@ -65,6 +66,11 @@ class Runner(ABC):
         """Wait for a ``submit``-ted experiment; its result, or raise."""
         raise NotImplementedError(f"runner {self.name!r} runs one experiment at a time")
 
+    def prepare(self, config: ExperimentConfig, *, cycle: int, study: str) -> None:
+        """The study loop says which experiment runs next, before running the current one:
+        a runner may get it ready meanwhile (Docker creates its container). Must not
+        raise; the default does nothing."""
+
     def metadata(self) -> dict[str, Any]:
         return {"runner": self.name, "runner_source": self.source}
 
@@ -106,10 +112,12 @@ def make_runner(value: str, *, source: str | None = None) -> Runner:
 
 @dataclass(frozen=True)
 class RunnerSpec:
-    """A resolved runner: its string value, mode, optional argument and where it came from."""
+    """A resolved runner: its string value, mode, optional argument and where it came from;
+    ``reason`` says why when that is not obvious (e.g. which image Docker will use here)."""
 
     value: str
     source: str
+    reason: str = field(default="", compare=False)
 
     @property
     def mode(self) -> str:

@@ -2,6 +2,8 @@
 
 The host writes ``{config_hash}_config.json`` into a private (0700) temp dir; the
 experiment side writes ``{config_hash}_result.json`` or ``{config_hash}_error.json``.
+``run_entrypoint`` runs that whole exchange in a child process of any Python exactly
+as a container does (the GPU check compares it with an in-process run).
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from typing import Any
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.results.schema import ErrorInfo, ExperimentResult
 from llem_nb.results.timeseries import restore_timeseries
-
-CONFIG_ENV = "LLEM_CONFIG_PATH"
+from llem_nb.runners import CONFIG_ENV
 
 
 class Exchange:
@@ -74,15 +75,86 @@ class Exchange:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename) so a reader never sees half a file."""
+    """Write JSON atomically (temp file + rename) so a reader never sees half a file.
+
+    Not fsync'd: an exchange file lives for one experiment and is read on the same machine
+    (through the page cache) right after; after a crash the experiment reruns anyway. The
+    result store makes the durable copy.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as fh:
         json.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
 def read_request(path: str | Path) -> tuple[ExperimentConfig, int, str]:
     payload = json.loads(Path(path).read_text())
     return ExperimentConfig.model_validate(payload["config"]), payload["cycle"], payload["study"]
+
+
+def read_trusted_request(path: str | Path) -> tuple[ExperimentConfig, int, str]:
+    """``read_request`` for a config the host validated (it wrote the file): rebuilt field
+    by field without running the validators again."""
+    payload = json.loads(Path(path).read_text())
+    return construct(ExperimentConfig, payload["config"]), payload["cycle"], payload["study"]
+
+
+def construct(model: Any, data: dict[str, Any]) -> Any:
+    """``model.model_construct`` all the way down: nested sections become their models."""
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        field = model.model_fields.get(name)
+        kind = field.annotation if field is not None else None
+        if isinstance(value, dict) and isinstance(kind, type) and hasattr(kind, "model_fields"):
+            value = construct(kind, value)
+        values[name] = value
+    return model.model_construct(**values)
+
+
+def run_entrypoint(
+    config: ExperimentConfig,
+    *,
+    python: str | None = None,
+    cycle: int = 0,
+    study: str = "",
+    env: dict[str, str] | None = None,
+    timeout_s: float | None = None,
+) -> ExperimentResult:
+    """Run ``config`` through ``python -m llem_nb.runners.entrypoint`` in a child process,
+    as a container runs it: a private exchange dir, ``LLEM_CONFIG_PATH`` pointing into it,
+    the result file read back (the dir deleted), or a ``RunnerError`` carrying the child's
+    error file and log, the dir kept and named."""
+    import subprocess
+    import sys
+
+    from llem_nb.errors import RunnerError
+
+    exchange = Exchange(config, cycle=cycle, study=study)
+    child_env = {**os.environ, **(env or {}), CONFIG_ENV: str(exchange.config_path)}
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    with open(exchange.log_path, "wb") as log:
+        try:
+            code = subprocess.run(
+                [python or sys.executable, "-m", "llem_nb.runners.entrypoint"],
+                env=child_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout_s,
+                check=False,
+            ).returncode
+        except subprocess.TimeoutExpired:
+            code = 124
+    result = exchange.read_result() if code == 0 else None
+    if result is not None:
+        exchange.cleanup()
+        return result
+    error = exchange.read_error()
+    said = f"{error.type}: {error.message}" if error else f"exit code {code}, no error file"
+    raise RunnerError(
+        f"the entrypoint failed ({said}); its files are kept in {exchange.dir}",
+        fix=(error.fix if error and error.fix else None) or f"read output.log in {exchange.dir}",
+        error_type=error.type if error else "EntrypointExited",
+        remote_traceback=(error.traceback if error else None) or exchange.log_tail(),
+        category=error.category if error else "crashed",
+    )

@@ -116,11 +116,13 @@ class SubprocessRunner(Runner):
                 code = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _kill(proc)
-                raise ExperimentTimeout(
+                timed_out = ExperimentTimeout(
                     f"experiment {config.experiment_id} ran past timeout_s={timeout} and was "
                     f"killed; its files are kept in {exchange.dir}",
                     category="timeout",
-                ) from None
+                )
+                timed_out.exchange_dir = str(exchange.dir)  # type: ignore[attr-defined]
+                raise timed_out from None
             except BaseException:
                 _kill(proc)
                 raise
@@ -130,7 +132,9 @@ class SubprocessRunner(Runner):
         if result is not None:
             exchange.cleanup()
             return result
-        raise _child_failure(config, exchange, code)
+        failure = _child_failure(config, exchange, code)
+        failure.exchange_dir = str(exchange.dir)  # type: ignore[attr-defined]
+        raise failure
 
     def _worker_for(self, config: ExperimentConfig) -> Worker:
         """The live worker serving this load key in this environment, else a new one."""

@@ -80,9 +80,11 @@ def run_on_worker(payload: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     if payload["docker"]:
         from llem_nb.runners.docker.runner import DockerRunner
 
-        result = DockerRunner(payload["image"]).run(
-            config, cycle=payload["cycle"], study=payload["study"]
-        )
+        runner = DockerRunner(payload["image"])
+        try:
+            result = runner.run(config, cycle=payload["cycle"], study=payload["study"])
+        finally:
+            runner.close()  # removes the container, which a clean exit leaves for later
     else:
         from llem_nb.measure.harness import Harness
 

@@ -125,8 +125,25 @@ def resolve_runner(
     """Resolve one backend's runner through the layers; record the winning layer.
 
     ``auto_detect`` replaces the Docker detector (tests inject one; ``lambda b: None``
-    turns the layer off).
+    turns the layer off). A ``docker`` result without an image says in ``reason`` which
+    image it will run here (e.g. ``-cpu`` for ``gpus=0`` when only ``nvcc`` is present).
     """
+    spec = _resolve(backend, argument, study_runners, environ, user_runners, auto_detect)
+    if spec.mode == "docker" and spec.image is None:
+        from llem_nb.runners.docker.images import docker_reason
+
+        return RunnerSpec(spec.value, spec.source, reason=docker_reason(backend))
+    return spec
+
+
+def _resolve(
+    backend: str,
+    argument: str | Mapping[str, str] | None,
+    study_runners: Mapping[str, str] | None,
+    environ: Mapping[str, str] | None,
+    user_runners: Mapping[str, str] | None,
+    auto_detect: AutoDetect | None,
+) -> RunnerSpec:
     env = os.environ if environ is None else environ
     if isinstance(argument, str):
         return RunnerSpec(check_runner_value(argument, "runner"), "argument")

@@ -29,9 +29,13 @@ def test_docker_notebook_runs_its_sweep_in_containers(
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [out for out in outputs if out.get("output_type") == "error"]
     text = "\n".join(
-        str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", "")) for out in outputs
+        str(out.get("text", "")) + "".join(
+            str(out.get("data", {}).get(kind, "")) for kind in ("text/plain", "text/markdown")
+        )
+        for out in outputs
     )
-    assert f"docker:{docker_engine.image}" in text
+    assert f"CPU containers from `{docker_engine.image}`" in text
+    assert "Docker daemon : yes" in text and "NVIDIA toolkit: no" in text
     assert "ImagePullError" in text and "docker pull llem-nb/never-built:0" in text
     assert any("image/png" in out.get("data", {}) for out in outputs)
 

@@ -60,13 +60,19 @@ def test_each_backend_of_a_study_runs_in_its_own_container(
     assert set(df["runner"]) == {"docker"} and set(df["image"]) == {engine_env.image}
 
 
-def test_a_multi_backend_study_without_usable_docker_stops_before_running(
+def test_a_multi_backend_study_stops_before_running_when_docker_cannot_run_it(
     engine_env: Engine, two_backends: list[str], tmp_path: Path
 ) -> None:
-    """This engine has no NVIDIA toolkit, so nothing may be chosen for the user: stop."""
-    with pytest.raises(PreflightError, match="several backends") as info:
+    """CPU experiments go to Docker without the toolkit, but these backends have no image
+    here; GPU experiments would need the toolkit this engine lacks. Either way: stop first."""
+    with pytest.raises(PreflightError, match="not on this machine: ghcr.io/llem-nb/fake") as info:
         study(two_backends).run(results_dir=tmp_path / "out", progress=False)
-    assert "NVIDIA Container Toolkit" in info.value.fix
+    assert "docker:<image>" in info.value.fix
+    with pytest.raises(PreflightError, match="ask for GPUs") as gpu:
+        study(two_backends).add(backend=two_backends[0], gpus=1).run(
+            results_dir=tmp_path / "out", progress=False
+        )
+    assert "NVIDIA Container Toolkit" in gpu.value.fix
     assert not (tmp_path / "out").exists()
 
 

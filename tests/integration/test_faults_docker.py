@@ -115,10 +115,9 @@ def test_oom_missing_image_and_gpu_request_fail_alone(
     assert after[ok_key] == before[ok_key]
     statuses = {k: json.loads(v)["status"] for k, v in after.items()}
     assert sorted(statuses.values()) == ["failed", "ok", "ok", "ok"]
-    assert (
-        docker_engine.client.containers.list(all=True, filters={"label": "org.llem-nb.experiment"})
-        == []
-    )
+    for mine in (good, oom, missing):  # passed in, so not closed by the study
+        mine.close()
+    assert docker_engine.containers_of() == []
 
 
 def test_stop_kills_the_container_and_resume_reruns_it(

@@ -140,7 +140,7 @@ def test_one_backend_needs_no_isolation() -> None:
 
 def test_several_backends_go_to_docker_when_it_is_usable() -> None:
     specs = {"pytorch": RunnerSpec("local", "default"), "vllm": RunnerSpec("subprocess", "default")}
-    out = isolate_backends(specs, found=probe(), missing_images=lambda _b: [])
+    out = isolate_backends(specs, found=probe(), missing_images=lambda _images: [])
     assert out == {"pytorch": RunnerSpec("docker", "auto"), "vllm": RunnerSpec("docker", "auto")}
 
 
@@ -150,12 +150,72 @@ def test_several_backends_without_docker_stop_with_install_instructions() -> Non
         isolate_backends(specs, found=probe(reachable=False))
     assert "docs.docker.com/engine/install" in no_daemon.value.fix
     assert "study = study.runners(" in no_daemon.value.fix
-    with pytest.raises(PreflightError) as no_toolkit:
+    with pytest.raises(PreflightError, match="ask for GPUs") as no_toolkit:
         isolate_backends(specs, found=probe(nvidia=False))
     assert "NVIDIA Container Toolkit" in no_toolkit.value.fix
-    with pytest.raises(PreflightError, match="not built") as no_image:
-        isolate_backends(specs, found=probe(), missing_images=lambda b: [f"img/{x}" for x in b])
-    assert "llem-nb images build vllm" in no_image.value.fix
+    assert "gpus=0" in no_toolkit.value.fix
+
+
+@pytest.fixture
+def nvcc_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This host as CI finds it: nvcc says CUDA 13, but there is no NVIDIA driver."""
+    from llem_nb.runners.docker import images
+
+    monkeypatch.setattr(images, "_cuda", lambda: (13, False, "nvcc (/usr/bin/nvcc) without a driver"))
+
+
+def test_cpu_experiments_need_no_toolkit_and_log_one_elevation_line(
+    nvcc_only: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    specs = {"pytorch": RunnerSpec("local", "default"), "vllm": RunnerSpec("subprocess", "default")}
+    asked: list[list[str]] = []
+
+    def none_missing(images: list[str]) -> list[str]:
+        asked.append(images)
+        return []
+
+    with caplog.at_level("INFO", logger="llem_nb"):
+        out = isolate_backends(
+            specs,
+            gpus={"pytorch": [0], "vllm": [0]},
+            found=probe(nvidia=False),
+            missing_images=none_missing,
+        )
+    assert {b: s.value for b, s in out.items()} == {"pytorch": "docker", "vllm": "docker"}
+    assert {s.source for s in out.values()} == {"auto"}
+    assert asked == [["ghcr.io/llem-nb/pytorch:0.1.0-cpu", "ghcr.io/llem-nb/vllm:0.1.0-cpu"]]
+    assert [r.getMessage() for r in caplog.records] == [
+        "Multi-backend study detected (pytorch, vllm). Auto-elevating all backends to Docker "
+        "for isolation."
+    ]
+    assert "CPU image" in out["vllm"].reason
+
+
+def test_a_missing_image_stops_the_study_naming_it_and_its_build_command(nvcc_only: None) -> None:
+    specs = {"pytorch": RunnerSpec("local", "default"), "vllm": RunnerSpec("subprocess", "default")}
+    with pytest.raises(PreflightError, match=r"vllm:0\.1\.0-cpu") as no_image:
+        isolate_backends(
+            specs,
+            gpus={"pytorch": [0], "vllm": [0]},
+            found=probe(nvidia=False),
+            missing_images=lambda images: [i for i in images if "vllm" in i],
+        )
+    assert "llem-nb images build vllm --cpu" in no_image.value.fix
+    assert "pytorch" not in no_image.value.fix.split(";")[0]
+
+
+def test_gpu_experiments_on_a_host_without_a_driver_name_the_cuda_image_and_say_so(
+    nvcc_only: None,
+) -> None:
+    from llem_nb.runners.docker.images import image_choice
+
+    image, why = image_choice("pytorch", "all")
+    assert image.endswith("-cuda13") and "cannot run on this host" in why
+    cpu, why_cpu = image_choice("pytorch", 0)
+    assert cpu.endswith("-cpu") and "gpus=0" in why_cpu
+    spec = resolve_runner("pytorch", environ={"LLEM_RUNNER_PYTORCH": "docker"}, user_runners={})
+    assert (spec.value, spec.source) == ("docker", "env")
+    assert "cannot run on this host" in spec.reason and "-cpu" in spec.reason
 
 
 def test_explicit_runners_per_backend_are_honoured_and_mixed_ones_warned_about() -> None:

@@ -3,7 +3,10 @@
 Structured signals first — the SDK's exception type and HTTP status, the daemon's
 GPU-driver message, ``State.OOMKilled``, exit codes 137/124, the error file the
 entrypoint wrote — and log text last, with precise patterns only: a model called
-"bloom" is not an OOM.
+"bloom" is not an OOM. An out-of-memory error is an ``OOMError`` whichever exception
+carried it out of the container (torch's ``OutOfMemoryError``, a ``RuntimeError`` that
+says CUDA out of memory, vLLM's KV-cache refusal), and a permission-denied daemon
+message is a ``DockerPermissionError`` however it is cased.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from llem_nb.runners.docker.errors import (
     ImagePullError,
     OOMError,
 )
+from llem_nb.runners.docker.images import build_command, is_default_name
 
 _GPU_DRIVER = re.compile(
     r"could not select device driver|nvidia-container-cli|unknown or invalid runtime name: nvidia"
@@ -31,10 +35,13 @@ _GPU_DRIVER = re.compile(
     re.IGNORECASE,
 )
 _OOM_TEXT = re.compile(
-    r"CUDA out of memory|torch\.(cuda\.)?OutOfMemoryError|\bMemoryError\b|\bout of memory\b",
+    r"CUDA out of memory|torch\.(cuda\.)?OutOfMemoryError|\bMemoryError\b|\bout of memory\b"
+    r"|No available memory for the cache blocks|larger than the available KV cache memory"
+    r"|CUDA error: out of memory|cudaErrorMemoryAllocation|CUBLAS_STATUS_ALLOC_FAILED",
     re.IGNORECASE,
 )
-_OOM_TYPES = frozenset({"OutOfMemoryError", "MemoryError"})
+_OOM_TYPES = frozenset({"OutOfMemoryError", "MemoryError", "OOMError"})
+_PERMISSION = re.compile(r"permission denied|\bEACCES\b|operation not permitted", re.IGNORECASE)
 
 
 def _chain(exc: BaseException) -> list[Any]:
@@ -74,7 +81,7 @@ def _connection_reason(exc: BaseException, host: str) -> str:
 def classify_connection(exc: BaseException, *, host: str) -> DockerError:
     """A failure to reach the daemon: a permission problem, or no daemon at all."""
     text = " ".join(str(e) for e in _chain(exc))
-    if _errno_in(exc, {errno.EACCES, errno.EPERM}) or "Permission denied" in text:
+    if _errno_in(exc, {errno.EACCES, errno.EPERM}) or _PERMISSION.search(text):
         return DockerPermissionError(
             f"permission denied talking to the Docker daemon at {host}", stderr_snippet=text[-500:]
         )
@@ -146,9 +153,12 @@ def classify(f: Failure) -> DockerError:
                 f"{text.strip()[:300]}; {kept}",
                 **common,
             )
-        if status is None and isinstance(exc, OSError):
+        if (status is None and isinstance(exc, OSError)) or (
+            status in (None, 403) and _PERMISSION.search(text)
+        ):
             conn = classify_connection(exc, host="the configured DOCKER_HOST")
             conn.exchange_dir = f.exchange_dir
+            conn.image = f.image
             return conn
         return ContainerError(
             f"{who}: Docker refused the container ({name}, HTTP {status}): {text.strip()[:300]}; "
@@ -158,10 +168,12 @@ def classify(f: Failure) -> DockerError:
             **common,
         )
     err = f.error
-    if f.oom_killed or (err is not None and err.type in _OOM_TYPES):
+    log_oom = bool(_OOM_TEXT.search(_tail(f.logs, 50)))
+    if f.oom_killed or (err is not None and (_oom_in(err) or log_oom)):
         where = "the container's memory limit" if f.oom_killed else "memory"
+        said = f": {err.type}: {err.message.strip()[:200]}" if err is not None else ""
         return OOMError(
-            f"{who} ran out of {where} (exit code {f.exit_code}); {kept}",
+            f"{who} ran out of {where} (exit code {f.exit_code}){said}; {kept}",
             remote_traceback=err.traceback if err else None,
             error_type=err.type if err else "OOMKilled",
             **common,
@@ -195,6 +207,31 @@ def classify(f: Failure) -> DockerError:
     )
 
 
+_EXCEPTION_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*)(?::\s|$)")
+
+
+def _oom_in(err: ErrorInfo) -> bool:
+    """The error file says out of memory: by the exception's type or message, or by any
+    exception line of its traceback (a cause it was raised from, or during)."""
+    if err.type in _OOM_TYPES or _OOM_TEXT.search(err.message):
+        return True
+    for line in (err.traceback or "").splitlines():
+        found = _EXCEPTION_LINE.match(line)
+        if found and (found.group(1) in _OOM_TYPES or _OOM_TEXT.search(line)):
+            return True
+    return False
+
+
 def image_fix(image: str, backend: str = "") -> str:
-    build = f"llem-nb images build {backend}" if backend else "llem-nb images build <backend>"
-    return f"docker pull {image}  — or build it here: {build}"
+    """What makes ``image`` present: llem_nb's own names are built here, not pulled (no
+    registry hosts them); any other image is pulled, or loaded from a saved file."""
+    if is_default_name(image):
+        build = build_command(image, backend) if backend else "llem-nb images build <backend>"
+        return (
+            f"build it here: {build} (llem_nb's images are built on the host from a "
+            "wheelhouse, not pulled); or bring a saved copy: llem-nb images load FILE"
+        )
+    return (
+        f"docker pull {image} (docker login first if its registry is private), or load a "
+        "saved copy: llem-nb images load FILE"
+    )

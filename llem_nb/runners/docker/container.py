@@ -1,4 +1,4 @@
-"""What a container is given besides its config: GPUs, local inputs, caches, host packages.
+"""What a container is given besides its config: GPUs, local inputs, caches.
 
 Local inputs: a ``model`` or ``dataset`` that is a path on this machine is mounted
 read-only at the same path (for relative paths the container's working dir is this
@@ -7,15 +7,15 @@ process's), so the config — and its hash — is the same inside the container 
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sys
-import sysconfig
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llem_nb.config.experiment import ExperimentConfig
-from llem_nb.errors import PreflightError
-from llem_nb.runners.docker.images import HOST_PACKAGES_LABEL, PYTHON_LABEL
+from llem_nb.runners.docker.classify import Failure
+from llem_nb.runners.exchange import Exchange
 
 HF_CACHE_MOUNT = "/run/hf-cache/hub"
 Mounts = dict[str, dict[str, str]]
@@ -66,22 +66,30 @@ def hf_cache_mount() -> tuple[Mounts, dict[str, str]]:
     return {str(hub): {"bind": HF_CACHE_MOUNT, "mode": "ro"}}, {"HF_HUB_CACHE": HF_CACHE_MOUNT}
 
 
-def host_packages(image_attrs: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """For an image labelled to borrow this machine's Python packages: the read-only mount.
+@dataclass
+class Prepared:
+    """An experiment's exchange dir and created (not started) container."""
 
-    Such an image (``images/cpu``) has llem_nb but not its dependencies; they come from
-    this interpreter's site-packages, so its Python minor version must match.
-    """
-    labels = (image_attrs.get("Config") or {}).get("Labels") or {}
-    target = labels.get(HOST_PACKAGES_LABEL)
-    if not target:
-        return {}
-    ours = f"{sys.version_info.major}.{sys.version_info.minor}"
-    theirs = labels.get(PYTHON_LABEL, ours)
-    if theirs != ours:
-        raise PreflightError(
-            f"the image runs Python {theirs} with this machine's packages, but this is "
-            f"Python {ours}; the packages would not import",
-            fix="rebuild the image here: llem-nb images build <backend> --cpu",
-        )
-    return {sysconfig.get_paths()["purelib"]: {"bind": target, "mode": "ro"}}
+    exchange: Exchange
+    failure: Failure
+    attrs: dict[str, Any]
+    container: Any
+
+
+def save_logs(container: Any, exchange: Exchange) -> str:
+    """The container's stdout+stderr, also saved as ``output.log`` in the exchange dir."""
+    try:
+        text = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+    except Exception:  # a vanished container has no logs; the error file may still say why
+        return ""
+    with contextlib.suppress(OSError):
+        exchange.log_path.write_text(text)
+    return text
+
+
+def remove_container(container: Any) -> None:
+    """Kill (if running) and remove; a container that is already gone is fine."""
+    from docker.errors import DockerException
+
+    with contextlib.suppress(DockerException):
+        container.remove(force=True)

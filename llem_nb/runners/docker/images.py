@@ -1,33 +1,27 @@
-"""Container images: default names, reference validation, building from ``images/``, listing.
+"""Container images: default names, which one this host can run, reference checks, listing.
 
-Default image per backend: ``ghcr.io/llem-nb/{backend}:{version}-cuda{major}``, the
-CUDA major taken from the NVIDIA driver (NVML) or ``nvcc``. A host with neither
-gets the ``-cpu`` tag, which ``llem-nb images build <backend>`` builds there from
-``images/cpu/Dockerfile`` (a Debian image that runs this machine's own Python
-packages, mounted read-only: see ``HOST_PACKAGES_LABEL``).
+Default image per backend: ``ghcr.io/llem-nb/{backend}:{version}-cuda{major}`` or
+``…-cpu``. The CUDA major comes from the NVIDIA driver (NVML) when there is one; a
+host with only ``nvcc`` (a toolkit, no driver) names a ``-cuda{major}`` image that
+cannot run there, so experiments that ask for no GPU (``gpus=0``) take the ``-cpu``
+image instead, and ``image_choice`` says why. Building is in ``build``.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import re
 import shutil
 import subprocess
-import sys
-import tarfile
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from llem_nb._version import __version__
 from llem_nb.errors import ConfigError
 
 REGISTRY = "ghcr.io/llem-nb"
-IMAGE_KINDS = ("pytorch", "vllm", "cpu")
-HOST_PACKAGES_LABEL = "org.llem-nb.host-site-packages"
-PYTHON_LABEL = "org.llem-nb.python"
+IMAGE_BACKENDS = ("pytorch", "vllm")
+LABEL_PREFIX = "org.llem-nb"
 REFERENCE_FIX = (
     "use [registry[:port]/]name[:tag][@sha256:digest] — lowercase letters, digits and . _ - / "
     "in the name — e.g. docker:ghcr.io/llem-nb/pytorch:0.1.0-cuda12"
@@ -45,12 +39,6 @@ _REFERENCE = re.compile(
     rf"^(?P<name>(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
 )
-# CUDA major → (runtime base image, PyTorch wheel index) for images/pytorch and images/vllm.
-CUDA_BASES: dict[int, tuple[str, str]] = {
-    13: ("nvidia/cuda:13.0.0-runtime-ubuntu22.04", "https://download.pytorch.org/whl/cu130"),
-    12: ("nvidia/cuda:12.4.1-runtime-ubuntu22.04", "https://download.pytorch.org/whl/cu124"),
-    11: ("nvidia/cuda:11.8.0-runtime-ubuntu22.04", "https://download.pytorch.org/whl/cu118"),
-}
 _ALLOWED = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@[]")
 
 
@@ -106,7 +94,8 @@ def _upper_path(ref: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _cuda() -> tuple[int | None, str]:
+def _cuda() -> tuple[int | None, bool, str]:
+    """(CUDA major, whether an NVIDIA driver is here, where the major came from)."""
     try:
         import pynvml
 
@@ -116,20 +105,20 @@ def _cuda() -> tuple[int | None, str]:
         finally:
             pynvml.nvmlShutdown()
         if version > 0:
-            return version // 1000, "the NVIDIA driver (NVML)"
+            return version // 1000, True, "the NVIDIA driver (NVML)"
     except Exception:  # no library, no driver, no GPU: try nvcc
         pass
     nvcc = shutil.which("nvcc")
     if nvcc is None:
-        return None, "no NVIDIA driver (NVML) and no nvcc here"
+        return None, False, "no NVIDIA driver (NVML) and no nvcc here"
     try:
         out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"no NVIDIA driver (NVML), and {nvcc} failed: {exc}"
+        return None, False, f"no NVIDIA driver (NVML), and {nvcc} failed: {exc}"
     found = re.search(r"release (\d+)\.", out.stdout)
     if not found:
-        return None, f"no NVIDIA driver (NVML), and {nvcc} printed no release"
-    return int(found.group(1)), f"nvcc ({nvcc})"
+        return None, False, f"no NVIDIA driver (NVML), and {nvcc} printed no release"
+    return int(found.group(1)), False, f"nvcc ({nvcc}) without an NVIDIA driver"
 
 
 def cuda_major() -> int | None:
@@ -137,11 +126,21 @@ def cuda_major() -> int | None:
     return _cuda()[0]
 
 
+def has_driver() -> bool:
+    """An NVIDIA driver answers here (NVML), so a CUDA image can run."""
+    return _cuda()[1]
+
+
 def cuda_reason() -> str:
     """One line: the CUDA major the image tags use here and where it came from, or why none."""
-    major, how = _cuda()
+    major, driver, how = _cuda()
     if major is None:
         return f"{how}: images get the -cpu tag"
+    if not driver:
+        return (
+            f"CUDA {major} from {how}: GPU experiments name -cuda{major} images, which cannot "
+            "run on this host; gpus=0 experiments use the -cpu images"
+        )
     return f"CUDA {major} from {how}: images tagged -cuda{major}"
 
 
@@ -152,97 +151,50 @@ def default_image(backend: str, *, version: str = __version__, cuda: int | None 
     return f"{REGISTRY}/{backend}:{version}-{suffix}"
 
 
-def source_root() -> Path:
-    """The source checkout that holds ``images/`` and ``pyproject.toml`` next to the package."""
-    root = Path(__file__).resolve().parents[3]
-    if not (root / "images").is_dir() or not (root / "pyproject.toml").is_file():
-        raise ConfigError(
-            f"building images needs the llem_nb source checkout (images/ and pyproject.toml); "
-            f"none next to {root}",
-            field="context",
-            fix="clone the llem_nb repository and run `llem-nb images build` (or `make images`) "
-            "there",
-        )
-    return root
+def image_choice(backend: str, gpus: Any = "all") -> tuple[str, str]:
+    """The default image for one experiment of ``backend`` on this host, and why.
 
-
-def build_context(root: Path, kind: str) -> io.BytesIO:
-    """A small tar build context: the package, pyproject, README and ``images/<kind>``."""
-    buf = io.BytesIO()
-
-    def clean(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        if "__pycache__" in info.name or info.name.endswith((".pyc", ".pyo")):
-            return None
-        info.uid = info.gid = 0
-        info.uname = info.gname = ""
-        info.mtime = 0
-        return info
-
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for rel in ("pyproject.toml", "README.md", "llem_nb", f"images/{kind}"):
-            path = root / rel
-            if path.exists():
-                tar.add(path, arcname=rel, filter=clean)
-    buf.seek(0)
-    return buf
-
-
-def build_image(
-    backend: str,
-    *,
-    client: Any,
-    cpu: bool | None = None,
-    tag: str | None = None,
-    base_image: str | None = None,
-    network: str | None = None,
-    on_line: Callable[[str], None] = print,
-) -> str:
-    """Build the backend's image with the tag resolution expects; stream progress to ``on_line``.
-
-    ``cpu`` (default: no CUDA here) builds ``images/cpu/Dockerfile``; otherwise
-    ``images/<backend>/Dockerfile`` on the CUDA base for this driver (``CUDA_BASES``).
+    ``gpus=0`` on a host without an NVIDIA driver takes the ``-cpu`` image: a CUDA
+    image could not run here, and the experiment needs no GPU.
     """
-    from llem_nb.runners.docker.errors import DockerError
-
-    cpu = cuda_major() is None if cpu is None else cpu
-    kind = "cpu" if cpu else backend
-    if kind not in IMAGE_KINDS:
-        raise ConfigError(
-            f"no Dockerfile for backend {backend!r}; known: pytorch, vllm (and --cpu)",
-            field="backend",
+    major, driver, how = _cuda()
+    if major is None:
+        return default_image(backend, cuda=None), f"{how}: the CPU image"
+    if gpus == 0 and not driver:
+        return default_image(backend, cuda=None), (
+            f"CUDA {major} from {how}: a -cuda{major} image cannot run here; gpus=0, so the "
+            "CPU image"
         )
-    tag = tag or default_image(backend, cuda=None if cpu else cuda_major())
-    parse_image(tag, field="tag")
-    args = {"PYTHON_VERSION": f"{sys.version_info.major}.{sys.version_info.minor}"}
-    if not cpu:
-        cuda_image, torch_index = CUDA_BASES.get(cuda_major() or 12, CUDA_BASES[12])
-        args.update(CUDA_IMAGE=cuda_image, TORCH_INDEX=torch_index)
-    if base_image:
-        args["BASE_IMAGE"] = base_image
-    context = build_context(source_root(), kind)
-    on_line(f"building {tag} from images/{kind}/Dockerfile")
-    stream = client.api.build(
-        fileobj=context,
-        custom_context=True,
-        dockerfile=f"images/{kind}/Dockerfile",
-        tag=tag,
-        buildargs=args,
-        network_mode=network,
-        rm=True,
-        decode=True,
-    )
-    for chunk in stream:
-        if "error" in chunk:
-            raise DockerError(
-                f"building {tag} failed: {chunk['error'].strip()}",
-                fix=f"read the build output above; images/{kind}/Dockerfile is what was built",
-                image=tag,
-                category="image",
-            )
-        text = str(chunk.get("stream", "")).rstrip()
-        if text:
-            on_line(text)
-    return tag
+    image = default_image(backend, cuda=major)
+    if not driver:
+        return image, f"CUDA {major} from {how}: {image} cannot run on this host"
+    return image, f"CUDA {major} from {how}"
+
+
+def docker_reason(backend: str) -> str:
+    """Which default image ``docker`` means for ``backend`` here, for GPU and CPU experiments."""
+    gpu_image, why = image_choice(backend, "all")
+    cpu_image, _ = image_choice(backend, 0)
+    if gpu_image == cpu_image:
+        return f"{why}: {gpu_image}"
+    return f"{why}; gpus=0 experiments use {cpu_image}"
+
+
+def is_default_name(image: str) -> bool:
+    """An image named the way ``llem-nb images build`` tags (so it can be built here)."""
+    return image.startswith(f"{REGISTRY}/")
+
+
+def build_command(image: str, backend: str) -> str:
+    """The ``llem-nb images build`` line that makes ``image`` (a default name); for a
+    backend llem_nb has no image recipe for, what to do instead."""
+    if backend not in IMAGE_BACKENDS:
+        return (
+            f"build an image with llem_nb and the {backend} backend yourself and choose it: "
+            f"runners {{{backend}: 'docker:<image>'}}"
+        )
+    cpu = " --cpu" if image.endswith("-cpu") else ""
+    return f"llem-nb images build {backend}{cpu}"
 
 
 def image_present(client: Any, reference: str) -> bool:
@@ -255,22 +207,29 @@ def image_present(client: Any, reference: str) -> bool:
     return True
 
 
-def list_images(
-    client: Any, backends: tuple[str, ...] = ("pytorch", "vllm")
-) -> list[dict[str, Any]]:
-    """Per backend: the default image here (and its ``-cpu`` variant), present or not, id, size."""
+def list_images(client: Any, backends: tuple[str, ...] = IMAGE_BACKENDS) -> list[dict[str, Any]]:
+    """Per backend: the CUDA and CPU default images here, present or not, id, size, labels."""
     from docker.errors import ImageNotFound
 
     rows = []
     for backend in backends:
-        for name in dict.fromkeys((default_image(backend), default_image(backend, cuda=None))):
+        names = [default_image(backend, cuda=None)]
+        if cuda_major() is not None:
+            names.insert(0, default_image(backend))
+        for name in names:
             row: dict[str, Any] = {"backend": backend, "image": name, "present": False}
+            row["build"] = build_command(name, backend)
             try:
                 image = client.images.get(name)
             except ImageNotFound:
-                if name == default_image(backend):
-                    rows.append(row)
+                rows.append(row)
                 continue
-            row.update(present=True, id=image.short_id, size_mb=round(image.attrs["Size"] / 1e6))
+            labels = (image.attrs.get("Config") or {}).get("Labels") or {}
+            row.update(
+                present=True,
+                id=image.short_id,
+                size_mb=round(image.attrs["Size"] / 1e6),
+                labels={k.removeprefix(LABEL_PREFIX + "."): v for k, v in labels.items()},
+            )
             rows.append(row)
     return rows

@@ -13,7 +13,7 @@ import importlib.util
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,30 +132,53 @@ def nvidia_toolkit_status() -> tuple[bool, str]:
     return found.nvidia, found.nvidia_how
 
 
+ELEVATION_LOGGER = "llem_nb.runners"
+
+
 def isolate_backends(
     specs: Mapping[str, RunnerSpec],
     *,
+    gpus: Mapping[str, Iterable[Any]] | None = None,
     found: DockerProbe | None = None,
     missing_images: Callable[[list[str]], list[str]] | None = None,
 ) -> dict[str, RunnerSpec]:
     """Several backends in one study: put each not explicitly placed in Docker, or stop.
 
     A backend whose runner came from the argument, env, study or user config is
-    honoured. Others go to Docker when it is usable (daemon + NVIDIA toolkit +
-    the backend's image present); otherwise a ``PreflightError`` says how to
-    install Docker or how to choose runners. Mixed runners: a warning naming them.
-    ``found`` and ``missing_images`` replace the real checks in tests.
+    honoured. The others go to Docker when a daemon answers (logged once, at INFO); the
+    NVIDIA Container Toolkit is needed only when one of their experiments asks for GPUs
+    (``gpus``: each backend's ``gpus`` settings, default ``"all"``), and every image they
+    will use (``image_choice``: ``-cpu`` for ``gpus=0`` on a host without a driver) must be
+    here. Otherwise a ``PreflightError`` names what is missing and how to get it, before
+    anything runs. Mixed runners: a warning naming them. ``found`` and
+    ``missing_images`` replace the real checks in tests.
     """
+    from llem_nb.runners.docker.images import build_command, image_choice
+
     out = dict(specs)
     implicit = sorted(b for b, s in specs.items() if s.source not in EXPLICIT_SOURCES)
     if len(specs) > 1 and implicit:
         found = found or probe()
-        missing = (missing_images or _missing_images)(implicit) if found.gpu_usable else []
-        if not found.gpu_usable or missing:
-            message, fix = _isolation_message(sorted(specs), implicit, found, missing)
+        settings = {b: list((gpus or {}).get(b, ["all"])) for b in implicit}
+        wants_gpu = [b for b in implicit if any(g != 0 for g in settings[b])]
+        images = {b: sorted({image_choice(b, g)[0] for g in settings[b]}) for b in implicit}
+        missing: list[str] = []
+        if found.usable and (found.nvidia or not wants_gpu):
+            missing = (missing_images or _missing_images)([i for b in implicit for i in images[b]])
+        if not found.usable or (wants_gpu and not found.nvidia) or missing:
+            builds = sorted(
+                {build_command(i, b) for b in implicit for i in images[b] if i in missing}
+            )
+            message, fix = _isolation_message(
+                sorted(specs), implicit, wants_gpu, found, missing, builds
+            )
             raise PreflightError(message, fix=fix)
+        _log_elevation(sorted(specs), implicit)
         for backend in implicit:
-            out[backend] = RunnerSpec("docker", "auto")
+            reason = "; ".join(
+                image_choice(backend, g)[1] for g in dict.fromkeys(settings[backend])
+            )
+            out[backend] = RunnerSpec("docker", "auto", reason=f"multi-backend isolation; {reason}")
     if len({s.mode for s in out.values()}) > 1:
         named = ", ".join(f"{b}={s.value}" for b, s in sorted(out.items()))
         warnings.warn(
@@ -166,32 +189,58 @@ def isolate_backends(
     return out
 
 
-def _missing_images(backends: list[str]) -> list[str]:
-    from llem_nb.runners.docker.images import default_image, image_present
+def _log_elevation(backends: list[str], implicit: list[str]) -> None:
+    import logging
+
+    log = logging.getLogger(ELEVATION_LOGGER)
+    if implicit == backends:
+        log.info(
+            "Multi-backend study detected (%s). Auto-elevating all backends to Docker for "
+            "isolation.",
+            ", ".join(backends),
+        )
+    else:
+        log.info(
+            "Multi-backend study detected (%s). Auto-elevating %s to Docker for isolation; "
+            "the others keep the runner chosen for them.",
+            ", ".join(backends),
+            ", ".join(implicit),
+        )
+
+
+def _missing_images(images: list[str]) -> list[str]:
+    from llem_nb.runners.docker.images import image_present
 
     client = connect(timeout=PROBE_TIMEOUT_S)
     try:
-        return [default_image(b) for b in backends if not image_present(client, default_image(b))]
+        return [i for i in dict.fromkeys(images) if not image_present(client, i)]
     finally:
         client.close()
 
 
 def _isolation_message(
-    backends: list[str], implicit: list[str], found: DockerProbe, missing: list[str]
+    backends: list[str],
+    implicit: list[str],
+    wants_gpu: list[str],
+    found: DockerProbe,
+    missing: list[str],
+    builds: list[str],
 ) -> tuple[str, str]:
-    if missing:
-        why = "these images are not built: " + ", ".join(missing)
-        todo = "; ".join(f"llem-nb images build {b}" for b in implicit)
-    elif not found.usable:
+    if not found.usable:
         why = found.reason
-        todo = f"install Docker ({DOCKER_INSTALL_URL}) and the NVIDIA Container Toolkit"
+        todo = f"install Docker ({DOCKER_INSTALL_URL})" + (
+            " and the NVIDIA Container Toolkit" if wants_gpu else ""
+        )
+    elif wants_gpu and not found.nvidia:
+        why = f"experiments of {', '.join(wants_gpu)} ask for GPUs, and {found.nvidia_how}"
+        todo = f"install the NVIDIA Container Toolkit ({TOOLKIT_URL}), or set gpus=0"
     else:
-        why = found.nvidia_how
-        todo = f"install the NVIDIA Container Toolkit ({TOOLKIT_URL})"
+        why = "these images are not on this machine: " + ", ".join(missing)
+        todo = "build them: " + "; ".join(builds)
     example = ", ".join(f"{b}='subprocess'" for b in implicit)
     message = (
         f"this study runs several backends ({', '.join(backends)}), which must not share a "
-        f"process; each goes to its own container, but Docker is not usable here: {why}"
+        f"process; each goes to its own container, but Docker cannot run them here: {why}"
     )
     fix = (
         f"{todo}; or choose a runner for each backend yourself, e.g. "

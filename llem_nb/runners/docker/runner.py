@@ -11,12 +11,19 @@ dir on success and keeps it on any failure, saying where.
 What else the container is given (GPUs, local inputs, caches) is in ``container``.
 The daemon must see this machine's filesystem (a local daemon, or rootless Docker):
 the exchange dir and local inputs are bind mounts.
+
+Dispatch is kept short: ``prepare`` (called by the study loop for the next experiment
+while the current one runs) creates that experiment's exchange dir and container
+ahead, so only its start is on the critical path; a finished container is removed in
+the background; a successful run needs no log or state request (they are read only
+to classify a failure).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -25,18 +32,24 @@ from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ConfigError, PreflightError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
+from llem_nb.runners.docker.ahead import Ahead
 from llem_nb.runners.docker.classify import Failure, classify
 from llem_nb.runners.docker.container import (
+    Prepared,
     gpu_requests,
     hf_cache_mount,
-    host_packages,
     input_mounts,
+    remove_container,
+    save_logs,
 )
-from llem_nb.runners.docker.images import default_image, parse_image
+from llem_nb.runners.docker.errors import ContainerError
+from llem_nb.runners.docker.images import image_choice, parse_image
 from llem_nb.runners.exchange import CONFIG_ENV, Exchange
 
 CONTAINER_DIR = "/run/llem"
 PASS_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+PASS_PREFIXES = ("VLLM_",)
+"""vLLM's own settings are environment variables: the host's apply in the container too."""
 EXPERIMENT_LABEL = "org.llem-nb.experiment"
 PULL_POLICIES = ("missing", "never", "always")
 
@@ -44,7 +57,8 @@ PULL_POLICIES = ("missing", "never", "always")
 class DockerRunner(Runner):
     """One ephemeral container per experiment.
 
-    ``image``: default ``ghcr.io/llem-nb/{backend}:{version}-cuda{major}``. ``timeout_s``
+    ``image``: default ``ghcr.io/llem-nb/{backend}:{version}-cuda{major}``, or the ``-cpu``
+    image for ``gpus=0`` experiments on a host without an NVIDIA driver. ``timeout_s``
     applies when the config sets none. ``memory_limit`` (e.g. ``"16g"``) caps the
     container's RAM (no swap). ``environment``/``volumes`` add to what the runner sets.
     ``pull``: ``missing`` (default), ``never`` or ``always``. ``network``: ``none`` by
@@ -103,6 +117,8 @@ class DockerRunner(Runner):
         self._image_used: str | None = image
         self._digest: str | None = None
         self._container: Any = None
+        self._cancelled = threading.Event()
+        self._ahead = Ahead(self._create)
 
     @classmethod
     def from_arg(cls, arg: str, *, source: str | None = None) -> DockerRunner:
@@ -115,9 +131,17 @@ class DockerRunner(Runner):
         return f"docker:{self.image}" if self.image else "docker (default image per backend)"
 
     def close(self) -> None:
+        """Remove prepared and finished containers, then close the client."""
+        self._ahead.close()
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def prepare(self, config: ExperimentConfig, *, cycle: int, study: str) -> None:
+        """Create the exchange dir and container of the experiment that runs next, in the
+        background once the current container has started (``ahead``); ``run`` then only
+        starts it. Never raises: ``run`` reports any problem itself."""
+        self._ahead.queue(config, cycle, study)
 
     @property
     def client(self) -> Any:
@@ -129,15 +153,17 @@ class DockerRunner(Runner):
         return self._client
 
     def image_for(self, config: ExperimentConfig) -> str:
-        return self.image or default_image(config.backend)
+        return self.image or image_choice(config.backend, config.gpus)[0]
 
     def preflight(self, config: ExperimentConfig) -> None:
-        """Before a study starts: the daemon answers and, for GPU runs, has the NVIDIA toolkit."""
+        """Before a study starts: the daemon answers; for GPU runs it has the NVIDIA toolkit;
+        an image named like llem_nb's own (built here, never pulled) is present."""
         from llem_nb.runners.docker.errors import TOOLKIT_FIX, DockerError
+        from llem_nb.runners.docker.images import build_command, image_present, is_default_name
         from llem_nb.runners.docker.probe import probe
 
         try:
-            self.client  # noqa: B018
+            client = self.client
         except DockerError as exc:
             raise PreflightError(exc.message, fix=exc.fix) from None
         found = probe(self.base_url)
@@ -147,17 +173,29 @@ class DockerRunner(Runner):
                 f"Docker cannot provide them here: {found.nvidia_how}",
                 fix=TOOLKIT_FIX,
             )
+        image = self.image_for(config)
+        if is_default_name(image) and self.pull != "always" and not image_present(client, image):
+            raise PreflightError(
+                f"the {config.backend} experiments run in {image}, which is not on this machine",
+                fix=f"build it: {build_command(image, config.backend)} (or load a saved copy: "
+                "llem-nb images load FILE)",
+            )
 
     def cancel(self) -> None:
-        """Kill the running container (from another thread); ``run`` then raises."""
+        """Kill the running container (from another thread); ``run`` then raises, also when
+        its container was not started yet."""
+        self._cancelled.set()
         container = self._container
         if container is not None:
-            _remove(container)
+            remove_container(container)
+        self._ahead.drop()
 
-    def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
+    def _create(self, config: ExperimentConfig, cycle: int, study: str) -> Prepared:
+        """Exchange dir, image check and a created container; a classified error on failure."""
+        from docker.errors import DockerException
+
         client = self.client
         image = self.image_for(config)
-        self._image_used, self._digest = image, None
         exchange = Exchange(config, cycle=cycle, study=study)
         failure = Failure(
             experiment_id=config.experiment_id,
@@ -168,9 +206,32 @@ class DockerRunner(Runner):
             timeout_s=config.timeout_s or self.timeout_s,
         )
         attrs = self._ensure_image(client, image, failure)
-        kwargs = self.container_kwargs(config, exchange, attrs)
-        code, oom, logs, image_id = self._run_container(client, kwargs, exchange, failure)
-        self._digest = (attrs.get("RepoDigests") or [None])[0] or image_id
+        kwargs = self.container_kwargs(config, exchange)
+        try:
+            container = client.containers.create(**kwargs)
+        except DockerException as exc:
+            raise classify(replace(failure, phase="start", exc=exc)) from exc
+        return Prepared(exchange, failure, attrs, container)
+
+    def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
+        self._image_used, self._digest = self.image_for(config), None
+        self._cancelled.clear()
+        prepared = self._ahead.take(config, cycle, study) or self._create(config, cycle, study)
+        exchange, failure, attrs = prepared.exchange, prepared.failure, prepared.attrs
+        self._container = prepared.container
+        if self._cancelled.is_set():
+            self._container = None
+            remove_container(prepared.container)
+            raise ContainerError(
+                f"experiment {config.experiment_id} was stopped before its container started; "
+                f"its files are kept in {exchange.dir}",
+                exchange_dir=str(exchange.dir),
+                image=failure.image,
+                error_type="Cancelled",
+            )
+        self._image_used = failure.image
+        self._digest = (attrs.get("RepoDigests") or [None])[0] or attrs.get("Id")
+        code, oom, logs = self._run_container(prepared.container, exchange, failure)
         result = exchange.read_result() if code == 0 and not oom else None
         if result is None:
             error = exchange.read_error()
@@ -199,9 +260,7 @@ class DockerRunner(Runner):
         self._images[image] = found.attrs
         return found.attrs
 
-    def container_kwargs(
-        self, config: ExperimentConfig, exchange: Exchange, image_attrs: dict[str, Any]
-    ) -> dict[str, Any]:
+    def container_kwargs(self, config: ExperimentConfig, exchange: Exchange) -> dict[str, Any]:
         """What ``containers.create`` gets: env, mounts, GPUs, limits, labels."""
         env = {
             CONFIG_ENV: f"{CONTAINER_DIR}/{exchange.config_path.name}",
@@ -210,6 +269,7 @@ class DockerRunner(Runner):
             "HOME": "/tmp",
         }
         env.update({k: os.environ[k] for k in (*PASS_ENV, "LLEM_BACKENDS") if os.environ.get(k)})
+        env.update({k: v for k, v in os.environ.items() if k.startswith(PASS_PREFIXES)})
         volumes: dict[str, dict[str, str]] = {
             str(exchange.dir): {"bind": CONTAINER_DIR, "mode": "rw"}
         }
@@ -218,7 +278,6 @@ class DockerRunner(Runner):
         cache, cache_env = hf_cache_mount()
         volumes.update(cache)
         env.update(cache_env)
-        volumes.update(host_packages(image_attrs))
         requests, gpu_env = gpu_requests(config.gpus)
         env.update(gpu_env)
         env.update(self.environment)
@@ -249,56 +308,42 @@ class DockerRunner(Runner):
         return f"{os.getuid()}:{os.getgid()}"
 
     def _run_container(
-        self, client: Any, kwargs: dict[str, Any], exchange: Exchange, failure: Failure
-    ) -> tuple[int, bool, str, str]:
-        """Create, start, wait (with timeout), read logs and state, remove. Always removes."""
+        self, container: Any, exchange: Exchange, failure: Failure
+    ) -> tuple[int, bool, str]:
+        """Start, wait (with timeout); on failure read logs and state. Always removed
+        (in the background after a clean exit, at once otherwise)."""
         from docker.errors import DockerException
         from requests.exceptions import RequestException
 
-        container = None
+        self._container = container
+        clean = False
         try:
-            container = self._container = client.containers.create(**kwargs)
-            container.start()
-        except DockerException as exc:
-            self._container = None
-            if container is not None:
-                _remove(container)
-            raise classify(replace(failure, phase="start", exc=exc)) from exc
-        t0 = time.monotonic()
-        try:
+            try:
+                container.start()
+            except DockerException as exc:
+                raise classify(replace(failure, phase="start", exc=exc)) from exc
+            self._ahead.create_queued()
+            t0 = time.monotonic()
             try:
                 status = container.wait(timeout=failure.timeout_s)
             except RequestException as exc:
-                logs = _logs(container, exchange)
+                logs = save_logs(container, exchange)
                 limit = failure.timeout_s
                 if limit is not None and time.monotonic() - t0 >= limit * 0.9:
                     raise classify(replace(failure, phase="timeout", logs=logs)) from None
                 raise classify(replace(failure, phase="wait", exc=exc, logs=logs)) from exc
-            logs = _logs(container, exchange)
+            code = int(status.get("StatusCode", -1))
+            if code == 0 and exchange.result_path.exists():
+                clean = True
+                return code, False, ""
+            logs = save_logs(container, exchange)
             with contextlib.suppress(DockerException):  # gone after cancel(): no newer state
                 container.reload()
             state = container.attrs.get("State", {})
-            image_id = str(container.attrs.get("Image", ""))
+            return code, bool(state.get("OOMKilled")), logs
         finally:
             self._container = None
-            _remove(container)
-        return int(status.get("StatusCode", -1)), bool(state.get("OOMKilled")), logs, image_id
-
-
-def _logs(container: Any, exchange: Exchange) -> str:
-    """The container's stdout+stderr, also saved as ``output.log`` in the exchange dir."""
-    try:
-        text = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-    except Exception:  # a vanished container has no logs; the error file may still say why
-        return ""
-    with contextlib.suppress(OSError):
-        exchange.log_path.write_text(text)
-    return text
-
-
-def _remove(container: Any) -> None:
-    """Kill (if running) and remove; a container that is already gone is fine."""
-    from docker.errors import DockerException
-
-    with contextlib.suppress(DockerException):
-        container.remove(force=True)
+            if clean:
+                self._ahead.remove_later(container)
+            else:
+                remove_container(container)

@@ -62,14 +62,27 @@ def info(type_: str, message: str) -> ErrorInfo:
     return ErrorInfo(type=type_, message=message, traceback=f"Traceback …\n{type_}: {message}")
 
 
-def test_image_not_found_is_an_image_pull_error_naming_pull_and_build() -> None:
+def test_a_missing_image_of_ours_is_built_here_not_pulled() -> None:
     err = classify(failure(phase="pull", exc=ImageNotFound("No such image")))
     assert isinstance(err, ImagePullError)
-    assert "docker pull ghcr.io/llem-nb/pytorch:0.1.0-cuda12" in err.fix_suggestion
     assert "llem-nb images build pytorch" in err.fix_suggestion
+    assert "--cpu" not in err.fix_suggestion and "docker pull" not in err.fix_suggestion
     assert "/tmp/llem-abc123def456-x" in str(err)
+    cpu = classify(
+        failure(phase="pull", exc=ImageNotFound("x"), image="ghcr.io/llem-nb/vllm:0.1.0-cpu")
+    )
+    assert "llem-nb images build pytorch --cpu" in cpu.fix_suggestion
     pulled = classify(failure(phase="pull", exc=api_error("connection refused", 500)))
     assert isinstance(pulled, ImagePullError)
+
+
+def test_a_missing_image_of_the_users_own_is_pulled_and_never_built_under_another_tag() -> None:
+    err = classify(
+        failure(phase="pull", exc=ImageNotFound("x"), image="nonexistent/image:v999")
+    )
+    assert isinstance(err, ImagePullError)
+    assert "docker pull nonexistent/image:v999" in err.fix_suggestion
+    assert "images build" not in err.fix_suggestion
 
 
 def test_gpu_driver_message_is_a_gpu_access_error_only_when_gpus_were_asked_for() -> None:
@@ -120,6 +133,76 @@ def test_out_of_memory_exception_types_and_precise_log_text_are_oom() -> None:
     assert typed.remote_traceback and "OutOfMemoryError" in typed.remote_traceback
     logged = classify(failure(exit_code=1, logs="torch.OutOfMemoryError: CUDA out of memory."))
     assert isinstance(logged, OOMError)
+
+
+CAUSED_BY_OOM = """Traceback (most recent call last):
+  File "/opt/llem/src/llem_nb/backends/pytorch.py", line 210, in generate
+    out = self.model.generate(**batch)
+torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "/opt/llem/src/llem_nb/measure/harness.py", line 180, in run
+llem_nb.errors.BackendError: generate failed for batch 3
+"""
+
+
+@pytest.mark.parametrize(
+    ("type_", "message", "traceback"),
+    [
+        ("OutOfMemoryError", "CUDA out of memory. Tried to allocate 20.00 MiB", None),
+        ("RuntimeError", "CUDA error: out of memory", None),
+        ("RuntimeError", "CUDA out of memory. Tried to allocate 1.50 GiB", None),
+        (
+            "ValueError",
+            "No available memory for the cache blocks. Try increasing `gpu_memory_utilization`",
+            None,
+        ),
+        (
+            "ValueError",
+            "To serve at least one request with the model's max seq len (4096), (2.0 GiB KV "
+            "cache is needed, which is larger than the available KV cache memory (1.1 GiB).",
+            None,
+        ),
+        ("BackendError", "generate failed for batch 3", CAUSED_BY_OOM),
+    ],
+)
+def test_out_of_memory_from_the_error_file_is_an_oom_error_whatever_carries_it(
+    type_: str, message: str, traceback: str | None
+) -> None:
+    error = ErrorInfo(type=type_, message=message, traceback=traceback or f"{type_}: {message}")
+    err = classify(failure(exit_code=1, error=error, logs=f"llem_nb entrypoint: {type_}: x\n"))
+    assert isinstance(err, OOMError), err
+    assert err.category == "oom" and err.error_type == type_
+    assert err.remote_traceback == error.traceback
+    assert "memory_limit" in err.fix_suggestion
+
+
+def test_an_oom_in_the_log_tail_beats_a_generic_error_file() -> None:
+    """vLLM's engine process dies of OOM; the main process reports only that it died."""
+    logs = "ERROR engine core: torch.OutOfMemoryError: CUDA out of memory.\n"
+    error = info("EngineDeadError", "EngineCore encountered an issue")
+    assert isinstance(classify(failure(exit_code=1, error=error, logs=logs)), OOMError)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Got permission denied while trying to connect to the Docker daemon socket",
+        "dial unix /var/run/docker.sock: connect: PERMISSION DENIED",
+        "Permission Denied",
+    ],
+)
+def test_a_permission_denied_daemon_message_is_a_permission_error_however_cased(text: str) -> None:
+    conn = classify_connection(
+        requests.exceptions.ConnectionError(text), host="unix:///var/run/docker.sock"
+    )
+    assert isinstance(conn, DockerPermissionError), conn
+    started = classify(failure(phase="start", exc=api_error(text, 403)))
+    assert isinstance(started, DockerPermissionError), started
+    assert started.exchange_dir == "/tmp/llem-abc123def456-x"
+    assert "docker group" in started.fix_suggestion
 
 
 def test_timeouts_are_container_timeout_errors_and_experiment_timeouts() -> None:
@@ -257,7 +340,7 @@ def test_container_settings_mount_inputs_and_pass_secrets_only_as_environment(
     runner = DockerRunner("img:1", memory_limit="2g", user="", environment={"EXTRA": "1"})
     exchange = Exchange(config, cycle=0, study="s")
     try:
-        kw = runner.container_kwargs(config, exchange, {"Config": {"Labels": {}}})
+        kw = runner.container_kwargs(config, exchange)
         assert secret not in exchange.config_path.read_text()
     finally:
         exchange.cleanup()
@@ -272,15 +355,3 @@ def test_container_settings_mount_inputs_and_pass_secrets_only_as_environment(
     assert kw["mem_limit"] == kw["memswap_limit"] == "2g"
     assert kw["device_requests"] is None and kw["network_mode"] == "none"
     assert kw["user"] is None and kw["shm_size"] == "2g"
-
-
-def test_an_image_that_borrows_host_packages_must_match_this_python() -> None:
-    from llem_nb.errors import PreflightError
-    from llem_nb.runners.docker.container import host_packages
-
-    labels = {"org.llem-nb.host-site-packages": "/opt/llem/site-packages"}
-    (mount,) = host_packages({"Config": {"Labels": labels}}).values()
-    assert mount == {"bind": "/opt/llem/site-packages", "mode": "ro"}
-    with pytest.raises(PreflightError, match=r"Python 2\.7"):
-        host_packages({"Config": {"Labels": {**labels, "org.llem-nb.python": "2.7"}}})
-    assert host_packages({"Config": {"Labels": None}}) == {}

@@ -1,0 +1,12 @@
+"""The exit codes every ``llem-nb`` command uses (re-exported by ``llem_nb.cli``)."""
+
+EXIT_OK = 0
+"""Everything ran and every experiment succeeded."""
+EXIT_FAILED = 1
+"""Some experiments failed; their rows are kept."""
+EXIT_USAGE = 2
+"""The command line was wrong (argparse's own code)."""
+EXIT_CONFIG = 3
+"""A config or preflight error: nothing ran."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (Ctrl-C); what finished is kept."""

@@ -1,0 +1,68 @@
+"""The paths a study names, checked before anything runs.
+
+A dataset file that is not there would otherwise become a failed row an hour into a
+sweep, and a results dir that is a file a bare ``NotADirectoryError``. (The study file
+and its ``base:`` file are checked when read: ``config.studyfile``.)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from llem_nb.backends.datasets import BUILTIN_DATASETS
+from llem_nb.config.study import Point
+from llem_nb.errors import ConfigError
+
+
+def check_datasets(points: Iterable[Point]) -> None:
+    """Every dataset is a built-in name or an existing ``.jsonl`` file (relative paths from
+    the working directory, where the runners look for them too)."""
+    seen: set[str] = set()
+    for point in points:
+        dataset = point.config.dataset
+        if dataset in seen or dataset in BUILTIN_DATASETS:
+            continue
+        seen.add(dataset)
+        path = Path(dataset).expanduser()
+        known = ", ".join(sorted(BUILTIN_DATASETS))
+        if path.is_file() and path.suffix.lower() == ".jsonl":
+            continue
+        if path.is_file():
+            why = "is not a .jsonl file"
+        elif path.exists():
+            why = "is not a file"
+        elif dataset.endswith(".jsonl") or os.sep in dataset or "/" in dataset:
+            why = f"does not exist (looked for {path.resolve()})"
+        else:
+            why = f"is neither a built-in dataset ({known}) nor a file here"
+        raise ConfigError(
+            f"dataset {dataset!r} (experiment {point.config.experiment_id}) {why}",
+            field="dataset",
+            fix=f"give a .jsonl file that exists (one prompt per line) or a built-in: {known}",
+        )
+
+
+def check_results_dir(results_dir: str | Path) -> None:
+    """The results dir is a directory, or can be made as one."""
+    path = Path(results_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(
+            f"results_dir {str(path)!r} is a file, not a directory",
+            field="results_dir",
+            fix="give a directory (it is created when missing)",
+        )
+    parent = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise ConfigError(
+            f"results_dir {str(path)!r} cannot be created: {str(parent)!r} is a file",
+            field="results_dir",
+            fix="give a directory whose parents are directories",
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"results_dir {str(path)!r}: no permission to write in {str(parent)!r}",
+            field="results_dir",
+            fix="give a directory you may write to",
+        )
