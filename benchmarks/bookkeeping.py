@@ -36,7 +36,7 @@ from pathlib import Path
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.measure.accounting import fill_tokens_and_latency
 from llem_nb.results.schema import ExperimentResult, utc_now
-from llem_nb.run.loop import prepare_run
+from llem_nb.run.start import prepare_run
 from llem_nb.runners.base import Runner
 from llem_nb.runners.local import LocalRunner
 from llem_nb.study.study import Study

@@ -50,7 +50,8 @@ class ResultError(LlemError):
 
 
 class RunnerError(LlemError):
-    """An experiment failed inside a runner; carries the remote traceback when there is one."""
+    """An experiment failed inside a runner; carries the remote traceback when there is one,
+    and the exchange directory kept for a post-mortem (``exchange_dir``)."""
 
     def __init__(
         self,
@@ -60,11 +61,13 @@ class RunnerError(LlemError):
         error_type: str | None = None,
         remote_traceback: str | None = None,
         category: str = "error",
+        exchange_dir: str | None = None,
     ) -> None:
         super().__init__(message, fix=fix)
         self.error_type = error_type
         self.remote_traceback = remote_traceback
         self.category = category
+        self.exchange_dir = exchange_dir
 
     def __str__(self) -> str:
         text = super().__str__()

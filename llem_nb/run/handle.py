@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from llem_nb.run.loop import StudyResult, StudyRun
+    from llem_nb.run.loop import StudyRun
+    from llem_nb.run.result import StudyResult
 
 
 class RunHandle:

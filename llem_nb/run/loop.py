@@ -1,8 +1,8 @@
 """Running a study: schedule point × cycle, dispatch to runners, store and journal every result.
 
-``prepare_run`` does everything that can fail on bad input (expansion, runners,
-preflight, the resume checks) before a byte is written, then opens the study dir:
-lock, ``study.yaml``, ``journal.jsonl``. ``StudyRun.execute`` runs the tasks.
+``run.start.prepare_run`` does everything that can fail on bad input before a byte is
+written and opens the study dir (lock, ``study.yaml``, ``journal.jsonl``);
+``StudyRun.execute`` runs the tasks.
 
 - A failed experiment never stops the study: it becomes a ``status="failed"`` row.
 - A result that cannot be written (disk full, no permission) marks that experiment
@@ -36,107 +36,13 @@ from llem_nb.run.lock import StudyLock
 from llem_nb.run.outcome import failed_result as _failed
 from llem_nb.run.outcome import release
 from llem_nb.run.outcome import run_task as _run_one
-from llem_nb.run.paths import check_datasets, check_results_dir
 from llem_nb.run.pause import Pause
 from llem_nb.run.plan import (
     Task,
-    make_tasks,
-    preflight,
-    resolve_runners,
-    schedule,
-    valid_points,
 )
-from llem_nb.run.progress import Callback, ProgressEvent, default_view
+from llem_nb.run.progress import Callback, ProgressEvent
 from llem_nb.run.result import StudyResult
-from llem_nb.run.studydir import open_study_dir
 from llem_nb.runners.base import Runner
-
-__all__ = [
-    "Callback",
-    "ProgressEvent",
-    "RunnerArg",
-    "StudyResult",
-    "StudyRun",
-    "Task",
-    "preflight",
-    "prepare_run",
-    "resolve_runners",
-    "run_study",
-    "schedule",
-]
-
-RunnerArg = Any
-"""A runner value (``"local"``), a Runner, a {backend: value} mapping, or a picker widget."""
-
-SYNC_INTERVAL_S = 1.0
-"""At most one fsync of results and journal per this many seconds (see ``llem_nb.run.journal``)."""
-
-
-def run_study(config: StudyConfig, **kwargs: Any) -> StudyResult:
-    """``prepare_run(config, **kwargs).execute()``: the whole study, in this thread."""
-    return prepare_run(config, **kwargs).execute()
-
-
-def prepare_run(
-    config: StudyConfig,
-    *,
-    runner: RunnerArg = None,
-    results_dir: str | Path = "results",
-    progress: bool = True,
-    callbacks: list[Callback] | None = None,
-    resume: bool | str | Path = False,
-    retry_failed: bool = False,
-    force: bool = False,
-    nvml: Any = None,
-    sync_interval_s: float = SYNC_INTERVAL_S,
-) -> StudyRun:
-    """Check everything, then open (or reopen, with ``resume``) the study dir, locked.
-
-    Preflight checks only what this run will execute (a resume skips done experiments).
-    ``progress``: show the default view (``run.progress.default_view``); other views
-    subscribe through ``callbacks``.
-    """
-    points, invalid = valid_points(config)
-    check_results_dir(results_dir)
-    check_datasets(points)
-    backends = sorted({p.config.backend for p in points})
-    runners = resolve_runners(backends, runner, config.runners, points)
-    opened = open_study_dir(
-        config,
-        make_tasks(points, config),
-        results_dir=Path(results_dir),
-        resume=resume,
-        retry_failed=retry_failed,
-        force=force,
-        sync_interval_s=sync_interval_s,
-        check=lambda tasks: preflight([t.point for t in tasks], runners),
-    )
-    try:
-        run = StudyRun(
-            config=config,
-            study_dir=opened.dir,
-            tasks=opened.tasks,
-            skipped=opened.skipped,
-            resumed=opened.resumed,
-            invalid=invalid,
-            runners=runners,
-            owned_runners=not isinstance(runner, Runner),
-            journal=opened.journal,
-            lock=opened.lock,
-            nvml=nvml,
-        )
-        for callback in callbacks or []:
-            run.subscribe(callback)
-        if progress:
-            view = default_view(len(run.tasks))
-            if view is not None:
-                run.subscribe(view)
-                run.on_close(view.close)
-    except BaseException:
-        opened.journal.close()
-        opened.lock.release()
-        raise
-    return run
 
 
 class StudyRun:

@@ -121,7 +121,7 @@ class SubprocessRunner(Runner):
                     f"killed; its files are kept in {exchange.dir}",
                     category="timeout",
                 )
-                timed_out.exchange_dir = str(exchange.dir)  # type: ignore[attr-defined]
+                timed_out.exchange_dir = str(exchange.dir)
                 raise timed_out from None
             except BaseException:
                 _kill(proc)
@@ -133,7 +133,6 @@ class SubprocessRunner(Runner):
             exchange.cleanup()
             return result
         failure = _child_failure(config, exchange, code)
-        failure.exchange_dir = str(exchange.dir)  # type: ignore[attr-defined]
         raise failure
 
     def _worker_for(self, config: ExperimentConfig) -> Worker:
@@ -160,6 +159,7 @@ class SubprocessRunner(Runner):
                 f"experiment {config.experiment_id} ran past timeout_s={timeout} and its "
                 f"worker process was killed; its files are kept in {exchange.dir}",
                 category="timeout",
+                exchange_dir=str(exchange.dir),
             ) from None
         except BaseException:
             self._worker = None
@@ -214,6 +214,7 @@ def _child_failure(config: ExperimentConfig, exchange: Exchange, code: int) -> R
             error_type=error.type,
             remote_traceback=error.traceback,
             category=error.category,
+            exchange_dir=str(exchange.dir),
         )
     if code < 0:
         how = f"was killed by signal {signal.Signals(-code).name}"
@@ -225,4 +226,5 @@ def _child_failure(config: ExperimentConfig, exchange: Exchange, code: int) -> R
         error_type="ChildProcessDied",
         remote_traceback=exchange.log_tail() or None,
         category="crashed",
+        exchange_dir=str(exchange.dir),
     )

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from llem_nb.run.handle import RunHandle
-    from llem_nb.run.loop import Callback, RunnerArg, StudyResult
+    from llem_nb.run.progress import Callback
+    from llem_nb.run.result import StudyResult
+    from llem_nb.run.start import RunnerArg
 
 
 class Study:
@@ -219,7 +221,7 @@ class Study:
         result (``interrupted=True``). ``nvml`` replaces ``pynvml`` for the cooldown's
         temperature reads (tests pass ``llem_nb.testing.FakeNvml``).
         """
-        from llem_nb.run.loop import run_study
+        from llem_nb.run.start import run_study
 
         return run_study(
             self.config,
@@ -251,7 +253,7 @@ class Study:
         StudyResult; ``handle.stop()`` stops cleanly; ``handle.progress`` is a snapshot.
         """
         from llem_nb.run.handle import RunHandle
-        from llem_nb.run.loop import prepare_run
+        from llem_nb.run.start import prepare_run
 
         run = prepare_run(
             self.config,

@@ -19,7 +19,7 @@ from llem_nb.widgets._common import View, in_notebook, ipywidgets
 from llem_nb.widgets.power import power_sampler, sparkline_svg
 
 if TYPE_CHECKING:
-    from llem_nb.run.loop import ProgressEvent
+    from llem_nb.run.progress import ProgressEvent
 
 MAX_ROWS = 30
 _COLOURS = {

@@ -9,7 +9,8 @@ import pytest
 from llem_nb.config.study import StudyConfig
 from llem_nb.errors import ConfigError
 from llem_nb.results.frame import load_results
-from llem_nb.run.loop import ProgressEvent, schedule
+from llem_nb.run.plan import schedule
+from llem_nb.run.progress import ProgressEvent
 from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend
 
@@ -158,7 +159,7 @@ def test_the_study_hands_reuse_to_its_runners_and_frees_models_between_them(
     """Two backends on two in-process runners: when the second takes over, the first has
     already freed its model; when the study ends, nothing is kept."""
     from llem_nb.config.plugins import register_backend
-    from llem_nb.run.loop import prepare_run
+    from llem_nb.run.start import prepare_run
 
     register_backend("fake-two", FakeBackend, child_processes=False)
     study = (

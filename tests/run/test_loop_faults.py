@@ -37,7 +37,7 @@ from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.errors import BackendError
 from llem_nb.measure.harness import Harness
 from llem_nb.results.schema import ExperimentResult
-from llem_nb.run.loop import prepare_run
+from llem_nb.run.start import prepare_run
 from llem_nb.runners.base import Runner
 from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend, FakeGpu, FakeNvml

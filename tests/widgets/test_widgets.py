@@ -14,7 +14,8 @@ from tests.support.nb_data import measured_results
 
 from llem_nb.errors import ConfigError, LlemError
 from llem_nb.results.frame import load_results
-from llem_nb.run.loop import ProgressEvent, prepare_run
+from llem_nb.run.progress import ProgressEvent
+from llem_nb.run.start import prepare_run
 from llem_nb.study.study import Study
 from llem_nb.testing import FakeGpu, FakeNvml
 from llem_nb.widgets import (
