@@ -37,6 +37,10 @@ _EXPORTS: dict[str, str] = {
     "load_timeseries": "llem_nb.results.timeseries",
     "load_reference": "llem_nb.results.reference",
     "summarize": "llem_nb.results.stats",
+    "compare": "llem_nb.results.compare",
+    "Comparison": "llem_nb.results.compare",
+    "recommend": "llem_nb.results.recommend",
+    "Recommendation": "llem_nb.results.recommend",
     "Backend": "llem_nb.backends.base",
     "demo_model": "llem_nb.backends.models",
     "tiny_model": "llem_nb.backends.models",
@@ -66,6 +70,7 @@ _MODULES = ("plots", "widgets", "testing")
 __all__ = [
     "Backend",
     "BackendError",
+    "Comparison",
     "ConfigError",
     "ContainerError",
     "ContainerTimeoutError",
@@ -81,6 +86,7 @@ __all__ = [
     "MeterError",
     "OOMError",
     "PreflightError",
+    "Recommendation",
     "ResultError",
     "ResultsExplorer",
     "RunHandle",
@@ -93,11 +99,13 @@ __all__ = [
     "StudyLocked",
     "StudyResult",
     "__version__",
+    "compare",
     "demo_model",
     "load_reference",
     "load_results",
     "load_timeseries",
     "plots",
+    "recommend",
     "register_backend",
     "register_runner",
     "report",
@@ -157,7 +165,9 @@ if _TYPE_CHECKING:
         RunnerError,
     )
     from llem_nb.reporting.build import report
+    from llem_nb.results.compare import Comparison, compare
     from llem_nb.results.frame import load_results
+    from llem_nb.results.recommend import Recommendation, recommend
     from llem_nb.results.reference import load_reference
     from llem_nb.results.schema import ExperimentResult
     from llem_nb.results.stats import summarize

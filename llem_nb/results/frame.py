@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from llem_nb.errors import ResultError
+from llem_nb.results.labels import point_label
 from llem_nb.results.schema import RESULT_KIND, SCHEMA_VERSION
 
 CANONICAL_COLUMNS: tuple[str, ...] = (
-    "study", "experiment_id", "cycle", "status", "runner", "image", "model", "backend",
+    "study", "experiment_id", "label", "cycle", "status", "runner", "image", "model", "backend",
     "precision", "batch_size", "n_prompts", "max_input_tokens", "max_output_tokens",
     "input_tokens", "output_tokens", "window_s", "throughput_output_tok_s",
     "throughput_total_tok_s", "ttft_ms_p50", "itl_ms_p50", "latency_s_p50", "energy_source",
@@ -40,7 +41,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "itl_ms_p90", "itl_ms_p99", "latency_s_mean", "load_s", "warmup_s", "batching", "n_requests",
     "quality_flags", "started_at", "finished_at", "runner_source", "image_digest",
     "counter_vs_power_ratio", "prefill_energy_j", "decode_energy_j", "phase_method",
-    "flops_estimate", "co2_g", "co2_net_g", "timeseries_path",
+    "flops_estimate", "co2_g", "co2_net_g", "timeseries_path", "origin",
 )  # fmt: skip
 
 # Fields read from each section of a result, in the order their tuples are built.
@@ -255,6 +256,18 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
+def _labels(points: list[dict[str, Any]], studies: list[str], models: Sequence[Any]) -> list[str]:
+    """Each row's ``label``: its swept values, in the order its study swept them."""
+    order: dict[str, dict[str, None]] = {}
+    for study, point in zip(studies, points, strict=True):
+        order.setdefault(study, {}).update(dict.fromkeys(point))
+    keys = {study: list(found) for study, found in order.items()}
+    return [
+        point_label(point, keys[study], model=model)
+        for point, study, model in zip(points, studies, models, strict=True)
+    ]
+
+
 def _typed(name: str, values: Sequence[Any]) -> Any:
     if name in _FLOAT:
         return _floats(values)
@@ -296,6 +309,8 @@ def _frame(
     cols["energy_per_request_j"] = _ratio(gross, cols["n_requests"])
     cols["avg_power_w"] = _ratio(gross, window)
 
+    cols["label"] = _strings(_labels(points, studies, config["model"]))
+    cols["origin"] = _strings(["llem_nb"] * len(studies))
     ordered = {name: cols[name] for name in (*CANONICAL_COLUMNS, *EXTRA_COLUMNS)}
     swept: dict[str, None] = {}
     for point in points:
