@@ -24,7 +24,9 @@ from typing import Any
 import pandas as pd
 
 from llem_nb.config.experiment import ExperimentConfig
-from llem_nb.results import ExperimentResult, ResultStore, load_results
+from llem_nb.results.frame import load_results
+from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.store import ResultStore
 
 MODELS = (
     "HuggingFaceTB/SmolLM2-135M-Instruct",

@@ -117,7 +117,10 @@ def _mean_std_line(
     return axes.errorbar(
         stats[x],
         stats[f"{y}_mean"],
-        yerr=(stats[f"{y}_ci95_high"] - stats[f"{y}_mean"]).fillna(0.0),
+        yerr=[
+            (stats[f"{y}_mean"] - stats[f"{y}_ci95_low"]).fillna(0.0),
+            (stats[f"{y}_ci95_high"] - stats[f"{y}_mean"]).fillna(0.0),
+        ],
         marker="o",
         linestyle=style,
         capsize=3,

@@ -11,9 +11,14 @@ than A; n = 5 cycles each".
 
 from __future__ import annotations
 
+import dataclasses
+import html
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,10 +70,192 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain Python values (for JSON, a report, a DataFrame row)."""
-        raise NotImplementedError
+        out = dataclasses.asdict(self)
+        out["caveats"] = list(self.caveats)
+        return out
 
     def _repr_html_(self) -> str:
-        raise NotImplementedError
+        from llem_nb.results.html import kv_table
+
+        rows: list[tuple[str, Any]] = [
+            ("A", f"{self.a}: mean {self.mean_a:.4g} (sd {self.std_a:.2g}, n = {self.n_a})"),
+            ("B", f"{self.b}: mean {self.mean_b:.4g} (sd {self.std_b:.2g}, n = {self.n_b})"),
+            (
+                f"B / A ({self.confidence * 100:g} % interval)",
+                f"{self.ratio:.4g} ({self.ratio_low:.4g} – {self.ratio_high:.4g})",
+            ),
+            (
+                "test",
+                f"{self.method}: t = {self.t:.3g}, df = {self.df:.3g}, p = {self.p_value:.3g}",
+            ),
+        ]
+        rows += [("caveat", c) for c in self.caveats]
+        return f"<p>{html.escape(self.sentence)}</p>" + kv_table(
+            f"compare: {metric_phrase(self.metric)}", rows
+        )
+
+
+_PHRASES: dict[str, tuple[str, str, str]] = {
+    # metric: (verb, lower word, what) → "B uses 23 % less energy per output token than A"
+    "energy_per_output_token_j": ("uses", "less", "energy per output token"),
+    "energy_per_output_token_net_j": ("uses", "less", "net energy per output token"),
+    "energy_per_token_j": ("uses", "less", "energy per token (input + output)"),
+    "energy_per_request_j": ("uses", "less", "energy per request"),
+    "energy_gross_j": ("uses", "less", "energy"),
+    "energy_net_j": ("uses", "less", "net energy"),
+    "avg_power_w": ("draws", "less", "power"),
+}
+_NAMES = {
+    "throughput_output_tok_s": "output throughput",
+    "throughput_total_tok_s": "total throughput",
+    "ttft_ms_p50": "median TTFT",
+    "ttft_ms_p90": "p90 TTFT",
+    "ttft_ms_p99": "p99 TTFT",
+    "itl_ms_p50": "median inter-token latency",
+    "itl_ms_p90": "p90 inter-token latency",
+    "latency_s_p50": "median request latency",
+    "latency_s_mean": "mean request latency",
+}
+
+
+def metric_phrase(metric: str) -> str:
+    """How a sentence names ``metric`` ("energy per output token", "p90 TTFT")."""
+    if metric in _PHRASES:
+        return _PHRASES[metric][2]
+    return _NAMES.get(metric, metric)
+
+
+def _pct(value: float) -> str:
+    return f"{value:.1f}" if abs(value) < 10 else f"{value:.0f}"
+
+
+def _select(df: pd.DataFrame, selector: Selector, keys: list[str], side: str) -> pd.DataFrame:
+    """The rows of the one config ``selector`` names; ConfigError when it names 0 or 2+."""
+    import pandas as pd
+
+    from llem_nb.errors import ConfigError
+
+    if isinstance(selector, str):
+        hit = pd.Series(False, index=df.index)
+        for column in ("label", "experiment_id"):
+            if column in df.columns:
+                hit |= df[column].astype(object).eq(selector).fillna(False).astype(bool)
+        what = f"{side}={selector!r}"
+    elif isinstance(selector, Mapping):
+        unknown = [c for c in selector if c not in df.columns]
+        if unknown:
+            raise ConfigError(
+                f"compare: {side} names column(s) {unknown} that the frame does not have",
+                field=side,
+                fix="use columns of load_results(...), e.g. batch_size, backend, label",
+            )
+        hit = pd.Series(True, index=df.index)
+        for column, value in selector.items():
+            hit &= df[column].astype(object).eq(value).fillna(False).astype(bool)
+        what = f"{side}={dict(selector)!r}"
+    else:
+        raise ConfigError(
+            f"compare: {side} must be a label, an experiment_id or a {{column: value}} mapping",
+            field=side,
+            fix='e.g. a="batch_size=1" or a={"batch_size": 1}',
+        )
+    rows = df[hit.to_numpy(dtype=bool)]
+    groups = rows.groupby(keys, sort=True, dropna=False, observed=True).groups if len(rows) else {}
+    if len(groups) != 1:
+        known = sorted(df["label"].dropna().astype(str).unique()) if "label" in df else []
+        if not groups:
+            raise ConfigError(
+                f"compare: {what} matches no row",
+                field=side,
+                fix=f"pass one of these labels: {', '.join(known[:12])}",
+            )
+        labels = sorted(rows["label"].astype(str).unique()) if "label" in rows else []
+        raise ConfigError(
+            f"compare: {what} matches {len(groups)} configs ({', '.join(labels[:8])}); "
+            "a side must be one config",
+            field=side,
+            fix="add columns to the mapping (e.g. study, backend) or pass one config's label",
+        )
+    return rows
+
+
+def _name(rows: pd.DataFrame, several_studies: bool) -> str:
+    label = str(rows["label"].iloc[0]) if "label" in rows.columns else "?"
+    if several_studies and "study" in rows.columns:
+        return f"{rows['study'].iloc[0]}: {label}"
+    return label
+
+
+def _values(rows: pd.DataFrame, metric: str, name: str) -> tuple[np.ndarray, list[str]]:
+    import pandas as pd
+
+    from llem_nb.errors import ResultError
+
+    ok = (
+        rows[rows["status"].eq("ok").fillna(False).to_numpy(dtype=bool)]
+        if "status" in rows
+        else rows
+    )
+    values = pd.to_numeric(ok[metric], errors="coerce").dropna().to_numpy(dtype=float)
+    if len(values) < 2:
+        raise ResultError(
+            f"compare: {name} has {len(values)} successful cycle(s) with {metric}; "
+            "a test needs at least 2 on each side",
+            fix="run more cycles (Study.cycles(3)); energy_source 'none' measures no energy",
+        )
+    caveats: list[str] = []
+    if "quality_flags" in ok.columns:
+        flags = sorted({f for fl in ok["quality_flags"] for f in (fl or [])})
+        if flags:
+            caveats.append(f"{name} rows are flagged {', '.join(flags)}")
+    if "energy_source" in ok.columns and metric.startswith(("energy", "avg_power")):
+        sources = sorted(set(ok["energy_source"].dropna().astype(str)))
+        if any(s in ("estimate", "none") for s in sources):
+            caveats.append(f"{name}'s energy is {'/'.join(sources)}, not a measurement")
+    return values, caveats
+
+
+def _ratio_interval(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    """mean(b)/mean(a) and its interval on the log scale (delta method, Welch df)."""
+    from llem_nb.results.stats import t_quantile
+
+    ma, mb = float(a.mean()), float(b.mean())
+    if not (ma > 0 and mb > 0):
+        return math.nan, math.nan, math.nan
+    ua = a.var(ddof=1) / (len(a) * ma * ma)
+    ub = b.var(ddof=1) / (len(b) * mb * mb)
+    ratio = mb / ma
+    if ua + ub == 0:
+        return ratio, ratio, ratio
+    dof = (ua + ub) ** 2 / (ua**2 / (len(a) - 1) + ub**2 / (len(b) - 1))
+    half = t_quantile(confidence, dof) * math.sqrt(ua + ub)
+    return ratio, ratio * math.exp(-half), ratio * math.exp(half)
+
+
+def _sentence(c: dict[str, Any]) -> str:
+    metric, change, pm = c["metric"], c["change_pct"], c["change_pct_pm"]
+    if c["n_a"] == c["n_b"]:
+        counts = f"n = {c['n_a']} cycles each"
+    else:
+        counts = f"n = {c['n_a']} and {c['n_b']} cycles"
+    test = f"{c['method']}, p = {c['p_value']:.2g}"
+    if math.isnan(change):
+        diff = c["mean_b"] - c["mean_a"]
+        body = f"{c['b']} differs from {c['a']} by {diff:+.4g} in {metric_phrase(metric)}"
+    else:
+        verb, less, what = _PHRASES.get(metric, ("has", "lower", metric_phrase(metric)))
+        word = less if change < 0 else {"less": "more", "lower": "higher"}[less]
+        amount = f"{_pct(abs(change))} % ± {_pct(pm)} %"
+        body = f"{c['b']} {verb} {amount} {word} {what} than {c['a']}"
+    if not c["significant"]:
+        body = (
+            f"{c['b']} and {c['a']} do not differ significantly in {metric_phrase(metric)} "
+            f"at {c['confidence'] * 100:g} %: {body}"
+        )
+    text = f"{body} ({test}); {counts}."
+    if c["caveats"]:
+        text += " Caveats: " + "; ".join(c["caveats"]) + "."
+    return text
 
 
 def compare(
@@ -88,4 +275,58 @@ def compare(
     ``caveats`` and the sentence. Each side needs at least two values of ``metric``
     (cycles), else ``ResultError`` saying how to get them (``Study.cycles(3)``).
     """
-    raise NotImplementedError
+    from llem_nb.errors import ConfigError
+    from llem_nb.results.stats import welch
+
+    if metric not in df.columns:
+        raise ConfigError(
+            f"compare: no column {metric!r}",
+            field="metric",
+            fix="pick a numeric column of load_results(...), e.g. energy_per_output_token_j",
+        )
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(
+            f"compare: confidence={confidence!r} is not in (0, 1)",
+            field="confidence",
+            fix="pass e.g. 0.95",
+        )
+    keys = [k for k in ([by] if isinstance(by, str) else list(by)) if k in df.columns]
+    if not keys:
+        raise ConfigError(
+            f"compare: none of the grouping columns {by!r} is in the frame",
+            field="by",
+            fix="pass the frame of load_results(...), or by='label'",
+        )
+    rows_a, rows_b = _select(df, a, keys, "a"), _select(df, b, keys, "b")
+    several = "study" in df.columns and df["study"].nunique() > 1
+    name_a, name_b = _name(rows_a, several), _name(rows_b, several)
+    if name_a == name_b:
+        name_a, name_b = f"A ({name_a})", f"B ({name_b})"
+    va, caveats_a = _values(rows_a, metric, name_a)
+    vb, caveats_b = _values(rows_b, metric, name_b)
+    t, dof, p, method = welch(va, vb)
+    ratio, low, high = _ratio_interval(va, vb, confidence)
+    fields: dict[str, Any] = {
+        "metric": metric,
+        "a": name_a,
+        "b": name_b,
+        "n_a": len(va),
+        "n_b": len(vb),
+        "mean_a": float(va.mean()),
+        "mean_b": float(vb.mean()),
+        "std_a": float(va.std(ddof=1)),
+        "std_b": float(vb.std(ddof=1)),
+        "ratio": ratio,
+        "ratio_low": low,
+        "ratio_high": high,
+        "change_pct": (ratio - 1) * 100,
+        "change_pct_pm": (high - low) / 2 * 100,
+        "t": t,
+        "df": dof,
+        "p_value": p,
+        "significant": bool(p < 1 - confidence),
+        "confidence": confidence,
+        "method": method,
+        "caveats": tuple(caveats_a + caveats_b),
+    }
+    return Comparison(**fields, sentence=_sentence(fields))

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.config.study import InvalidPoint, StudyConfig
-from llem_nb.errors import ResultError
+from llem_nb.errors import LlemWarning, ResultError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.results.store import ResultStore
 from llem_nb.run.journal import Journal
@@ -236,6 +236,7 @@ class StudyRun:
                 f"study {self.name!r} interrupted after {len(out.results)} of {self.total} "
                 f"experiments; finished results are in {self.dir}; resume with "
                 f"Study.resume({str(self.dir)!r})",
+                LlemWarning,
                 stacklevel=4,
             )
         finally:
@@ -351,6 +352,7 @@ class StudyRun:
             except Exception as exc:
                 warnings.warn(
                     f"progress callback {listener!r} raised {exc!r}; it is unsubscribed",
+                    LlemWarning,
                     stacklevel=2,
                 )
                 with contextlib.suppress(ValueError):

@@ -14,7 +14,7 @@ from typing import Any
 
 from llem_nb.backends.base import get_backend
 from llem_nb.config.study import InvalidPoint, Point, StudyConfig, expand
-from llem_nb.errors import ConfigError
+from llem_nb.errors import ConfigError, LlemWarning
 from llem_nb.runners.base import Runner, make_runner
 from llem_nb.runners.resolve import resolve_runner
 
@@ -42,7 +42,7 @@ def valid_points(config: StudyConfig) -> tuple[list[Point], list[InvalidPoint]]:
     """Expand once; warn about dropped points; ConfigError when nothing is left to run."""
     points, invalid = expand(config)
     for bad in invalid:
-        warnings.warn(f"dropped point {bad.overrides}: {bad.reason}", stacklevel=5)
+        warnings.warn(f"dropped point {bad.overrides}: {bad.reason}", LlemWarning, stacklevel=5)
     if not points:
         reasons = "; ".join(b.reason for b in invalid) or "the study expands to no experiments"
         raise ConfigError(

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from llem_nb.config.plugins import RUNNERS
-from llem_nb.errors import ConfigError
+from llem_nb.errors import ConfigError, LlemWarning
 from llem_nb.runners.base import RunnerSpec
 
 SOURCES = ("argument", "env", "study", "user-config", "auto", "default")
@@ -93,6 +93,7 @@ def docker_auto_detect(
         warnings.warn(
             f"Docker is usable but {image} is not built, so {backend} runs locally; "
             f"build it with: llem-nb images build {backend}",
+            LlemWarning,
             stacklevel=2,
         )
     return None

@@ -1,0 +1,191 @@
+"""A directory's Parquet index: its result rows, ready to load without parsing every JSON file.
+
+``<dir>/.llem_index.parquet`` holds the typed rows of the directory's own result files
+plus, per row, the file's name, size and mtime. A load compares those with the files
+now there: an unchanged directory is one Parquet read; new, changed or deleted files
+are parsed or dropped and the index rewritten (atomically, temp file then rename).
+The run loop refreshes it when a study ends, so the first ``load_results`` of a study
+dir is already fast. A directory that cannot be written is simply not indexed; an
+index that cannot be read, or was written by another index format, is rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llem_nb.results import columns as C
+from llem_nb.results.rows import combine, conform
+from llem_nb.results.scan import ResultsWarning, user_stacklevel
+
+INDEX_NAME = ".llem_index.parquet"
+FORMAT = 2
+_META_KEY = b"llem_nb_index"
+_FILE, _SIZE, _MTIME = "_index_file", "_index_size", "_index_mtime_ns"
+_MANIFEST = (_FILE, _SIZE, _MTIME)
+_LIST_SEP = "\x1f"
+"""List columns (flags, warnings) are stored as text joined by the ASCII unit separator."""
+
+Entry = tuple[str, int, int]
+"""(file name, size in bytes, mtime in ns) of one result file."""
+Parse = Callable[..., pd.DataFrame]
+"""``parse(paths, skipped, source=True)``: the typed rows of those files (``frame._own_frame``)."""
+
+log = logging.getLogger(__name__)
+
+
+def cached_rows(
+    directory: str, entries: Sequence[Entry], parse: Parse, *, write: bool = True
+) -> pd.DataFrame:
+    """The typed rows of ``entries`` (files in ``directory``): from the index where it is
+    current, else parsed with ``parse`` (and the index rewritten when ``write``).
+
+    Files skipped when the index was built are remembered with their reason and warned
+    about again on every load, as a parse would.
+    """
+    path = os.path.join(directory, INDEX_NAME)
+    wanted = {name: (size, mtime) for name, size, mtime in entries}
+    cached, skipped = _read(path)
+    keep: pd.DataFrame | None = None
+    known: set[str] = set()
+    still_bad: dict[str, list[Any]] = {}
+    if cached is not None:
+        keep = cached[_current(cached, entries)]
+        known = set(keep[_FILE])
+        still_bad = {n: v for n, v in skipped.items() if wanted.get(n) == tuple(v[:2])}
+        for name, (_, _, why) in still_bad.items():
+            warnings.warn(
+                f"skipped {os.path.join(directory, name)}: {why}",
+                ResultsWarning,
+                stacklevel=user_stacklevel(),
+            )
+        if len(keep) == len(cached) and known | set(still_bad) == set(wanted):
+            return _strip(keep)
+    todo = sorted(n for n in wanted if n not in known and n not in still_bad)
+    reasons: dict[str, str] = {}
+    fresh = parse([os.path.join(directory, n) for n in todo], reasons, source=True)
+    fresh = _with_manifest(fresh, wanted)
+    bad = {**still_bad, **{n: [*wanted[n], why] for n, why in reasons.items() if n in wanted}}
+    merged = combine([_strip(keep, drop=False), fresh]) if keep is not None and len(keep) else fresh
+    log.debug(
+        "index %s: %d rows reused, %d files parsed", path, len(merged) - len(fresh), len(todo)
+    )
+    if write:
+        _write(path, merged, bad)
+    return _strip(merged)
+
+
+def _current(cached: pd.DataFrame, entries: Sequence[Entry]) -> np.ndarray:
+    """For each cached row: is its file still there with the same size and mtime?"""
+    names, sizes, mtimes = zip(*entries, strict=True) if entries else ((), (), ())
+    index = pd.Index(cached[_FILE], dtype=object)
+    if not index.is_unique:
+        return np.zeros(len(cached), dtype=bool)
+    where = index.get_indexer(pd.Index(names, dtype=object))
+    found = where >= 0
+    rows = where[found]
+    same = np.zeros(len(cached), dtype=bool)
+    same[rows] = (cached[_SIZE].to_numpy()[rows] == np.asarray(sizes, dtype=np.int64)[found]) & (
+        cached[_MTIME].to_numpy()[rows] == np.asarray(mtimes, dtype=np.int64)[found]
+    )
+    return same
+
+
+def refresh(directory: str, own_suffix: str, parse: Parse) -> None:
+    """Bring ``directory``'s index up to date with its result files, without warnings."""
+    entries: list[Entry] = []
+    with os.scandir(directory) as it:
+        for entry in it:
+            if entry.name.endswith(own_suffix) and not entry.name.startswith("."):
+                st = entry.stat()
+                entries.append((entry.name, st.st_size, st.st_mtime_ns))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cached_rows(directory, sorted(entries), parse)
+
+
+def _with_manifest(frame: pd.DataFrame, wanted: dict[str, tuple[int, int]]) -> pd.DataFrame:
+    """Each row's file size and mtime beside its file name (``_index_file``)."""
+    names = [str(n) for n in frame[_FILE]]
+    frame = frame.copy()
+    frame[_FILE] = np.array(names, dtype=object)
+    frame[_SIZE] = np.array([wanted.get(n, (-1, -1))[0] for n in names], dtype=np.int64)
+    frame[_MTIME] = np.array([wanted.get(n, (-1, -1))[1] for n in names], dtype=np.int64)
+    return frame
+
+
+def _strip(frame: pd.DataFrame, *, drop: bool = True) -> pd.DataFrame:
+    out = frame.drop(columns=list(_MANIFEST)) if drop else frame
+    out = out.reset_index(drop=True)
+    out.attrs["units"] = C.units()
+    return out
+
+
+def _write(path: str, frame: pd.DataFrame, skipped: dict[str, list[Any]]) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        stored = frame.copy()
+        stored.attrs = {}
+        for name in C.LISTS & set(frame.columns):
+            stored[name] = [_LIST_SEP.join(map(str, v)) for v in frame[name]]
+        table = pa.Table.from_pandas(stored, preserve_index=False)
+        meta = dict(table.schema.metadata or {})
+        meta[_META_KEY] = json.dumps({"format": FORMAT, "skipped": skipped}).encode()
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
+        os.replace(tmp, path)
+    except Exception as exc:  # a read-only dir, a column pyarrow cannot store: no index
+        log.debug("index %s not written: %r", path, exc)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _read(path: str) -> tuple[pd.DataFrame | None, dict[str, list[Any]]]:
+    """The index's typed rows with their manifest, and its skipped files; (None, {}) when
+    absent, of another format or unreadable."""
+    if not os.path.isfile(path):
+        return None, {}
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
+        if meta.get("format") != FORMAT or _FILE not in table.column_names:
+            return None, {}
+        mapper = {pa.string(): C.TEXT_DTYPE, pa.large_string(): C.TEXT_DTYPE}.get
+        raw = table.to_pandas(types_mapper=mapper)
+        out = {
+            name: _split(raw[name]) if name in C.LISTS else conform(name, raw[name])
+            for name in raw.columns
+            if name not in _MANIFEST
+        }
+    except Exception as exc:
+        log.debug("index %s unreadable, rebuilding: %r", path, exc)
+        return None, {}
+    out[_FILE] = raw[_FILE].to_numpy(dtype=object)
+    out[_SIZE] = raw[_SIZE].to_numpy(dtype=np.int64)
+    out[_MTIME] = raw[_MTIME].to_numpy(dtype=np.int64)
+    frame = pd.DataFrame(out, copy=False)
+    frame.columns = pd.Index(list(out), dtype=object)
+    return frame, dict(meta.get("skipped") or {})
+
+
+def _split(column: pd.Series) -> np.ndarray:
+    return C.lists([t.split(_LIST_SEP) if t else [] for t in column.fillna("").tolist()])
+
+
+def index_path(directory: str | os.PathLike[str]) -> Path:
+    return Path(directory) / INDEX_NAME
