@@ -22,6 +22,7 @@ from llem_nb._version import __version__
 
 _EXPORTS: dict[str, str] = {
     "LlemError": "llem_nb.errors",
+    "LlemWarning": "llem_nb.errors",
     "BackendError": "llem_nb.errors",
     "ConfigError": "llem_nb.errors",
     "MeterError": "llem_nb.errors",
@@ -41,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "Comparison": "llem_nb.results.compare",
     "recommend": "llem_nb.results.recommend",
     "Recommendation": "llem_nb.results.recommend",
+    "export": "llem_nb.results.export",
     "Backend": "llem_nb.backends.base",
     "demo_model": "llem_nb.backends.models",
     "tiny_model": "llem_nb.backends.models",
@@ -83,6 +85,7 @@ __all__ = [
     "ImagePullError",
     "LiveProgress",
     "LlemError",
+    "LlemWarning",
     "MeterError",
     "OOMError",
     "PreflightError",
@@ -101,6 +104,7 @@ __all__ = [
     "__version__",
     "compare",
     "demo_model",
+    "export",
     "load_reference",
     "load_results",
     "load_timeseries",
@@ -159,6 +163,7 @@ if _TYPE_CHECKING:
         BackendError,
         ConfigError,
         LlemError,
+        LlemWarning,
         MeterError,
         PreflightError,
         ResultError,
@@ -166,6 +171,7 @@ if _TYPE_CHECKING:
     )
     from llem_nb.reporting.build import report
     from llem_nb.results.compare import Comparison, compare
+    from llem_nb.results.export import export
     from llem_nb.results.frame import load_results
     from llem_nb.results.recommend import Recommendation, recommend
     from llem_nb.results.reference import load_reference

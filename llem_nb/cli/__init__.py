@@ -9,6 +9,7 @@ finished is kept).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from llem_nb._version import __version__
@@ -22,13 +23,20 @@ EXIT_INTERRUPTED = 130
 
 def build_parser() -> argparse.ArgumentParser:
     from llem_nb import gpu_check
-    from llem_nb.cli import demo, env, run
+    from llem_nb.cli import compare, demo, env, report, resume, run
     from llem_nb.runners.docker.cli import add_images_parser
 
     parser = argparse.ArgumentParser(prog="llem-nb", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"llem-nb {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log llem_nb's decisions (runner, image, retries) to stderr; -vv for debug",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (demo, run, env):
+    for command in (demo, run, resume, report, compare, env):
         command.add(sub)
     check = sub.add_parser("gpu-check", help="short real study on an NVIDIA GPU; prints a table")
     gpu_check.add_arguments(check)
@@ -41,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     from llem_nb.errors import LlemError
 
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("llem_nb")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG if args.verbose > 1 else logging.INFO)
     try:
         return int(args.func(args))
     except LlemError as exc:

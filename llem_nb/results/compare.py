@@ -209,7 +209,7 @@ def _values(rows: pd.DataFrame, metric: str, name: str) -> tuple[np.ndarray, lis
         if flags:
             caveats.append(f"{name} rows are flagged {', '.join(flags)}")
     if "energy_source" in ok.columns and metric.startswith(("energy", "avg_power")):
-        sources = sorted(set(ok["energy_source"].dropna().astype(str)))
+        sources = sorted({str(s) for s in ok["energy_source"].dropna().tolist()})
         if any(s in ("estimate", "none") for s in sources):
             caveats.append(f"{name}'s energy is {'/'.join(sources)}, not a measurement")
     return values, caveats

@@ -374,6 +374,10 @@ class StudyRun:
         finally:
             with contextlib.suppress(OSError):
                 self._journal.close()
+            with contextlib.suppress(Exception):  # only a cache: load_results rebuilds it
+                from llem_nb.results.frame import refresh_index
+
+                refresh_index(self.dir)
             self._lock.release()
             for closer in self._closers:
                 with contextlib.suppress(Exception):

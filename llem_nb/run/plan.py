@@ -6,6 +6,7 @@ computed once, so the loop never re-hashes or re-validates a config.
 
 from __future__ import annotations
 
+import logging
 import random
 import warnings
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from llem_nb.config.study import InvalidPoint, Point, StudyConfig, expand
 from llem_nb.errors import ConfigError, LlemWarning
 from llem_nb.runners.base import Runner, make_runner
 from llem_nb.runners.resolve import resolve_runner
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ def valid_points(config: StudyConfig) -> tuple[list[Point], list[InvalidPoint]]:
     """Expand once; warn about dropped points; ConfigError when nothing is left to run."""
     points, invalid = expand(config)
     for bad in invalid:
+        log.info("study %s: dropped point %s: %s", config.name, bad.overrides, bad.reason)
         warnings.warn(f"dropped point {bad.overrides}: {bad.reason}", LlemWarning, stacklevel=5)
     if not points:
         reasons = "; ".join(b.reason for b in invalid) or "the study expands to no experiments"
@@ -92,7 +96,11 @@ def resolve_runners(
     from llem_nb.runners.docker.probe import isolate_backends
 
     specs = {b: resolve_runner(b, argument=runner, study_runners=study_runners) for b in backends}
-    return {b: make_runner(s.value, source=s.source) for b, s in isolate_backends(specs).items()}
+    isolated = isolate_backends(specs)
+    for backend, spec in isolated.items():
+        if spec != specs[backend]:
+            log.info("runner for %s: %s (isolated: several backends)", backend, spec.value)
+    return {b: make_runner(s.value, source=s.source) for b, s in isolated.items()}
 
 
 def preflight(points: list[Point], runners: Mapping[str, Runner]) -> None:

@@ -12,6 +12,7 @@ but the image missing it warns once how to build it and falls through.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -25,6 +26,8 @@ from llem_nb.errors import ConfigError, LlemWarning
 from llem_nb.runners.base import RunnerSpec
 
 SOURCES = ("argument", "env", "study", "user-config", "auto", "default")
+
+log = logging.getLogger(__name__)
 
 
 def check_runner_value(value: str, where: str) -> str:
@@ -83,9 +86,11 @@ def docker_auto_detect(
 
         found = probe()
     if not found.gpu_usable:
+        log.debug("auto-detect %s: Docker with GPUs not usable (%s)", backend, found.reason)
         return None
     image = default_image(backend)
     present = (image_present or _image_on_daemon)(image)
+    log.debug("auto-detect %s: Docker usable, image %s present: %s", backend, image, present)
     if present:
         return "docker"
     if backend not in _NOTED:
@@ -123,11 +128,24 @@ def resolve_runner(
     user_runners: Mapping[str, str] | None = None,
     auto_detect: AutoDetect | None = None,
 ) -> RunnerSpec:
-    """Resolve one backend's runner through the layers; record the winning layer.
+    """Resolve one backend's runner through the layers; record (and log) the winning layer.
 
     ``auto_detect`` replaces the Docker detector (tests inject one; ``lambda b: None``
     turns the layer off).
     """
+    spec = _resolve(backend, argument, study_runners, environ, user_runners, auto_detect)
+    log.info("runner for %s: %s (chosen by %s)", backend, spec.value, spec.source)
+    return spec
+
+
+def _resolve(
+    backend: str,
+    argument: str | Mapping[str, str] | None,
+    study_runners: Mapping[str, str] | None,
+    environ: Mapping[str, str] | None,
+    user_runners: Mapping[str, str] | None,
+    auto_detect: AutoDetect | None,
+) -> RunnerSpec:
     env = os.environ if environ is None else environ
     if isinstance(argument, str):
         return RunnerSpec(check_runner_value(argument, "runner"), "argument")

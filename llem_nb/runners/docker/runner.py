@@ -16,6 +16,7 @@ the exchange dir and local inputs are bind mounts.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from dataclasses import replace
@@ -39,6 +40,8 @@ CONTAINER_DIR = "/run/llem"
 PASS_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 EXPERIMENT_LABEL = "org.llem-nb.experiment"
 PULL_POLICIES = ("missing", "never", "always")
+
+log = logging.getLogger(__name__)
 
 
 class DockerRunner(Runner):
@@ -129,7 +132,10 @@ class DockerRunner(Runner):
         return self._client
 
     def image_for(self, config: ExperimentConfig) -> str:
-        return self.image or default_image(config.backend)
+        image = self.image or default_image(config.backend)
+        how = "given" if self.image else "the backend's default"
+        log.info("image for %s: %s (%s)", config.backend, image, how)
+        return image
 
     def preflight(self, config: ExperimentConfig) -> None:
         """Before a study starts: the daemon answers and, for GPU runs, has the NVIDIA toolkit."""
