@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from llem_nb._version import __version__
 
@@ -45,16 +46,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CliHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler ``-v`` puts on the ``llem_nb`` logger: whatever ``sys.stderr`` is now."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _log_to_stderr(level: int) -> None:
+    logger = logging.getLogger("llem_nb")
+    for old in [h for h in logger.handlers if isinstance(h, _CliHandler)]:
+        logger.removeHandler(old)
+    handler = _CliHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     from llem_nb.errors import LlemError
 
     args = build_parser().parse_args(argv)
     if args.verbose:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        logger = logging.getLogger("llem_nb")
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG if args.verbose > 1 else logging.INFO)
+        _log_to_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO)
     try:
         return int(args.func(args))
     except LlemError as exc:
