@@ -61,7 +61,7 @@ def energy_per_token(
     data = usable(df, [x, y], "energy_per_token")
     fig, axes = new_axes(ax)
     keys = group_keys(data, hue)
-    groups = data.groupby(keys, dropna=False, sort=True) if keys else [(y, data)]
+    groups = data.groupby(keys, dropna=False, sort=True, observed=True) if keys else [(y, data)]
     net_drawn = False
     for key, group in groups:
         flags = estimated(group)
@@ -174,7 +174,7 @@ def throughput_vs_energy(
     data["_estimate"] = data["_estimate"] > 0
     fig, axes = new_axes(ax)
     keys = group_keys(data, hue)
-    groups = data.groupby(keys, dropna=False, sort=True) if keys else [(y, data)]
+    groups = data.groupby(keys, dropna=False, sort=True, observed=True) if keys else [(y, data)]
     for i, (key, group) in enumerate(groups):
         colour, name = f"C{i % 10}", group_name(key)
         measured, estimate = group[~group["_estimate"]], group[group["_estimate"]]
@@ -275,7 +275,7 @@ def explore(
             axes.set_visible(False)
             continue
         part = data if panels[i] is None else data[data[facet] == panels[i]]
-        groups = part.groupby(hue, dropna=False, sort=True) if hue else [(y, part)]
+        groups = part.groupby(hue, dropna=False, sort=True, observed=True) if hue else [(y, part)]
         for key, group in groups:
             xs = (
                 group[x].astype("float64")

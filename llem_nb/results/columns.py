@@ -268,10 +268,11 @@ def times(values: Sequence[Any]) -> Any:
 
 def lists(values: Iterable[Any]) -> np.ndarray:
     """A column of Python lists (object dtype): ``"flag" in row``, ``.explode()`` work."""
-    items = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in values]
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
+    items = [
+        v if type(v) is list else list(v) if isinstance(v, (tuple, np.ndarray)) else []
+        for v in values
+    ]
+    return np.fromiter(items, dtype=object, count=len(items))
 
 
 def infer(values: Sequence[Any]) -> Any:

@@ -77,7 +77,7 @@ def load_results(
     (study, experiment_id, cycle); columns are ``CANONICAL_COLUMNS``, then extras, then
     each swept key; ``df.attrs["units"]`` maps columns to units.
     """
-    found = scan(path_or_paths, OWN_SUFFIX)
+    found = scan(path_or_paths, OWN_SUFFIX, stat=index)
     frames: list[pd.DataFrame] = []
     with _gc_paused():
         for directory, entries in found.dirs.items():
@@ -154,7 +154,7 @@ def _own_frame(
     rows: list[tuple[Any, ...]] = []
     points: list[dict[str, Any]] = []
     names: list[str] = []
-    for path in paths:
+    for path in sorted(paths):  # by name is by (experiment_id, cycle): rows need no reorder
         data = _read(path, skipped)
         if data is None:
             continue

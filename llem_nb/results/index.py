@@ -28,12 +28,10 @@ from llem_nb.results.rows import combine, conform
 from llem_nb.results.scan import ResultsWarning, user_stacklevel
 
 INDEX_NAME = ".llem_index.parquet"
-FORMAT = 2
+FORMAT = 3
 _META_KEY = b"llem_nb_index"
 _FILE, _SIZE, _MTIME = "_index_file", "_index_size", "_index_mtime_ns"
 _MANIFEST = (_FILE, _SIZE, _MTIME)
-_LIST_SEP = "\x1f"
-"""List columns (flags, warnings) are stored as text joined by the ASCII unit separator."""
 
 Entry = tuple[str, int, int]
 """(file name, size in bytes, mtime in ns) of one result file."""
@@ -53,23 +51,27 @@ def cached_rows(
     about again on every load, as a parse would.
     """
     path = os.path.join(directory, INDEX_NAME)
-    wanted = {name: (size, mtime) for name, size, mtime in entries}
     cached, skipped = _read(path)
     keep: pd.DataFrame | None = None
     known: set[str] = set()
     still_bad: dict[str, list[Any]] = {}
     if cached is not None:
-        keep = cached[_current(cached, entries)]
-        known = set(keep[_FILE])
-        still_bad = {n: v for n, v in skipped.items() if wanted.get(n) == tuple(v[:2])}
+        current = _current(cached, entries)
+        if skipped:
+            stats = {name: (size, mtime) for name, size, mtime in entries if name in skipped}
+            still_bad = {n: v for n, v in skipped.items() if stats.get(n) == tuple(v[:2])}
         for name, (_, _, why) in still_bad.items():
             warnings.warn(
                 f"skipped {os.path.join(directory, name)}: {why}",
                 ResultsWarning,
                 stacklevel=user_stacklevel(),
             )
-        if len(keep) == len(cached) and known | set(still_bad) == set(wanted):
-            return _strip(keep)
+        # every cached row's file is unchanged, and every file is a cached row or a bad one
+        if current.all() and len(cached) + len(still_bad) == len(entries):
+            return _strip(cached)
+        keep = cached[current]
+        known = set(keep[_FILE])
+    wanted = {name: (size, mtime) for name, size, mtime in entries}
     todo = sorted(n for n in wanted if n not in known and n not in still_bad)
     reasons: dict[str, str] = {}
     fresh = parse([os.path.join(directory, n) for n in todo], reasons, source=True)
@@ -138,12 +140,18 @@ def _write(path: str, frame: pd.DataFrame, skipped: dict[str, list[Any]]) -> Non
 
         stored = frame.copy()
         stored.attrs = {}
-        for name in C.LISTS & set(frame.columns):
-            stored[name] = [_LIST_SEP.join(map(str, v)) for v in frame[name]]
         table = pa.Table.from_pandas(stored, preserve_index=False)
+        fields = [
+            pa.field(f.name, pa.list_(pa.string())) if f.name in C.LISTS else f
+            for f in table.schema
+        ]
+        table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
         meta = dict(table.schema.metadata or {})
-        meta[_META_KEY] = json.dumps({"format": FORMAT, "skipped": skipped}).encode()
-        pq.write_table(table.replace_schema_metadata(meta), tmp)
+        columns = [c for c in frame.columns if c not in _MANIFEST]
+        info = {"format": FORMAT, "skipped": skipped, "columns": columns}
+        meta[_META_KEY] = json.dumps(info).encode()
+        # uncompressed: the index is read far more often than written, and reads faster so
+        pq.write_table(table.replace_schema_metadata(meta), tmp, compression="none")
         os.replace(tmp, path)
     except Exception as exc:  # a read-only dir, a column pyarrow cannot store: no index
         log.debug("index %s not written: %r", path, exc)
@@ -165,26 +173,25 @@ def _read(path: str) -> tuple[pd.DataFrame | None, dict[str, list[Any]]]:
         meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
         if meta.get("format") != FORMAT or _FILE not in table.column_names:
             return None, {}
+        lists = {
+            name: table.column(name).to_pylist() for name in C.LISTS if name in table.column_names
+        }
+        manifest = {name: table.column(name).to_numpy(zero_copy_only=False) for name in _MANIFEST}
+        table = table.drop_columns([*lists, *_MANIFEST])
         mapper = {pa.string(): C.TEXT_DTYPE, pa.large_string(): C.TEXT_DTYPE}.get
         raw = table.to_pandas(types_mapper=mapper)
-        out = {
-            name: _split(raw[name]) if name in C.LISTS else conform(name, raw[name])
-            for name in raw.columns
-            if name not in _MANIFEST
-        }
+        out = {name: conform(name, raw[name]) for name in raw.columns}
     except Exception as exc:
         log.debug("index %s unreadable, rebuilding: %r", path, exc)
         return None, {}
-    out[_FILE] = raw[_FILE].to_numpy(dtype=object)
-    out[_SIZE] = raw[_SIZE].to_numpy(dtype=np.int64)
-    out[_MTIME] = raw[_MTIME].to_numpy(dtype=np.int64)
+    order = [n for n in meta.get("columns", []) if n in out or n in lists] or list(out)
+    out = {name: C.lists(lists[name]) if name in lists else out[name] for name in order}
+    out[_FILE] = manifest[_FILE].astype(object)
+    out[_SIZE] = manifest[_SIZE].astype(np.int64)
+    out[_MTIME] = manifest[_MTIME].astype(np.int64)
     frame = pd.DataFrame(out, copy=False)
     frame.columns = pd.Index(list(out), dtype=object)
     return frame, dict(meta.get("skipped") or {})
-
-
-def _split(column: pd.Series) -> np.ndarray:
-    return C.lists([t.split(_LIST_SEP) if t else [] for t in column.fillna("").tolist()])
 
 
 def index_path(directory: str | os.PathLike[str]) -> Path:

@@ -11,10 +11,13 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from llem_nb.errors import LlemWarning, ResultError
 
 PathArg = str | os.PathLike[str]
+STAT_THREADS = 4
+STAT_THREADS_FROM = 2000
 
 
 class ResultsWarning(LlemWarning):
@@ -42,8 +45,9 @@ def skip(path: str, why: str, stacklevel: int = 0) -> None:
 class Found:
     """What a scan found: own result files by directory (with size and mtime), other files."""
 
-    def __init__(self, own_suffix: str) -> None:
+    def __init__(self, own_suffix: str, *, stat: bool = True) -> None:
         self.own_suffix = own_suffix
+        self.stat = stat
         self.dirs: dict[str, list[tuple[str, int, int]]] = {}
         self.files: list[str] = []
         self._explicit: dict[str, set[str]] = {}
@@ -69,7 +73,8 @@ class Found:
             if real in self._walked:
                 continue
             named = self._explicit.get(real, ())
-            own: list[tuple[str, int, int]] = []
+            suffix = self.own_suffix
+            own: list[str] = []
             subdirs = []
             try:
                 with os.scandir(directory) as it:
@@ -77,31 +82,60 @@ class Found:
                         name = entry.name
                         if name[0] == ".":
                             continue
-                        if name.endswith(self.own_suffix):
-                            if name not in named:
-                                st = entry.stat()
-                                own.append((name, st.st_size, st.st_mtime_ns))
+                        if name.endswith(suffix):
+                            own.append(name)
                         elif name in peer_names:
                             self.add_file(entry.path)
                         elif entry.is_dir():
                             subdirs.append(entry.path)
             except OSError:
                 continue
+            if named:
+                own = [n for n in own if n not in named]
             if own:
-                self.dirs[directory] = own
+                self.dirs[directory] = (
+                    _stats(directory, own) if self.stat else [(n, -1, -1) for n in own]
+                )
                 self._walked[real] = directory
             else:
                 self._walked[real] = ""
             stack.extend(sorted(subdirs, reverse=True))
 
 
-def scan(path_or_paths: PathArg | Iterable[PathArg], own_suffix: str) -> Found:
-    """Every result file named: directories walked, duplicates dropped, order kept."""
+def _stats(directory: str, names: list[str]) -> list[tuple[str, int, int]]:
+    """(name, size, mtime_ns) of each file; many files are stat'ed by a few threads at once
+    (``stat`` releases the GIL, and 100k of them one by one take a good part of a second)."""
+
+    def chunk(part: list[str]) -> list[tuple[str, int, int]]:
+        out = []
+        for name in part:
+            st = os.stat(name, dir_fd=fd)
+            out.append((name, st.st_size, st.st_mtime_ns))
+        return out
+
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if len(names) < STAT_THREADS_FROM:
+            return chunk(names)
+        step = len(names) // (4 * STAT_THREADS) + 1
+        parts = [names[i : i + step] for i in range(0, len(names), step)]
+        with ThreadPoolExecutor(STAT_THREADS) as pool:
+            return [item for part in pool.map(chunk, parts) for item in part]
+    finally:
+        os.close(fd)
+
+
+def scan(
+    path_or_paths: PathArg | Iterable[PathArg], own_suffix: str, *, stat: bool = True
+) -> Found:
+    """Every result file named: directories walked, duplicates dropped, order kept.
+
+    ``stat``: record each own file's size and mtime (the index needs them)."""
     from llem_nb.results.importers import PEER_FILE_NAMES
 
     if isinstance(path_or_paths, (str, os.PathLike)):
         path_or_paths = [path_or_paths]
-    found = Found(own_suffix)
+    found = Found(own_suffix, stat=stat)
     for item in path_or_paths:
         path = os.fspath(item)
         if os.path.isdir(path):
