@@ -96,7 +96,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(pick.sentence)
     shown = ["label", f"{args.objective}_mean", *limits(args.where), "n", "excluded_because"]
     table = pick.table[[c for c in dict.fromkeys(shown) if c in pick.table.columns]]
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
     return 0
 
 

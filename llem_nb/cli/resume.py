@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from llem_nb.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    """Exit codes as ``llem_nb.cli`` lists them: 0 ok, 1 some failed, 130 interrupted (this
+    module cannot import them from the package that imports it)."""
     from llem_nb.cli.demo import summary_table
     from llem_nb.study.study import Study
 
@@ -19,8 +19,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(summary_table(result.df))
     print(f"results: {result.dir}")
     if result.interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED if result.failed else EXIT_OK
+        return 130
+    return 1 if result.failed else 0
 
 
 def add(sub: Any) -> None:

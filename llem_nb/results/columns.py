@@ -158,9 +158,33 @@ def kind(name: str) -> str:
     return "text"
 
 
-def units() -> dict[str, str]:
+class Units(dict):  # type: ignore[type-arg]
+    """``df.attrs["units"]``: column → unit, read-only.
+
+    pandas deep-copies ``attrs`` into every frame and Series an operation returns; a
+    read-only mapping can be shared instead (``__deepcopy__`` returns itself), so the
+    units cost nothing per ``df[col]`` or ``iterrows`` step.
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Units:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Units, (dict(self),))
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("df.attrs['units'] is read-only; copy it with dict(...) to change it")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
+    __ior__ = _read_only  # type: ignore[assignment]
+
+
+_UNITS = Units({name: unit for name, (unit, _) in DOCS.items() if unit})
+
+
+def units() -> Units:
     """``df.attrs["units"]``: the unit of every column that has one."""
-    return {name: unit for name, (unit, _) in DOCS.items() if unit}
+    return _UNITS
 
 
 def higher_is_better(metric: str) -> bool:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from llem_nb.results.columns import TEXT_DTYPE
 from llem_nb.results.compare import DEFAULT_GROUP
 from llem_nb.results.constraints import Constraint, Limit, parse_where
 from llem_nb.results.labels import format_value
@@ -258,6 +259,9 @@ def recommend(
         [low for _, low in columns],
         eligible,
     )
+    import pandas as pd
+
+    table["excluded_because"] = pd.array(list(table["excluded_because"]), dtype=TEXT_DTYPE)
     table = _order(table, mean_col, low_wins)
     best = str(table.loc[table["best"], "label"].iloc[0]) if best_i is not None else None
     runners = tuple(table.loc[table["runner_up"], "label"].astype(str))

@@ -3,6 +3,7 @@ and the README's "Columns" table is the one the schema generates."""
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 
@@ -89,3 +90,12 @@ def test_times_without_zone_or_with_offsets_become_utc() -> None:
     out = pd.Series(C.times(["2026-01-01T12:00:00+02:00", "2026-01-01T10:00:00", None]))
     assert out.iloc[0] == out.iloc[1] == pd.Timestamp("2026-01-01T10:00:00Z")
     assert pd.isna(out.iloc[2])
+
+
+def test_units_are_shared_read_only_and_pickle(tmp_path: Path) -> None:
+    df = load_results(write(tmp_path, [result({"batch_size": 1})]))
+    units = df.attrs["units"]
+    assert df["energy_gross_j"].attrs["units"] is units  # not deep-copied per Series
+    with pytest.raises(TypeError, match="read-only"):
+        units["energy_gross_j"] = "kWh"
+    assert pickle.loads(pickle.dumps(units)) == units and dict(units)["window_s"] == "s"
