@@ -186,7 +186,10 @@ def _name(rows: pd.DataFrame, several_studies: bool) -> str:
     return label
 
 
-def _values(rows: pd.DataFrame, metric: str, name: str) -> tuple[np.ndarray, list[str]]:
+def _values(
+    rows: pd.DataFrame, metric: str, name: str
+) -> tuple[np.ndarray, tuple[list[str], list[str]]]:
+    """The side's values of ``metric`` and (its quality flags, its unmeasured energy sources)."""
     import pandas as pd
 
     from llem_nb.errors import ResultError
@@ -203,16 +206,34 @@ def _values(rows: pd.DataFrame, metric: str, name: str) -> tuple[np.ndarray, lis
             "a test needs at least 2 on each side",
             fix="run more cycles (Study.cycles(3)); energy_source 'none' measures no energy",
         )
-    caveats: list[str] = []
-    if "quality_flags" in ok.columns:
-        flags = sorted({f for fl in ok["quality_flags"] for f in (fl or [])})
-        if flags:
-            caveats.append(f"{name} rows are flagged {', '.join(flags)}")
+    flags = (
+        sorted({f for fl in ok["quality_flags"] for f in (fl or [])})
+        if "quality_flags" in ok.columns
+        else []
+    )
+    sources: list[str] = []
     if "energy_source" in ok.columns and metric.startswith(("energy", "avg_power")):
         sources = sorted({str(s) for s in ok["energy_source"].dropna().tolist()})
-        if any(s in ("estimate", "none") for s in sources):
-            caveats.append(f"{name}'s energy is {'/'.join(sources)}, not a measurement")
-    return values, caveats
+        sources = sources if any(s in ("estimate", "none") for s in sources) else []
+    return values, (flags, sources)
+
+
+def _caveats(
+    name_a: str, name_b: str, a: tuple[list[str], list[str]], b: tuple[list[str], list[str]]
+) -> list[str]:
+    """What weakens the answer, said once when both sides share it."""
+    out = []
+    for i, form in enumerate(("rows flagged {}", "energy from {}, not a measurement")):
+        left, right = a[i], b[i]
+        if left and left == right:
+            out.append(form.format(", ".join(left)) + " (both)")
+            continue
+        out += [
+            f"{name}: {form.format(', '.join(v))}"
+            for name, v in ((name_a, left), (name_b, right))
+            if v
+        ]
+    return out
 
 
 def _ratio_interval(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float, float]:
@@ -232,6 +253,15 @@ def _ratio_interval(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[fl
     return ratio, ratio * math.exp(-half), ratio * math.exp(half)
 
 
+def _span(low: float, high: float, less: str, more: str) -> str:
+    """An interval of percent changes in words: "10 % to 77 % less", "11 % less to 464 % more"."""
+    if high < 0:
+        return f"{_pct(-high)} % to {_pct(-low)} % {less}"
+    if low > 0:
+        return f"{_pct(low)} % to {_pct(high)} % {more}"
+    return f"{_pct(-low)} % {less} to {_pct(high)} % {more}"
+
+
 def _sentence(c: dict[str, Any]) -> str:
     metric, change, pm = c["metric"], c["change_pct"], c["change_pct_pm"]
     if c["n_a"] == c["n_b"]:
@@ -245,8 +275,14 @@ def _sentence(c: dict[str, Any]) -> str:
     else:
         verb, less, what = _PHRASES.get(metric, ("has", "lower", metric_phrase(metric)))
         word = less if change < 0 else {"less": "more", "lower": "higher"}[less]
-        amount = f"{_pct(abs(change))} % ± {_pct(pm)} %"
-        body = f"{c['b']} {verb} {amount} {word} {what} than {c['a']}"
+        more = {"less": "more", "lower": "higher"}[less]
+        low, high = (c["ratio_low"] - 1) * 100, (c["ratio_high"] - 1) * 100
+        if high - change > 1.5 * (change - low) or change - low > 1.5 * (high - change):
+            body = f"{c['b']} {verb} {_pct(abs(change))} % {word} {what} than {c['a']}"
+            test = f"{c['confidence'] * 100:g} % interval: {_span(low, high, less, more)}; {test}"
+        else:
+            amount = f"{_pct(abs(change))} % ± {_pct(pm)} %"
+            body = f"{c['b']} {verb} {amount} {word} {what} than {c['a']}"
     if not c["significant"]:
         body = (
             f"{c['b']} and {c['a']} do not differ significantly in {metric_phrase(metric)} "
@@ -302,8 +338,8 @@ def compare(
     name_a, name_b = _name(rows_a, several), _name(rows_b, several)
     if name_a == name_b:
         name_a, name_b = f"A ({name_a})", f"B ({name_b})"
-    va, caveats_a = _values(rows_a, metric, name_a)
-    vb, caveats_b = _values(rows_b, metric, name_b)
+    va, doubts_a = _values(rows_a, metric, name_a)
+    vb, doubts_b = _values(rows_b, metric, name_b)
     t, dof, p, method = welch(va, vb)
     ratio, low, high = _ratio_interval(va, vb, confidence)
     fields: dict[str, Any] = {
@@ -327,6 +363,6 @@ def compare(
         "significant": bool(p < 1 - confidence),
         "confidence": confidence,
         "method": method,
-        "caveats": tuple(caveats_a + caveats_b),
+        "caveats": tuple(_caveats(name_a, name_b, doubts_a, doubts_b)),
     }
     return Comparison(**fields, sentence=_sentence(fields))

@@ -210,15 +210,19 @@ def recommend(
     table["excluded_because"] = why
     eligible = table["eligible"].to_numpy(dtype=bool)
     if not eligible.any():
-        reasons = sorted({str(w) for w in why})
-        fix = "run more cycles (Study.cycles(3))"
-        if any("flagged" in r for r in reasons):
-            fix = "pass allow_flagged=True to recommend from flagged rows anyway, or " + fix
-        if any("1 cycle" in r for r in reasons):
-            fix += "; allow_single_cycle=True recommends without a spread"
+        labels = table["label"].astype(str).tolist()
+        reasons = "; ".join(f"{label}: {w}" for label, w in zip(labels, why, strict=True))
+        fixes = []
+        if any("flagged" in str(w) for w in why):
+            fixes.append(
+                "pass allow_flagged=True to recommend from flagged rows anyway (the flags are "
+                "listed in llem_nb.measure.quality.FLAGS)"
+            )
+        if any("1 cycle" in str(w) for w in why):
+            fixes.append("run more cycles (Study.cycles(3)) or pass allow_single_cycle=True")
         raise ResultError(
-            f"recommend: no config is eligible for a recommendation: {'; '.join(reasons)}",
-            fix=fix,
+            f"recommend: no config is eligible for a recommendation ({reasons})",
+            fix="; ".join(fixes) or "check the objective column: it has no values",
         )
     mean_col = f"{objective}_mean"
     meets, misses = [], []
@@ -390,7 +394,8 @@ def _sentence(
         if runners:
             parts.append(f"Not significantly worse (one-sided Welch test): {', '.join(runners)}.")
         elif int((table["eligible"] & table["meets"]).sum()) > 1:
-            parts.append("Every other config meeting the limits is significantly worse.")
+            others = "Every other config meeting the limits" if limits else "Every other config"
+            parts.append(f"{others} is significantly worse.")
     if front:
         over = " vs ".join(metric_phrase(m) for m, _ in front_metrics)
         parts.append(f"Pareto front ({over}): {', '.join(front)}.")

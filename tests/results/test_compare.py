@@ -104,9 +104,29 @@ def test_flags_and_estimates_are_named_as_caveats(tmp_path: Path) -> None:
         for c, e in enumerate((10.0, 11.0))
     ] + [result({"batch_size": 2}, c, energy_gross_j=e) for c, e in enumerate((8.0, 8.5))]
     c = ll.compare(ll.load_results(write(tmp_path, rows)), "batch_size=1", "batch_size=2")
-    assert "batch_size=1 rows are flagged short_window" in c.caveats
-    assert any("estimate" in caveat for caveat in c.caveats)
-    assert "Caveats:" in c.sentence
+    assert c.caveats == (
+        "batch_size=1: rows flagged short_window",
+        "batch_size=1: energy from estimate, not a measurement",
+    )
+    assert c.sentence.endswith("Caveats: " + "; ".join(c.caveats) + ".")
+
+
+def test_shared_caveats_are_said_once_and_wide_intervals_spelled_out(tmp_path: Path) -> None:
+    rows = [
+        result({"batch_size": b}, c, energy_gross_j=e, flags=["energy_estimated"],
+               energy_source="estimate")
+        for b, energies in ((1, (10.0, 30.0, 20.0)), (2, (8.0, 9.0, 25.0)))
+        for c, e in enumerate(energies)
+    ]  # fmt: skip
+    c = ll.compare(ll.load_results(write(tmp_path, rows)), "batch_size=1", "batch_size=2")
+    assert c.caveats == (
+        "rows flagged energy_estimated (both)",
+        "energy from estimate, not a measurement (both)",
+    )
+    low, high = (c.ratio_low - 1) * 100, (c.ratio_high - 1) * 100
+    assert low < 0 < high and high - c.change_pct > 1.5 * (c.change_pct - low)  # skewed
+    span = f"(95 % interval: {-low:.0f} % less to {high:.0f} % more; Welch's t-test"
+    assert span in c.sentence, c.sentence
 
 
 def test_refusals_name_the_problem(frame: pd.DataFrame) -> None:
