@@ -6,7 +6,8 @@ now there: an unchanged directory is one Parquet read; new, changed or deleted f
 are parsed or dropped and the index rewritten (atomically, temp file then rename).
 The run loop refreshes it when a study ends, so the first ``load_results`` of a study
 dir is already fast. A directory that cannot be written is simply not indexed; an
-index that cannot be read, or was written by another index format, is rebuilt.
+index that cannot be read, or was written by another index format, another llem_nb
+version or before a column was added, is rebuilt.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llem_nb._version import __version__
 from llem_nb.results import columns as C
 from llem_nb.results.rows import combine, conform
 from llem_nb.results.scan import ResultsWarning, user_stacklevel
@@ -32,6 +34,7 @@ FORMAT = 3
 _META_KEY = b"llem_nb_index"
 _FILE, _SIZE, _MTIME = "_index_file", "_index_size", "_index_mtime_ns"
 _MANIFEST = (_FILE, _SIZE, _MTIME)
+_KNOWN = frozenset((*C.CANONICAL_COLUMNS, *C.EXTRA_COLUMNS))
 
 Entry = tuple[str, int, int]
 """(file name, size in bytes, mtime in ns) of one result file."""
@@ -148,7 +151,7 @@ def _write(path: str, frame: pd.DataFrame, skipped: dict[str, list[Any]]) -> Non
         table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
         meta = dict(table.schema.metadata or {})
         columns = [c for c in frame.columns if c not in _MANIFEST]
-        info = {"format": FORMAT, "skipped": skipped, "columns": columns}
+        info = {"format": FORMAT, "llem_nb": __version__, "skipped": skipped, "columns": columns}
         meta[_META_KEY] = json.dumps(info).encode()
         # uncompressed: the index is read far more often than written, and reads faster so
         pq.write_table(table.replace_schema_metadata(meta), tmp, compression="none")
@@ -171,8 +174,13 @@ def _read(path: str) -> tuple[pd.DataFrame | None, dict[str, list[Any]]]:
 
         table = pq.read_table(path)
         meta = json.loads((table.schema.metadata or {}).get(_META_KEY, b"{}"))
-        if meta.get("format") != FORMAT or _FILE not in table.column_names:
-            return None, {}
+        if (
+            meta.get("format") != FORMAT
+            or meta.get("llem_nb") != __version__
+            or not set(meta.get("columns", ())) >= _KNOWN
+            or _FILE not in table.column_names
+        ):
+            return None, {}  # another format, another llem_nb or columns since added: rebuild
         lists = {
             name: table.column(name).to_pylist() for name in C.LISTS if name in table.column_names
         }

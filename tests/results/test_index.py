@@ -103,3 +103,26 @@ def test_a_study_run_leaves_a_current_index(tmp_path: Path) -> None:
     names = pd.read_parquet(index)["_index_file"].tolist()
     assert sorted(names) == sorted(p.name for p in ResultStore(out.dir).iter_paths())
     pd.testing.assert_frame_equal(load_results(out.dir), load_results(out.dir, index=False))
+
+
+@pytest.mark.parametrize("stale", ["version", "columns"])
+def test_an_index_from_another_llem_nb_or_column_set_is_rebuilt(tmp_path: Path, stale: str) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    sweep(tmp_path, {1: [30.0]})
+    quiet(tmp_path)
+    path = tmp_path / INDEX_NAME
+    table = pq.read_table(path)
+    meta = dict(table.schema.metadata)
+    info = json.loads(meta[b"llem_nb_index"])
+    if stale == "version":
+        info["llem_nb"] = "0.0.0"
+    else:
+        info["columns"].remove("co2_g")  # as if written before that column existed
+    meta[b"llem_nb_index"] = json.dumps(info).encode()
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    assert len(quiet(tmp_path)) == 1
+    rebuilt = json.loads(pq.read_table(path).schema.metadata[b"llem_nb_index"])
+    assert rebuilt["llem_nb"] == ll.__version__ and "co2_g" in rebuilt["columns"]
