@@ -2,11 +2,14 @@
 
 Writes N realistic result files (full config dump, a swept point, 32 per-request
 entries, one or two energy devices, an environment record) to a temp dir, then
-times side by side: (a) ``load_results(dir)``, (b) a naive loop of ``json.load`` +
-``pandas.json_normalize`` per file + ``pd.concat``, (c) reading and ``json.loads``
-of the same files and nothing else (the floor). Goals: a/b ≥ 5×, a/c ≤ 1.5×.
+times side by side: (a) ``load_results(dir, index=False)`` (parse every file),
+(b) a naive loop of ``json.load`` + ``pandas.json_normalize`` per file + ``pd.concat``,
+(c) reading and ``json.loads`` of the same files and nothing else (the floor).
+Goals: a/b ≥ 5×, a/c ≤ 1.5×. Then, on ``--index-n`` files (default 100k): the first
+``load_results(dir)`` (parses, writes the Parquet index) against the second (reads the
+index, checks each file's size and mtime). Goal: ≥ 10×.
 
-    .venv/bin/python benchmarks/load_results.py [--n 10000]
+    .venv/bin/python benchmarks/load_results.py [--n 10000] [--index-n 100000]
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from typing import Any
 import pandas as pd
 
 from llem_nb.config.experiment import ExperimentConfig
-from llem_nb.results import ExperimentResult, ResultStore, load_results
+from llem_nb.results.frame import load_results
+from llem_nb.results.index import INDEX_NAME
+from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.store import ResultStore
 
 MODELS = (
     "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -164,6 +170,32 @@ def naive(directory: str) -> int:
     return len(pd.concat(frames, ignore_index=True))
 
 
+def parse_all(directory: str) -> int:
+    return len(load_results(directory, index=False))
+
+
+def indexed(n: int, repeats: int = 2) -> tuple[float, float, float]:
+    """(first load, second load, raw json.loads) of ``n`` files, best of ``repeats`` each:
+    the first parses and writes the index (deleted before each try), the second reads it."""
+    with tempfile.TemporaryDirectory(prefix="llem-bench-index-") as directory:
+        write_files(directory, n)
+        (raw_s,) = best_of([raw], directory, 1)
+        index = os.path.join(directory, INDEX_NAME)
+        firsts, seconds = [], []
+        for _ in range(repeats):
+            if os.path.exists(index):
+                os.unlink(index)
+            t = time.perf_counter()
+            first = load_results(directory)
+            firsts.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            second = load_results(directory)
+            seconds.append(time.perf_counter() - t)
+            pd.testing.assert_frame_equal(first, second)
+            assert len(second) == n
+    return min(firsts), min(seconds), raw_s
+
+
 def best_of(fns: list[Callable[[str], Any]], directory: str, repeats: int) -> list[float]:
     """Best wall time of each function, runs interleaved so drifting load hits all alike."""
     times: list[list[float]] = [[] for _ in fns]
@@ -178,6 +210,9 @@ def best_of(fns: list[Callable[[str], Any]], directory: str, repeats: int) -> li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="result files to write")
+    parser.add_argument(
+        "--index-n", type=int, default=100_000, help="files for the index test (0: skip it)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="llem-bench-") as directory:
         t = time.perf_counter()
@@ -186,12 +221,12 @@ def main() -> None:
         print(
             f"wrote {args.n} files ({size / 1024:.1f} KiB each) in {time.perf_counter() - t:.1f} s"
         )
-        frame = load_results(directory)
+        frame = load_results(directory, index=False)
         assert len(frame) == args.n, len(frame)
-        fast, floor = best_of([load_results, raw], directory, 3)
+        fast, floor = best_of([parse_all, raw], directory, 3)
         (slow,) = best_of([naive], directory, 1)
         timings = {
-            "(a) load_results": fast,
+            "(a) load_results (parse)": fast,
             "(b) naive json_normalize+concat": slow,
             "(c) raw read + json.loads": floor,
         }
@@ -199,9 +234,20 @@ def main() -> None:
     for name, seconds in timings.items():
         print(f"{name:<34}{seconds:>10.3f}{args.n / seconds:>12,.0f}")
     a, b, c = timings.values()
-    print(f"\nload_results vs naive:    {b / a:5.1f}x faster  (goal >= 5x)")
-    print(f"load_results / raw time:  {a / c:5.2f}x         (goal <= 1.5x)")
+    verdict = {True: "", False: "  missed"}
+    print(f"\nload_results vs naive:    {b / a:5.1f}x faster  (goal >= 5x){verdict[b / a >= 5]}")
+    print(f"load_results / raw time:  {a / c:5.2f}x         (goal <= 1.5x){verdict[a / c <= 1.5]}")
     print(f"frame: {frame.shape[0]} rows x {frame.shape[1]} columns")
+    if args.index_n:
+        first, second, floor = indexed(args.index_n)
+        print(
+            f"\n{args.index_n} files, best of 2: first load {first:.2f} s (parse + write the "
+            f"index), second {second:.2f} s (the index); raw json.loads {floor:.2f} s"
+        )
+        ratio = first / second
+        print(
+            f"indexed reload vs first:  {ratio:5.1f}x faster  (goal >= 10x){verdict[ratio >= 10]}"
+        )
 
 
 if __name__ == "__main__":

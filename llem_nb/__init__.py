@@ -22,6 +22,7 @@ from llem_nb._version import __version__
 
 _EXPORTS: dict[str, str] = {
     "LlemError": "llem_nb.errors",
+    "LlemWarning": "llem_nb.errors",
     "BackendError": "llem_nb.errors",
     "ConfigError": "llem_nb.errors",
     "MeterError": "llem_nb.errors",
@@ -37,6 +38,11 @@ _EXPORTS: dict[str, str] = {
     "load_timeseries": "llem_nb.results.timeseries",
     "load_reference": "llem_nb.results.reference",
     "summarize": "llem_nb.results.stats",
+    "compare": "llem_nb.results.compare",
+    "Comparison": "llem_nb.results.compare",
+    "recommend": "llem_nb.results.recommend",
+    "Recommendation": "llem_nb.results.recommend",
+    "export": "llem_nb.results.export",
     "Backend": "llem_nb.backends.base",
     "demo_model": "llem_nb.backends.models",
     "tiny_model": "llem_nb.backends.models",
@@ -68,6 +74,7 @@ _MODULES = ("plots", "widgets", "testing")
 __all__ = [
     "Backend",
     "BackendError",
+    "Comparison",
     "ConfigError",
     "ContainerError",
     "ContainerTimeoutError",
@@ -81,9 +88,11 @@ __all__ = [
     "ImagePullError",
     "LiveProgress",
     "LlemError",
+    "LlemWarning",
     "MeterError",
     "OOMError",
     "PreflightError",
+    "Recommendation",
     "ResultError",
     "ResultsExplorer",
     "RunHandle",
@@ -96,12 +105,15 @@ __all__ = [
     "StudyLocked",
     "StudyResult",
     "__version__",
+    "compare",
     "demo_model",
     "docker_status",
+    "export",
     "load_reference",
     "load_results",
     "load_timeseries",
     "plots",
+    "recommend",
     "register_backend",
     "register_runner",
     "report",
@@ -155,13 +167,17 @@ if _TYPE_CHECKING:
         BackendError,
         ConfigError,
         LlemError,
+        LlemWarning,
         MeterError,
         PreflightError,
         ResultError,
         RunnerError,
     )
     from llem_nb.reporting.build import report
+    from llem_nb.results.compare import Comparison, compare
+    from llem_nb.results.export import export
     from llem_nb.results.frame import load_results
+    from llem_nb.results.recommend import Recommendation, recommend
     from llem_nb.results.reference import load_reference
     from llem_nb.results.schema import ExperimentResult
     from llem_nb.results.stats import summarize

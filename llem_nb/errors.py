@@ -1,9 +1,11 @@
-"""The error hierarchy: one root, messages that say what to do, safe to pickle.
+"""The error and warning hierarchies: one root each, messages that say what to do, safe to pickle.
 
 Every error carries ``fix`` (what the user should do next). Errors cross process
 boundaries (subprocess, container, Ray worker), so each keeps its message in
 ``args`` and everything else in ``__dict__``: the default pickle protocol then
-round-trips them without custom code.
+round-trips them without custom code. Every warning llem_nb issues is a
+``LlemWarning``, so ``warnings.filterwarnings("ignore", category=ll.LlemWarning)``
+(or ``"error"``) reaches all of them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ class LlemError(Exception):
         if self.fix and self.fix not in self.message:
             return f"{self.message}\n  fix: {self.fix}"
         return self.message
+
+
+class LlemWarning(UserWarning):
+    """Root of every warning llem_nb issues (skipped files, resume notes, engine arguments, …)."""
 
 
 class ConfigError(LlemError, ValueError):

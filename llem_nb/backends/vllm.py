@@ -36,12 +36,12 @@ from llem_nb.backends import _vllm_env as engine_env
 from llem_nb.backends._vllm_timing import Clock, StepTracker
 from llem_nb.backends.base import Backend, GenerationOutput, key_of
 from llem_nb.config.experiment import ExperimentConfig
-from llem_nb.errors import BackendError, ConfigError
+from llem_nb.errors import BackendError, ConfigError, LlemWarning
 
 GPU_FIX = "set gpus to the GPUs to use, or 'all'"
 
 
-class VllmArgsWarning(UserWarning):
+class VllmArgsWarning(LlemWarning):
     """Engine args passed to vLLM that llem_nb does not know (and so cannot check)."""
 
 

@@ -9,7 +9,9 @@ finished is kept).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from typing import Any
 
 from llem_nb._version import __version__
 from llem_nb.cli.exits import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -19,13 +21,20 @@ __all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_US
 
 def build_parser() -> argparse.ArgumentParser:
     from llem_nb import gpu_check
-    from llem_nb.cli import demo, env, run
+    from llem_nb.cli import compare, demo, env, report, resume, run
     from llem_nb.runners.docker.cli import add_images_parser
 
     parser = argparse.ArgumentParser(prog="llem-nb", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"llem-nb {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log llem_nb's decisions (runner, image, retries) to stderr; -vv for debug",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (demo, run, env):
+    for command in (demo, run, resume, report, compare, env):
         command.add(sub)
     check = sub.add_parser("gpu-check", help="short real study on an NVIDIA GPU; prints a table")
     gpu_check.add_arguments(check)
@@ -34,10 +43,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CliHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The one handler ``-v`` puts on the ``llem_nb`` logger: whatever ``sys.stderr`` is now."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _log_to_stderr(level: int) -> None:
+    logger = logging.getLogger("llem_nb")
+    for old in [h for h in logger.handlers if isinstance(h, _CliHandler)]:
+        logger.removeHandler(old)
+    handler = _CliHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     from llem_nb.errors import LlemError
 
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        _log_to_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO)
     try:
         return int(args.func(args))
     except LlemError as exc:

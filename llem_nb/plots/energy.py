@@ -61,7 +61,7 @@ def energy_per_token(
     data = usable(df, [x, y], "energy_per_token")
     fig, axes = new_axes(ax)
     keys = group_keys(data, hue)
-    groups = data.groupby(keys, dropna=False, sort=True) if keys else [(y, data)]
+    groups = data.groupby(keys, dropna=False, sort=True, observed=True) if keys else [(y, data)]
     net_drawn = False
     for key, group in groups:
         flags = estimated(group)
@@ -117,7 +117,10 @@ def _mean_std_line(
     return axes.errorbar(
         stats[x],
         stats[f"{y}_mean"],
-        yerr=(stats[f"{y}_ci95_high"] - stats[f"{y}_mean"]).fillna(0.0),
+        yerr=[
+            (stats[f"{y}_mean"] - stats[f"{y}_ci95_low"]).fillna(0.0),
+            (stats[f"{y}_ci95_high"] - stats[f"{y}_mean"]).fillna(0.0),
+        ],
         marker="o",
         linestyle=style,
         capsize=3,
@@ -171,7 +174,7 @@ def throughput_vs_energy(
     data["_estimate"] = data["_estimate"] > 0
     fig, axes = new_axes(ax)
     keys = group_keys(data, hue)
-    groups = data.groupby(keys, dropna=False, sort=True) if keys else [(y, data)]
+    groups = data.groupby(keys, dropna=False, sort=True, observed=True) if keys else [(y, data)]
     for i, (key, group) in enumerate(groups):
         colour, name = f"C{i % 10}", group_name(key)
         measured, estimate = group[~group["_estimate"]], group[group["_estimate"]]
@@ -272,7 +275,7 @@ def explore(
             axes.set_visible(False)
             continue
         part = data if panels[i] is None else data[data[facet] == panels[i]]
-        groups = part.groupby(hue, dropna=False, sort=True) if hue else [(y, part)]
+        groups = part.groupby(hue, dropna=False, sort=True, observed=True) if hue else [(y, part)]
         for key, group in groups:
             xs = (
                 group[x].astype("float64")

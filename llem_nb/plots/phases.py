@@ -224,7 +224,7 @@ def prefill_decode(
     data = data.assign(_estimate=estimated(data))
     keys = group_keys(data, hue)
     xs = sorted(data[x].dropna().unique())
-    groups = list(data.groupby([*keys, "_estimate"], dropna=False, sort=True))
+    groups = list(data.groupby([*keys, "_estimate"], dropna=False, sort=True, observed=True))
     fig, axes = new_axes(ax)
     width = 0.8 / len(groups)
     for i, (key, group) in enumerate(groups):

@@ -2,9 +2,19 @@
 
 Cycles repeat an experiment so its spread can be reported. ``summarize`` groups the
 results DataFrame (default: by ``experiment_id``), keeps the successful rows, and
-for each metric gives mean, sample std, n and the two-sided Student-t interval
-``mean ± t(1 - (1 - confidence)/2, n - 1) · std / √n``. The t quantile is computed
-here (regularised incomplete beta + bisection), so scipy is not needed.
+for each metric gives mean, sample std, n and a two-sided Student-t interval with
+``t = t(1 - (1 - confidence)/2, n - 1)`` and standard error ``se = std / √n``:
+
+- quantities that cannot be negative (energy, power, throughput, times: the columns
+  with a unit in ``results.columns``) get the delta-method interval of log(mean), back
+  on the linear scale: ``mean · exp(± t · se / mean)``. It is never below zero (a
+  clipped interval would claim "0 J/token is plausible"), it is ≈ ``mean ± t · se``
+  when the spread is small, and it widens upward where the data are skewed, as
+  positive measurements are;
+- anything else gets ``mean ± t · se``.
+
+The t quantile and Welch's test are computed here (regularised incomplete beta +
+bisection), so scipy is not needed; ``welch`` uses scipy's when it is installed.
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,8 +39,8 @@ METRICS: tuple[str, ...] = (
     "itl_ms_p50",
 )
 IDENTITY: tuple[str, ...] = (
-    "study", "model", "backend", "precision", "batch_size", "n_prompts", "max_input_tokens",
-    "max_output_tokens", "dataset", "runner", "energy_source",
+    "study", "label", "origin", "model", "backend", "precision", "batch_size", "n_prompts",
+    "max_input_tokens", "max_output_tokens", "dataset", "runner", "energy_source",
 )  # fmt: skip
 
 
@@ -76,11 +87,12 @@ def t_two_sided_p(t: float, df: float) -> float:
 
 
 @functools.lru_cache(maxsize=4096)
-def t_quantile(confidence: float, df: int) -> float:
-    """The t value whose two-sided interval holds ``confidence`` (0.95 → 12.706 at df=1)."""
+def t_quantile(confidence: float, df: float) -> float:
+    """The t value whose two-sided interval holds ``confidence`` (0.95 → 12.706 at df=1);
+    ``df`` may be fractional (Welch–Satterthwaite)."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if df < 1:
+    if not df > 0:
         return math.nan
     alpha = 1.0 - confidence
     lo, hi = 0.0, 1.0
@@ -97,6 +109,90 @@ def t_quantile(confidence: float, df: int) -> float:
     return (lo + hi) / 2.0
 
 
+def interval(
+    mean: np.ndarray, std: np.ndarray, n: np.ndarray, confidence: float, *, positive: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) of the two-sided t interval of each mean (NaN where n < 2).
+
+    ``positive``: the delta-method interval of log(mean), ``mean · exp(± t · se / mean)``,
+    for quantities that cannot be negative (see the module docstring); where such a mean
+    is 0 (e.g. every net energy clamped) the interval is [0, 0 + t · se].
+    """
+    mean, std, n = (np.asarray(v, dtype=float) for v in (mean, std, n))
+    t = np.array([t_quantile(confidence, k - 1) if k > 1 else math.nan for k in n.ravel()])
+    t = t.reshape(n.shape) if n.shape else t.reshape(())
+    se = std / np.sqrt(np.maximum(n, 1))
+    half = t * se
+    if not positive:
+        return mean - half, mean + half
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        factor = np.exp(half / mean)
+        low = np.where(mean > 0, mean / factor, np.where(mean == 0, 0.0, np.nan))
+        high = np.where(mean > 0, mean * factor, np.where(mean == 0, half, np.nan))
+    nan = np.isnan(half)
+    return np.where(nan, np.nan, low), np.where(nan, np.nan, high)
+
+
+def welch(a: ArrayLike, b: ArrayLike) -> tuple[float, float, float, str]:
+    """Welch's t-test of mean(b) − mean(a): (t, degrees of freedom, two-sided p, method).
+
+    scipy's ``ttest_ind(equal_var=False)`` when scipy is installed, else the same test
+    with this module's Student-t; both need two values or more on each side.
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    na, nb = len(x), len(y)
+    va, vb = x.var(ddof=1) / na, y.var(ddof=1) / nb
+    diff = float(y.mean() - x.mean())
+    se2 = va + vb
+    if se2 == 0.0:
+        return (
+            (0.0 if diff == 0 else math.copysign(math.inf, diff)),
+            math.inf,
+            (1.0 if diff == 0 else 0.0),
+            "exact (no spread)",
+        )
+    df = se2**2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
+    try:
+        from scipy import stats as scipy_stats
+    except ImportError:
+        t = diff / math.sqrt(se2)
+        return t, df, t_two_sided_p(abs(t), df), "Welch's t-test (llem_nb's Student-t)"
+    res = scipy_stats.ttest_ind(y, x, equal_var=False)
+    return float(res.statistic), df, float(res.pvalue), "Welch's t-test (scipy)"
+
+
+def pareto_mask(
+    values: np.ndarray, lower_is_better: Sequence[bool], pool: np.ndarray
+) -> np.ndarray:
+    """Rows of ``pool`` that no other pooled row beats on every column (ties kept).
+
+    ``values``: one row per candidate, one column per metric; rows with a NaN are not
+    on the front.
+    """
+    signed = values * np.where(np.asarray(lower_is_better, dtype=bool), 1.0, -1.0)
+    usable = np.asarray(pool, dtype=bool) & ~np.isnan(signed).any(axis=1)
+    front = np.zeros(len(signed), dtype=bool)
+    others = signed[usable]
+    for i in np.flatnonzero(usable):
+        beaten = (others <= signed[i]).all(axis=1) & (others < signed[i]).any(axis=1)
+        front[i] = not beaten.any()
+    return front
+
+
+def swept_keys(df: pd.DataFrame) -> list[str]:
+    """The swept columns, in sweep order, read back from the ``label`` column."""
+    from llem_nb.results.labels import SEPARATOR
+
+    keys: dict[str, None] = {}
+    if "label" in df.columns:
+        for label in df["label"].dropna().unique():
+            for part in str(label).split(SEPARATOR):
+                key, eq, _ = part.partition("=")
+                if eq and key in df.columns:
+                    keys[key] = None
+    return list(keys)
+
+
 def summarize(
     df: pd.DataFrame,
     by: str | Sequence[str] = "experiment_id",
@@ -108,11 +204,13 @@ def summarize(
     ``<m>_mean``, ``<m>_std``, ``<m>_n``, ``<m>_ci95_low``, ``<m>_ci95_high``.
 
     Only ``status == "ok"`` rows and non-NaN values count; n = 1 gives NaN std and
-    interval. ``n_runs``/``n_ok``/``n_failed`` count every row of the group.
+    interval. ``n_runs``/``n_ok``/``n_failed`` count every row of the group. Rows are
+    sorted by study, then the swept keys (``batch_size`` 1, 2, 4, 8), then label.
     """
     import pandas as pd
 
     from llem_nb.errors import ConfigError
+    from llem_nb.results.columns import POSITIVE
 
     keys = [by] if isinstance(by, str) else list(by)
     missing = [k for k in keys if k not in df.columns]
@@ -130,27 +228,39 @@ def summarize(
         )
     wanted = [m for m in (metrics or METRICS) if m in df.columns]
     label = f"ci{round(confidence * 100):g}"
-    ident = [c for c in (*IDENTITY, *(c for c in df.columns if "." in c)) if c in df.columns]
-    ident = [c for c in ident if c not in keys]
-    ok_mask = df["status"].eq("ok") if "status" in df.columns else pd.Series(True, df.index)
-    groups = df.assign(_ok=ok_mask.to_numpy()).groupby(keys, sort=True, dropna=False)
+    swept = swept_keys(df)
+    ident = [
+        c
+        for c in dict.fromkeys((*IDENTITY, *swept, *(c for c in df.columns if "." in c)))
+        if c in df.columns and c not in keys
+    ]
+    ok_mask = df["status"].eq("ok").fillna(False) if "status" in df.columns else None
+    ok_values = (
+        ok_mask.to_numpy(dtype=bool) if ok_mask is not None else np.ones(len(df), dtype=bool)
+    )
+    groups = df.assign(_ok=ok_values).groupby(keys, sort=True, dropna=False, observed=True)
     out = groups[ident].first() if ident else groups.size().to_frame().iloc[:, :0]
     out["n_runs"] = groups.size()
     out["n_ok"] = groups["_ok"].sum().astype("int64")
     out["n_failed"] = out["n_runs"] - out["n_ok"]
-    ok = df[ok_mask.to_numpy()]
+    ok = df[ok_values]
     for metric in wanted:
         values = pd.to_numeric(ok[metric], errors="coerce")
-        agg = values.groupby([ok[k] for k in keys], sort=True, dropna=False).agg(
+        agg = values.groupby([ok[k] for k in keys], sort=True, dropna=False, observed=True).agg(
             ["mean", "std", "count"]
         )
         agg = agg.reindex(out.index)
-        n = agg["count"].fillna(0).astype("int64")
-        t = np.array([t_quantile(confidence, int(k) - 1) if k > 1 else np.nan for k in n])
-        half = t * agg["std"].to_numpy(dtype=float) / np.sqrt(np.maximum(n.to_numpy(), 1))
-        out[f"{metric}_mean"] = agg["mean"].to_numpy(dtype=float)
-        out[f"{metric}_std"] = agg["std"].to_numpy(dtype=float)
-        out[f"{metric}_n"] = n.to_numpy()
-        out[f"{metric}_{label}_low"] = out[f"{metric}_mean"] - half
-        out[f"{metric}_{label}_high"] = out[f"{metric}_mean"] + half
-    return out.reset_index()
+        n = agg["count"].fillna(0).astype("int64").to_numpy()
+        mean = agg["mean"].to_numpy(dtype=float)
+        std = agg["std"].to_numpy(dtype=float)
+        low, high = interval(mean, std, n, confidence, positive=metric in POSITIVE)
+        out[f"{metric}_mean"] = mean
+        out[f"{metric}_std"] = std
+        out[f"{metric}_n"] = n
+        out[f"{metric}_{label}_low"] = low
+        out[f"{metric}_{label}_high"] = high
+    out = out.reset_index()
+    order = [c for c in dict.fromkeys(("study", *swept, "label", *keys)) if c in out.columns]
+    if order:
+        out = out.sort_values(order, kind="stable", na_position="last").reset_index(drop=True)
+    return out

@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from llem_nb.errors import LlemWarning
+
 JOURNAL_NAME = "journal.jsonl"
 PAIR_EVENTS = ("queued", "started", "finished", "failed", "interrupted")
 TERMINAL = frozenset({"finished", "failed", "interrupted"})
@@ -34,7 +36,7 @@ SESSION = "session"
 PairKey = tuple[str, int]
 
 
-class JournalWarning(UserWarning):
+class JournalWarning(LlemWarning):
     """A journal line was unreadable (ignored) or a journal write failed (study goes on)."""
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.config.study import InvalidPoint, StudyConfig
-from llem_nb.errors import ResultError
+from llem_nb.errors import LlemWarning, ResultError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.results.store import ResultStore
 from llem_nb.run.journal import Journal
@@ -152,6 +152,7 @@ class StudyRun:
                 f"study {self.name!r} interrupted after {len(out.results)} of {self.total} "
                 f"experiments; finished results are in {self.dir}; resume with "
                 f"Study.resume({str(self.dir)!r})",
+                LlemWarning,
                 stacklevel=4,
             )
         finally:
@@ -285,6 +286,7 @@ class StudyRun:
             except Exception as exc:
                 warnings.warn(
                     f"progress callback {listener!r} raised {exc!r}; it is unsubscribed",
+                    LlemWarning,
                     stacklevel=2,
                 )
                 with contextlib.suppress(ValueError):
@@ -306,6 +308,10 @@ class StudyRun:
         finally:
             with contextlib.suppress(OSError):
                 self._journal.close()
+            with contextlib.suppress(Exception):  # only a cache: load_results rebuilds it
+                from llem_nb.results.frame import refresh_index
+
+                refresh_index(self.dir)
             self._lock.release()
             for closer in self._closers:
                 with contextlib.suppress(Exception):

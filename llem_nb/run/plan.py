@@ -6,6 +6,7 @@ computed once, so the loop never re-hashes or re-validates a config.
 
 from __future__ import annotations
 
+import logging
 import random
 import warnings
 from collections.abc import Mapping
@@ -14,9 +15,11 @@ from typing import Any
 
 from llem_nb.backends.base import get_backend, load_identity
 from llem_nb.config.study import InvalidPoint, Point, StudyConfig, expand
-from llem_nb.errors import ConfigError
+from llem_nb.errors import ConfigError, LlemWarning
 from llem_nb.runners.base import Runner, make_runner
 from llem_nb.runners.resolve import resolve_runner
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ def valid_points(config: StudyConfig) -> tuple[list[Point], list[InvalidPoint]]:
     """Expand once; warn about dropped points; ConfigError when nothing is left to run."""
     points, invalid = expand(config)
     for bad in invalid:
-        warnings.warn(f"dropped point {bad.overrides}: {bad.reason}", stacklevel=5)
+        log.info("study %s: dropped point %s: %s", config.name, bad.overrides, bad.reason)
+        warnings.warn(f"dropped point {bad.overrides}: {bad.reason}", LlemWarning, stacklevel=5)
     if not points:
         reasons = "; ".join(b.reason for b in invalid) or "the study expands to no experiments"
         raise ConfigError(
@@ -122,6 +126,9 @@ def resolve_runners(
     for point in points or []:
         gpus.setdefault(point.config.backend, []).append(point.config.gpus)
     isolated = isolate_backends(specs, gpus=gpus or None)
+    for backend, spec in isolated.items():
+        if spec != specs[backend]:
+            log.info("runner for %s: %s (isolated: several backends)", backend, spec.value)
     return {b: make_runner(s.value, source=s.source) for b, s in isolated.items()}
 
 

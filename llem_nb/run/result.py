@@ -50,7 +50,7 @@ class StudyResult:
 
 
 RESULT_COLUMNS = [
-    "experiment_id", "batch_size", "runs", "status", "energy_source",
+    "label", "batch_size", "runs", "status", "energy_source",
     "energy_per_output_token_j", "energy_per_output_token_net_j", "throughput_output_tok_s",
 ]  # fmt: skip
 
@@ -60,9 +60,10 @@ def _per_config(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
-    for experiment_id, group in df.groupby("experiment_id", sort=False):
+    for experiment_id, group in df.groupby("experiment_id", sort=False, observed=True):
         ok = group[group["status"] == "ok"]
-        row: dict[str, Any] = {"experiment_id": experiment_id, "runs": len(group)}
+        label = group["label"].iloc[0] if "label" in group else experiment_id
+        row: dict[str, Any] = {"label": label, "runs": len(group)}
         row["batch_size"] = group["batch_size"].iloc[0] if "batch_size" in group else None
         counts = group["status"].value_counts()
         row["status"] = ", ".join(f"{n} {s}" for s, n in counts.items())

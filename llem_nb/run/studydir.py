@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from llem_nb.config.keys import flatten
 from llem_nb.config.study import StudyConfig
-from llem_nb.errors import ConfigError, ResultError
+from llem_nb.errors import ConfigError, LlemWarning, ResultError
 from llem_nb.results.schema import RESULT_KIND
 from llem_nb.results.store import ResultStore
 from llem_nb.run.journal import JOURNAL_NAME, Journal, JournalState, replay
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 STUDY_FILE = "study.yaml"
 
 
-class ResumeWarning(UserWarning):
+class ResumeWarning(LlemWarning):
     """Resume found something to repair: a missing or corrupt result file, no earlier run."""
 
 

@@ -9,6 +9,7 @@ Ray sets ``CUDA_VISIBLE_DEVICES`` for a task; the meter maps exactly those GPUs.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -20,6 +21,8 @@ from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ConfigError, PreflightError, RunnerError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
+
+log = logging.getLogger(__name__)
 
 RAY_FIX = "pip install 'llem_nb[ray]' (and the same llem_nb on every worker)"
 PASS_ENV_PREFIXES = ("LLEM_", "HF_", "TRANSFORMERS_", "VLLM_", "TOKENIZERS_", "DOCKER_")
@@ -205,6 +208,10 @@ class RayRunner(Runner):
             "image": self.image,
         }
         ref = self._remote.options(**options).remote(payload)
+        log.info(
+            "ray task for %s cycle %d: %s GPU, memory %s, up to %d retries if its worker dies",
+            config.experiment_id, cycle, options["num_gpus"], memory, self.max_retries,
+        )  # fmt: skip
         with self._lock:
             self._inflight[ref] = config
         return ref
@@ -236,6 +243,7 @@ class RayRunner(Runner):
                 category=getattr(cause, "category", "error"),
             ) from None
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as exc:
+            log.warning("ray worker of %s died after %d retries", experiment, self.max_retries)
             raise RunnerError(
                 f"experiment {experiment}: its Ray worker died "
                 f"(retried {self.max_retries}×): {type(exc).__name__}",

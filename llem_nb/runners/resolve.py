@@ -12,6 +12,7 @@ but the image missing it warns once how to build it and falls through.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping
@@ -21,10 +22,12 @@ from typing import Any
 import yaml
 
 from llem_nb.config.plugins import RUNNERS
-from llem_nb.errors import ConfigError
+from llem_nb.errors import ConfigError, LlemWarning
 from llem_nb.runners.base import RunnerSpec
 
 SOURCES = ("argument", "env", "study", "user-config", "auto", "default")
+
+log = logging.getLogger(__name__)
 
 
 def check_runner_value(value: str, where: str) -> str:
@@ -83,9 +86,11 @@ def docker_auto_detect(
 
         found = probe()
     if not found.gpu_usable:
+        log.debug("auto-detect %s: Docker with GPUs not usable (%s)", backend, found.reason)
         return None
     image = default_image(backend)
     present = (image_present or _image_on_daemon)(image)
+    log.debug("auto-detect %s: Docker usable, image %s present: %s", backend, image, present)
     if present:
         return "docker"
     if backend not in _NOTED:
@@ -93,6 +98,7 @@ def docker_auto_detect(
         warnings.warn(
             f"Docker is usable but {image} is not built, so {backend} runs locally; "
             f"build it with: llem-nb images build {backend}",
+            LlemWarning,
             stacklevel=2,
         )
     return None
@@ -122,17 +128,20 @@ def resolve_runner(
     user_runners: Mapping[str, str] | None = None,
     auto_detect: AutoDetect | None = None,
 ) -> RunnerSpec:
-    """Resolve one backend's runner through the layers; record the winning layer.
+    """Resolve one backend's runner through the layers; record (and log) the winning layer.
 
     ``auto_detect`` replaces the Docker detector (tests inject one; ``lambda b: None``
     turns the layer off). A ``docker`` result without an image says in ``reason`` which
     image it will run here (e.g. ``-cpu`` for ``gpus=0`` when only ``nvcc`` is present).
     """
     spec = _resolve(backend, argument, study_runners, environ, user_runners, auto_detect)
+    log.info("runner for %s: %s (chosen by %s)", backend, spec.value, spec.source)
     if spec.mode == "docker" and spec.image is None:
         from llem_nb.runners.docker.images import docker_reason
 
-        return RunnerSpec(spec.value, spec.source, reason=docker_reason(backend))
+        reason = docker_reason(backend)
+        log.info("docker image for %s: %s", backend, reason)
+        return RunnerSpec(spec.value, spec.source, reason=reason)
     return spec
 
 

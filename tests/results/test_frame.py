@@ -140,7 +140,7 @@ def test_config_environment_and_flags_are_picked(tmp_path: Path) -> None:
         "0.1",
     )
     assert (r["runner"], r["image"]) == ("docker", "ghcr.io/llem-nb/pytorch:0.1.0-cuda12")
-    assert r["warnings"] == "window shorter than 5 s; throttling"
+    assert r["warnings"] == ["window shorter than 5 s", "throttling"]
     assert r["quality_flags"] == ["short_window"]
     assert not r["quality_ok"]
 

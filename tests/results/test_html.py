@@ -32,8 +32,7 @@ def test_study_result_and_experiment_result_tables(fake_backend: str, tmp_path: 
     study = Study("shown", model="fake-model", backend=fake_backend, **FAST).sweep(
         batch_size=[1, 2]
     )
-    study = study.cycles(2)
-    ok = study.run(results_dir=tmp_path, progress=False)
+    ok = study.cycles(2).run(results_dir=tmp_path, progress=False)
     text = _text(ok._repr_html_())
     assert "this run 4 ok, 0 failed" in text
     assert text.count("2 ok") == 2
@@ -43,6 +42,6 @@ def test_study_result_and_experiment_result_tables(fake_backend: str, tmp_path: 
     failed = study.run(results_dir=tmp_path / "failed", progress=False)
     FakeBackend.fail_on = None
     text = _text(failed._repr_html_())
-    assert "0 ok, 4 failed" in text
+    assert "0 ok, 2 failed" in text  # one cycle: .cycles(2) returned a new Study
     row = _text(failed.results[0]._repr_html_())
     assert "BackendError" in row and "fix: unset LLEM_FAKE_FAIL" in row

@@ -64,9 +64,10 @@ def test_summarize_one_row_per_config_with_t_interval() -> None:
     assert out.loc["a", f"{e}_n"] == 3
     assert out.loc["a", f"{e}_mean"] == pytest.approx(2.0)
     assert out.loc["a", f"{e}_std"] == pytest.approx(1.0)
-    half = 4.302653 / math.sqrt(3)
-    assert out.loc["a", f"{e}_ci95_low"] == pytest.approx(2.0 - half, rel=1e-5)
-    assert out.loc["a", f"{e}_ci95_high"] == pytest.approx(2.0 + half, rel=1e-5)
+    # energy cannot be negative: the interval of log(mean), mean · exp(± t · se / mean)
+    log_half = 4.302653 / math.sqrt(3) / 2.0
+    assert out.loc["a", f"{e}_ci95_low"] == pytest.approx(2.0 * math.exp(-log_half), rel=1e-5)
+    assert out.loc["a", f"{e}_ci95_high"] == pytest.approx(2.0 * math.exp(log_half), rel=1e-5)
     assert out.loc["b", f"{e}_mean"] == 5.0 and out.loc["b", f"{e}_n"] == 1
     assert math.isnan(out.loc["b", f"{e}_std"]) and math.isnan(out.loc["b", f"{e}_ci95_low"])
     assert out.loc["c", f"{e}_n"] == 0 and math.isnan(out.loc["c", f"{e}_mean"])
@@ -84,8 +85,51 @@ def test_summarize_by_columns_metrics_and_confidence() -> None:
     assert list(out["batch_size"]) == [1, 2, 4]
     assert "energy_per_output_token_j_ci90_high" in out.columns
     assert "throughput_output_tok_s_mean" not in out.columns
-    half = 2.919986 / math.sqrt(3)
-    assert out.loc[0, "energy_per_output_token_j_ci90_high"] == pytest.approx(2 + half, rel=1e-5)
+    log_half = 2.919986 / math.sqrt(3) / 2.0
+    high = out.loc[0, "energy_per_output_token_j_ci90_high"]
+    assert high == pytest.approx(2 * math.exp(log_half), rel=1e-5)
+
+
+def test_positive_intervals_never_go_below_zero_and_others_stay_symmetric() -> None:
+    """Notebook 02 once showed a 95 % interval of -0.033 J/token: two cycles far apart."""
+    frame = pd.DataFrame(
+        {
+            "experiment_id": ["a", "a"],
+            "status": ["ok", "ok"],
+            "energy_per_output_token_j": [0.002, 0.060],
+            "counter_vs_power_ratio": [0.9, 1.3],
+        }
+    )
+    out = summarize(frame, metrics=["energy_per_output_token_j", "counter_vs_power_ratio"])
+    e = "energy_per_output_token_j"
+    mean, t, se = 0.031, 12.706205, 0.058 / math.sqrt(2) / math.sqrt(2)
+    assert mean - t * se < 0  # the plain t interval would go negative
+    assert out.loc[0, f"{e}_ci95_low"] == pytest.approx(mean * math.exp(-t * se / mean), rel=1e-5)
+    assert 0 < out.loc[0, f"{e}_ci95_low"] < mean < out.loc[0, f"{e}_ci95_high"]
+    r = "counter_vs_power_ratio"
+    half = t * (0.4 / math.sqrt(2)) / math.sqrt(2)
+    assert out.loc[0, f"{r}_ci95_low"] == pytest.approx(1.1 - half, rel=1e-5)
+    assert out.loc[0, f"{r}_ci95_high"] == pytest.approx(1.1 + half, rel=1e-5)
+
+
+def test_summarize_sorts_by_the_swept_keys_not_by_id(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path)
+    for batch in (1, 4, 2, 8):
+        config = validate_experiment({"model": "m", "batch_size": batch})
+        store.write(
+            ExperimentResult(
+                study="s",
+                experiment_id=config.experiment_id,
+                config_hash=config.config_hash,
+                config=config.model_dump(mode="json"),
+                point={"batch_size": batch},
+            )
+        )
+    df = load_results(tmp_path)
+    assert sorted(df["experiment_id"]) == list(df["experiment_id"])  # ids: not batch order
+    out = summarize(df)
+    assert out["batch_size"].tolist() == [1, 2, 4, 8]
+    assert out["label"].tolist() == ["batch_size=1", "batch_size=2", "batch_size=4", "batch_size=8"]
 
 
 def test_summarize_rejects_bad_input_naming_the_field() -> None:
@@ -130,6 +174,6 @@ def test_summarize_a_loaded_study_and_the_plot_error_bars(tmp_path: Path) -> Non
     fig = llem_nb.plots.energy_per_token(df, net=False)
     container = fig.axes[0].containers[0]
     segments = container.lines[2][0].get_segments()
-    half = [seg[1][1] - seg[0][1] for seg in segments]
-    expected = (out[f"{e}_ci95_high"] - out[f"{e}_ci95_low"]).tolist()
-    assert half == pytest.approx(expected)
+    bars = [(seg[0][1], seg[1][1]) for seg in segments]
+    expected = list(zip(out[f"{e}_ci95_low"], out[f"{e}_ci95_high"], strict=True))
+    assert bars == [pytest.approx(pair) for pair in expected]

@@ -21,6 +21,7 @@ from llem_nb.results.schema import ExperimentResult
 from llem_nb.measure.series import build_timeseries
 from llem_nb.results.timeseries import (
     COLUMNS,
+    MAX_HZ,
     Timeseries,
     restore_timeseries,
     save_timeseries,
@@ -227,5 +228,8 @@ def test_a_study_run_writes_each_timeseries_beside_its_result(tmp_path: Path) ->
     for path in frame["timeseries_path"]:
         assert Path(path).parent == out.dir and Path(path).is_file()
     last = llem_nb.load_timeseries(frame.iloc[-1])
-    assert 1 <= len(last) <= 10 * last.attrs["window_s"] + 2
+    t_s = last["t_s"].to_numpy()
+    # at most MAX_HZ rows a second, over the polled span, which brackets the window
+    assert len(t_s) >= 2 and (t_s[1:] - t_s[:-1]).min() >= 1 / MAX_HZ - 1e-9
+    assert t_s[0] <= 0 and t_s[-1] >= last.attrs["window_s"] - 1 / MAX_HZ
     assert last.attrs["experiment_id"] == frame.iloc[-1]["experiment_id"]

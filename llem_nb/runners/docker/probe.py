@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llem_nb.errors import PreflightError
+from llem_nb.errors import LlemWarning, PreflightError
 from llem_nb.runners.base import RunnerSpec
 from llem_nb.runners.docker.classify import classify_connection
 from llem_nb.runners.docker.errors import DOCKER_INSTALL_URL, TOOLKIT_URL, DockerError
@@ -184,6 +184,7 @@ def isolate_backends(
         warnings.warn(
             f"mixed runners in one study ({named}): their numbers include different "
             "process and container overheads",
+            LlemWarning,
             stacklevel=4,
         )
     return out

@@ -22,6 +22,7 @@ to classify a failure).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -52,6 +53,8 @@ PASS_PREFIXES = ("VLLM_",)
 """vLLM's own settings are environment variables: the host's apply in the container too."""
 EXPERIMENT_LABEL = "org.llem-nb.experiment"
 PULL_POLICIES = ("missing", "never", "always")
+
+log = logging.getLogger(__name__)
 
 
 class DockerRunner(Runner):
@@ -153,7 +156,12 @@ class DockerRunner(Runner):
         return self._client
 
     def image_for(self, config: ExperimentConfig) -> str:
-        return self.image or image_choice(config.backend, config.gpus)[0]
+        if self.image:
+            log.info("image for %s: %s (given)", config.backend, self.image)
+            return self.image
+        image, why = image_choice(config.backend, config.gpus)
+        log.info("image for %s: %s (%s)", config.backend, image, why)
+        return image
 
     def preflight(self, config: ExperimentConfig) -> None:
         """Before a study starts: the daemon answers; for GPU runs it has the NVIDIA toolkit;

