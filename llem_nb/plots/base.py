@@ -1,16 +1,30 @@
-"""Shared helpers of the plotting modules: axis labels, input checks, figure set-up."""
+"""Shared helpers of the plotting modules: axis labels, input checks, figure set-up.
+
+Figures are made outside pyplot (``PlotFigure``), so a figure returned as the last line
+of a Jupyter cell draws exactly once: IPython shows the value, and pyplot has nothing of
+ours to show again at the end of the cell. A figure only appears when it is a cell's
+value or is passed to ``display()``; in a script, ``fig.savefig(path)`` writes it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llem_nb.errors import LlemError
 
+try:
+    from matplotlib.figure import Figure
+except ImportError:  # pragma: no cover - matplotlib is a base dependency
+    raise LlemError(
+        "llem_nb.plots needs matplotlib", fix="pip install matplotlib (or reinstall llem_nb)"
+    ) from None
+
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 UNITS = {
     "energy_per_output_token_j": "energy per output token [J]",
@@ -93,13 +107,64 @@ def numeric(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def new_axes(ax: Any = None, figsize: tuple[float, float] = (6.4, 4.2)) -> tuple[Figure, Axes]:
-    import matplotlib.pyplot as plt
+class PlotFigure(Figure):
+    """A matplotlib ``Figure`` that pyplot does not manage, with its own PNG for IPython.
 
+    IPython shows it once when it is a cell's value (through matplotlib's inline
+    formatter when one is registered, else through ``_repr_png_``); it never joins
+    pyplot's list of open figures, so the end-of-cell flush does not draw it again.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+
+def new_figure(figsize: tuple[float, float] = (6.4, 4.2)) -> PlotFigure:
+    return PlotFigure(figsize=figsize, layout="constrained")
+
+
+def new_axes(ax: Any = None, figsize: tuple[float, float] = (6.4, 4.2)) -> tuple[Figure, Axes]:
+    """``ax`` and its figure when given (the caller's own figure), else a new ``PlotFigure``."""
     if ax is not None:
+        if not hasattr(ax, "figure") or not hasattr(ax, "errorbar"):
+            raise LlemError(
+                f"ax: expected a matplotlib Axes, got {type(ax).__name__}",
+                fix="pass ax=<an Axes>, e.g. from fig, ax = plt.subplots(), or leave it out",
+            )
         return ax.figure, ax
-    fig, axes = plt.subplots(figsize=figsize, layout="constrained")
-    return fig, axes
+    fig = new_figure(figsize)
+    return fig, fig.add_subplot()
+
+
+def style(defaults: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Our artist settings with the caller's ``**kwargs`` on top (theirs win)."""
+    return {**defaults, **kwargs}
+
+
+def interval(stats: pd.DataFrame, metric: str) -> np.ndarray:
+    """Error bar lengths below and above each mean: the 95 % confidence interval of
+    ``summarize`` (``<metric>_ci95_low``/``_high``); 0 where it is undefined (one cycle)."""
+    import numpy as np
+
+    mean = stats[f"{metric}_mean"].to_numpy(dtype=float)
+    low = stats[f"{metric}_ci95_low"].to_numpy(dtype=float)
+    high = stats[f"{metric}_ci95_high"].to_numpy(dtype=float)
+    below = np.nan_to_num(mean - low, nan=0.0)
+    above = np.nan_to_num(high - mean, nan=0.0)
+    return np.vstack([np.clip(below, 0.0, None), np.clip(above, 0.0, None)])
+
+
+def log_axis(axes: Axes, which: str = "x", base: float = 2) -> None:
+    """A log scale whose ticks read as plain numbers (8, not 2³; 0.2, not 2×10⁻¹)."""
+    from matplotlib.ticker import FormatStrFormatter
+
+    axis = axes.xaxis if which == "x" else axes.yaxis
+    (axes.set_xscale if which == "x" else axes.set_yscale)("log", base=base)
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    if base == 10:
+        axis.set_minor_formatter(FormatStrFormatter("%g"))
 
 
 def group_keys(data: pd.DataFrame, hue: str | None) -> list[str]:
