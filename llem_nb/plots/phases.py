@@ -77,7 +77,7 @@ def _spans(phases: Any) -> list[Span]:
             name = item.get("name", item.get("phase", "phase"))
             t0 = item.get("start_s", item.get("t0"))
             t1 = item.get("end_s", item.get("t1"))
-            out.append((str(name), float(t0), float(t1)))  # type: ignore[arg-type]
+            out.append((str(name), float(t0), float(t1)))
         else:
             name, t0, t1 = item
             out.append((str(name), float(t0), float(t1)))
