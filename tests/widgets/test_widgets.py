@@ -8,11 +8,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import ipywidgets
 import pandas as pd
 import pytest
-from tests.support.nb_data import measured_results
-
-import ipywidgets
 import traitlets
 
 from llem_nb.errors import ConfigError, LlemError
@@ -29,9 +27,10 @@ from llem_nb.widgets import (
     StudyBuilder,
     probe_capabilities,
 )
+from llem_nb.widgets.capabilities import IMAGE_MODE, check_image
 from llem_nb.widgets.power import sparkline_svg
 from llem_nb.widgets.progress import notebook_progress
-from llem_nb.widgets.capabilities import IMAGE_MODE, check_image
+from tests.support.nb_data import measured_results
 
 NO_DOCKER = [
     Capability("docker daemon", False, "cannot connect to /var/run/docker.sock"),
