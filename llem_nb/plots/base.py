@@ -1,13 +1,15 @@
 """Shared helpers of the plotting modules: axis labels, input checks, figure set-up.
 
-Figures are made outside pyplot (``PlotFigure``), so a figure returned as the last line
-of a Jupyter cell draws exactly once: IPython shows the value, and pyplot has nothing of
-ours to show again at the end of the cell. A figure only appears when it is a cell's
-value or is passed to ``display()``; in a script, ``fig.savefig(path)`` writes it.
+Figures are made outside pyplot (``PlotFigure``), so pyplot's end-of-cell flush never
+draws them a second time. In a Jupyter kernel each figure made during a cell is shown
+exactly once: as the cell's value or through ``display()`` when that happens, else at the
+end of the cell (so ``fig = ll.plots.energy_per_token(df)`` shows too, as with pyplot).
+Outside a kernel nothing is shown; in a script ``fig.savefig(path)`` writes it.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -108,17 +110,71 @@ def numeric(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 class PlotFigure(Figure):
-    """A matplotlib ``Figure`` that pyplot does not manage, with its own PNG for IPython.
+    """A matplotlib ``Figure`` that pyplot does not manage and that IPython shows once.
 
-    IPython shows it once when it is a cell's value (through matplotlib's inline
-    formatter when one is registered, else through ``_repr_png_``); it never joins
-    pyplot's list of open figures, so the end-of-cell flush does not draw it again.
+    It never joins pyplot's open figures, so the inline backend's end-of-cell flush does
+    not draw it. IPython draws it through ``_repr_mimebundle_`` (which notes that it was
+    shown); one made during a cell and not shown by the cell's end is shown then.
     """
 
-    def _repr_png_(self) -> bytes:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shown = False
+        _pending_in_kernel(self)
+
+    def png(self) -> bytes:
         buf = io.BytesIO()
         self.savefig(buf, format="png", bbox_inches="tight")
         return buf.getvalue()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        self.shown = True
+        return {"image/png": base64.b64encode(self.png()).decode("ascii")}
+
+
+_PENDING: list[PlotFigure] = []
+
+
+def _kernel_shell() -> Any:
+    """The IPython shell of a Jupyter kernel, or None (scripts, terminal IPython)."""
+    import sys
+
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or "IPKernelApp" not in getattr(shell, "config", {}):
+        return None
+    return shell
+
+
+def _pending_in_kernel(fig: PlotFigure) -> None:
+    """In a kernel, remember ``fig`` until the cell ends (installs the hook once)."""
+    shell = _kernel_shell()
+    if shell is None:
+        return
+    if not getattr(shell, "_llem_show_figures", False):
+        shell.events.register("post_run_cell", _show_pending)
+        shell._llem_show_figures = True
+    _PENDING.append(fig)
+
+
+def _show_pending(*_: Any) -> None:
+    """End of a cell: show each figure made in it that nothing has shown yet."""
+    from IPython.display import display
+
+    pending = list(_PENDING)
+    _PENDING.clear()
+    for fig in pending:
+        if not fig.shown:
+            display(fig)
+
+
+def shown(fig: Any) -> None:
+    """Mark a figure as used elsewhere (e.g. embedded in a report): not shown at cell end."""
+    if isinstance(fig, PlotFigure):
+        fig.shown = True
 
 
 def new_figure(figsize: tuple[float, float] = (6.4, 4.2)) -> PlotFigure:

@@ -111,8 +111,11 @@ def frame_table(table_id: str, df: pd.DataFrame, max_rows: int = 500) -> str:
 
 
 def figure_png(fig: Figure, dpi: int = 110) -> str:
-    """The figure as a base64 PNG data URI (the plots' figures are outside pyplot: nothing
-    to close)."""
+    """The figure as a base64 PNG data URI; the figure counts as shown (in a notebook it
+    is not displayed again at the end of the cell)."""
+    from llem_nb.plots.base import shown
+
+    shown(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -192,13 +193,17 @@ DRAWS = {
 @pytest.mark.parametrize("name", sorted(DRAWS))
 def test_a_figure_is_a_value_pyplot_never_sees(name: str) -> None:
     """What keeps a Figure returned as a cell's last line from drawing twice in Jupyter:
-    pyplot's list of open figures (what the inline backend flushes) does not grow."""
+    pyplot's list of open figures (what the inline backend flushes) does not grow, and
+    IPython's rendering of it marks it shown (so the end-of-cell hook skips it)."""
     before = plt.get_fignums()
     fig = DRAWS[name](MIXED)
     assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
     assert plt.get_fignums() == before
     assert fig.canvas.manager is None
-    assert fig._repr_png_().startswith(b"\x89PNG")
+    assert fig.shown is False
+    bundle = fig._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    assert fig.shown is True
 
 
 @pytest.mark.parametrize("name", sorted(DRAWS))
