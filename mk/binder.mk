@@ -3,10 +3,11 @@
 # model's package), as mybinder.org would. Built once, rebuilt when those files change.
 #
 # binder/requirements.txt names PyTorch's CPU wheel index for torch==2.13.0+cpu. Our
-# machines (developers' and CI's) reach PyPI and its local mirror only, never that index,
-# and the mirror holds the same torch 2.13.0+cpu wheel; so by default (BINDER_INDEX=local)
-# the env is built from a copy of the file without its index lines, and nothing else
-# differs. BINDER_INDEX=upstream installs the file exactly as mybinder.org does.
+# machines (developers' and CI's) reach PyPI only, never that index, and their pip is set
+# up with a local wheel directory that holds that very torch 2.13.0+cpu wheel; so by
+# default (BINDER_INDEX=local) the env is built from a copy of the file without its index
+# lines, nothing else differing. BINDER_INDEX=upstream installs the file exactly as
+# mybinder.org does (for a machine that reaches the index).
 BINDER_VENV  ?= .cache/binder-venv
 BINDER_PY    := $(BINDER_VENV)/bin/python
 BINDER_INDEX ?= local
