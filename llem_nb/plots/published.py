@@ -122,16 +122,15 @@ def published_rows(
 
 def _our_configs(df: pd.DataFrame) -> pd.DataFrame:
     """Per model × backend × precision × batch size: mean and 95 % interval of our gross
-    energy per output token, and whether any of its rows is an estimate."""
+    energy per output token; estimated rows apart from measured ones (``estimate``),
+    never averaged together."""
     from llem_nb.results.stats import summarize
 
     data = usable(df, ["batch_size", GROSS], "reference")
     keys = [k for k in ("model", "backend", "precision") if k in data.columns]
-    data = data.assign(_estimate=estimated(data).astype(float))
-    stats = summarize(data, by=[*keys, "batch_size"], metrics=[GROSS, "_estimate"])
-    stats = stats.dropna(subset=[f"{GROSS}_mean"])
-    stats["estimate"] = stats["_estimate_mean"] > 0
-    return stats
+    data = data.assign(estimate=estimated(data))
+    stats = summarize(data, by=[*keys, "estimate", "batch_size"], metrics=[GROSS])
+    return stats.dropna(subset=[f"{GROSS}_mean"])
 
 
 def match_reference(
@@ -260,12 +259,10 @@ def reference(
     fig, axes = new_axes(ax, figsize=(7.2, 5.0))
     ours = _our_configs(data)
     keys = [k for k in group_keys(ours, "model") if k in ours.columns]
-    groups = ours.groupby(keys, sort=True, observed=True) if keys else [("ours", ours)]
-    for key, group in groups:
-        parts = key if isinstance(key, tuple) else (key,)
+    for key, group in ours.groupby([*keys, "estimate"], sort=True, observed=True):
+        *parts, hollow = key
         name = "ours: " + " / ".join(model_name(p) for p in parts)
         group = group.sort_values("batch_size")
-        hollow = bool(group["estimate"].any())
         base = {"marker": "o", "capsize": 3, "label": name + (" (estimate)" if hollow else "")}
         if hollow:
             base["markerfacecolor"] = "none"

@@ -134,3 +134,16 @@ def test_the_figure_goes_into_the_callers_axes() -> None:
     assert plots.reference(ours(), ax=ax, color="#010203") is fig
     assert ax.get_title() == "mine"
     assert ax.containers[0].lines[0].get_color() == "#010203"
+
+
+def test_estimated_rows_are_their_own_hollow_series_never_averaged_in() -> None:
+    mixed = pd.concat([ours(), ours(source="estimate").assign(energy_per_output_token_j=5.0)])
+    table = plots.match_reference(mixed)
+    measured, estimate = table[~table["estimate"]], table[table["estimate"]]
+    assert measured["ours_j"].tolist() == pytest.approx([0.9, 0.5, 0.3])
+    assert estimate["ours_j"].tolist() == pytest.approx([5.0, 5.0, 5.0])
+    ax = plots.reference(mixed).axes[0]
+    by_label = {c.get_label(): c for c in ax.containers}
+    assert set(by_label) == {"ours: Qwen3-8B / vllm", "ours: Qwen3-8B / vllm (estimate)"}
+    assert by_label["ours: Qwen3-8B / vllm (estimate)"].lines[0].get_markerfacecolor() == "none"
+    assert by_label["ours: Qwen3-8B / vllm"].lines[0].get_markerfacecolor() != "none"
