@@ -83,9 +83,15 @@ def _short(model: Any) -> str:
     return str(model).rstrip("/").rsplit("/", 1)[-1]
 
 
+def _config_keys(df: pd.DataFrame) -> list[str]:
+    """What one configuration is: a study's experiment (the same one in two studies is two)."""
+    return [c for c in ("study", "experiment_id") if c in df.columns]
+
+
 def _scope(df: pd.DataFrame) -> Statement:
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
-    configs = df["experiment_id"].nunique() if "experiment_id" in df.columns else len(df)
+    keys = _config_keys(df)
+    configs = len(df[keys].drop_duplicates()) if keys else len(df)
     parts = [f"We measured {configs} configuration{'s' * (configs != 1)}"]
     details = []
     if "model" in df.columns:
@@ -104,7 +110,8 @@ def _scope(df: pd.DataFrame) -> Statement:
 
 def _cycles(df: pd.DataFrame) -> Statement:
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
-    per = ok.groupby("experiment_id", observed=True).size() if "experiment_id" in ok else None
+    keys = _config_keys(ok)
+    per = ok.groupby(keys, observed=True).size() if keys else None
     counts = sorted(set(per.tolist())) if per is not None and len(per) else [len(ok)]
     if max(counts) <= 1:
         return Statement(
