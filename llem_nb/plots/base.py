@@ -1,16 +1,32 @@
-"""Shared helpers of the plotting modules: axis labels, input checks, figure set-up."""
+"""Shared helpers of the plotting modules: axis labels, input checks, figure set-up.
+
+Figures are made outside pyplot (``PlotFigure``), so pyplot's end-of-cell flush never
+draws them a second time. In a Jupyter kernel each figure made during a cell is shown
+exactly once: as the cell's value or through ``display()`` when that happens, else at the
+end of the cell (so ``fig = ll.plots.energy_per_token(df)`` shows too, as with pyplot).
+Outside a kernel nothing is shown; in a script ``fig.savefig(path)`` writes it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import io
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llem_nb.errors import LlemError
 
+try:
+    from matplotlib.figure import Figure
+except ImportError:  # pragma: no cover - matplotlib is a base dependency
+    raise LlemError(
+        "llem_nb.plots needs matplotlib", fix="pip install matplotlib (or reinstall llem_nb)"
+    ) from None
+
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 UNITS = {
     "energy_per_output_token_j": "energy per output token [J]",
@@ -93,13 +109,118 @@ def numeric(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def new_axes(ax: Any = None, figsize: tuple[float, float] = (6.4, 4.2)) -> tuple[Figure, Axes]:
-    import matplotlib.pyplot as plt
+class PlotFigure(Figure):
+    """A matplotlib ``Figure`` that pyplot does not manage and that IPython shows once.
 
+    It never joins pyplot's open figures, so the inline backend's end-of-cell flush does
+    not draw it. IPython draws it through ``_repr_mimebundle_`` (which notes that it was
+    shown); one made during a cell and not shown by the cell's end is shown then.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.shown = False
+        _pending_in_kernel(self)
+
+    def png(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        self.shown = True
+        return {"image/png": base64.b64encode(self.png()).decode("ascii")}
+
+
+_PENDING: list[PlotFigure] = []
+
+
+def _kernel_shell() -> Any:
+    """The IPython shell of a Jupyter kernel, or None (scripts, terminal IPython)."""
+    import sys
+
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None or "IPKernelApp" not in getattr(shell, "config", {}):
+        return None
+    return shell
+
+
+def _pending_in_kernel(fig: PlotFigure) -> None:
+    """In a kernel, remember ``fig`` until the cell ends (installs the hook once)."""
+    shell = _kernel_shell()
+    if shell is None:
+        return
+    if not getattr(shell, "_llem_show_figures", False):
+        shell.events.register("post_run_cell", _show_pending)
+        shell._llem_show_figures = True
+    _PENDING.append(fig)
+
+
+def _show_pending(*_: Any) -> None:
+    """End of a cell: show each figure made in it that nothing has shown yet."""
+    from IPython.display import display
+
+    pending = list(_PENDING)
+    _PENDING.clear()
+    for fig in pending:
+        if not fig.shown:
+            display(fig)
+
+
+def shown(fig: Any) -> None:
+    """Mark a figure as used elsewhere (e.g. embedded in a report): not shown at cell end."""
+    if isinstance(fig, PlotFigure):
+        fig.shown = True
+
+
+def new_figure(figsize: tuple[float, float] = (6.4, 4.2)) -> PlotFigure:
+    return PlotFigure(figsize=figsize, layout="constrained")
+
+
+def new_axes(ax: Any = None, figsize: tuple[float, float] = (6.4, 4.2)) -> tuple[Figure, Axes]:
+    """``ax`` and its figure when given (the caller's own figure), else a new ``PlotFigure``."""
     if ax is not None:
+        if not hasattr(ax, "figure") or not hasattr(ax, "errorbar"):
+            raise LlemError(
+                f"ax: expected a matplotlib Axes, got {type(ax).__name__}",
+                fix="pass ax=<an Axes>, e.g. from fig, ax = plt.subplots(), or leave it out",
+            )
         return ax.figure, ax
-    fig, axes = plt.subplots(figsize=figsize, layout="constrained")
-    return fig, axes
+    fig = new_figure(figsize)
+    return fig, fig.add_subplot()
+
+
+def style(defaults: Mapping[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Our artist settings with the caller's ``**kwargs`` on top (theirs win)."""
+    return {**defaults, **kwargs}
+
+
+def interval(stats: pd.DataFrame, metric: str) -> np.ndarray:
+    """Error bar lengths below and above each mean: the 95 % confidence interval of
+    ``summarize`` (``<metric>_ci95_low``/``_high``); 0 where it is undefined (one cycle)."""
+    import numpy as np
+
+    mean = stats[f"{metric}_mean"].to_numpy(dtype=float)
+    low = stats[f"{metric}_ci95_low"].to_numpy(dtype=float)
+    high = stats[f"{metric}_ci95_high"].to_numpy(dtype=float)
+    below = np.nan_to_num(mean - low, nan=0.0)
+    above = np.nan_to_num(high - mean, nan=0.0)
+    return np.vstack([np.clip(below, 0.0, None), np.clip(above, 0.0, None)])
+
+
+def log_axis(axes: Axes, which: str = "x", base: float = 2) -> None:
+    """A log scale whose ticks read as plain numbers (8, not 2³; 0.2, not 2×10⁻¹)."""
+    from matplotlib.ticker import FormatStrFormatter
+
+    axis = axes.xaxis if which == "x" else axes.yaxis
+    (axes.set_xscale if which == "x" else axes.set_yscale)("log", base=base)
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    if base == 10:
+        axis.set_minor_formatter(FormatStrFormatter("%g"))
 
 
 def group_keys(data: pd.DataFrame, hue: str | None) -> list[str]:

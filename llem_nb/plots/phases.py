@@ -11,14 +11,17 @@ from llem_nb.plots.base import (
     finish,
     group_keys,
     group_name,
+    interval,
     label,
     mark_estimates,
     new_axes,
     require_frame,
+    style,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 Span = tuple[str, float, float]
@@ -74,7 +77,7 @@ def _spans(phases: Any) -> list[Span]:
             name = item.get("name", item.get("phase", "phase"))
             t0 = item.get("start_s", item.get("t0"))
             t1 = item.get("end_s", item.get("t1"))
-            out.append((str(name), float(t0), float(t1)))  # type: ignore[arg-type]
+            out.append((str(name), float(t0), float(t1)))
         else:
             name, t0, t1 = item
             out.append((str(name), float(t0), float(t1)))
@@ -132,10 +135,11 @@ def power_timeseries(
     *,
     window: tuple[float, float] | None = None,
     phases: Any = None,
-    ax: Any = None,
+    ax: Axes | None = None,
+    **kwargs: Any,
 ) -> Figure:
     """Power per GPU over time (steps: each row's power holds until the next), the measured
-    window and the phases shaded.
+    window and the phases shaded. ``kwargs`` go to each power line's ``Axes.plot``.
 
     ``source``: a timeseries DataFrame (``t_s``, ``power_w``, optionally ``gpu``), or a
     result row/``ExperimentResult`` that ``llem_nb.load_timeseries`` can read. Window and
@@ -169,20 +173,16 @@ def power_timeseries(
             float(window[1]), color="#333", linestyle=":", linewidth=1.2, label="measured window"
         )
     gpu_col = next((c for c in _GPU_COLUMNS if c in ts.columns), None)
-    groups = ts.groupby(gpu_col, sort=True) if gpu_col else [("power", ts)]
+    groups = ts.groupby(gpu_col, sort=True, observed=True) if gpu_col else [("power", ts)]
     for key, part in groups:
         part = part.sort_values("t_s")
         name = "power" if gpu_col is None else str(key)
         name = name if name.lower().startswith(("gpu", "power")) else f"GPU {name}"
-        axes.plot(
-            part["t_s"].astype(float),
-            part["power_w"].astype(float),
-            linewidth=1.0,
-            drawstyle="steps-post",
-            marker="o" if len(part) < 30 else None,
-            markersize=3,
-            label=name,
-        )
+        ours = {
+            "linewidth": 1.0, "drawstyle": "steps-post", "markersize": 3, "label": name,
+            "marker": "o" if len(part) < 30 else None,
+        }  # fmt: skip
+        axes.plot(part["t_s"].astype(float), part["power_w"].astype(float), **style(ours, kwargs))
     axes.set_xlabel(label("t_s"))
     axes.set_ylabel(label("power_w"))
     finish(axes)
@@ -190,15 +190,23 @@ def power_timeseries(
 
 
 def prefill_decode(
-    df: pd.DataFrame, x: str = "batch_size", hue: str = "model", *, ax: Any = None
+    df: pd.DataFrame,
+    x: str = "batch_size",
+    hue: str = "model",
+    *,
+    ax: Axes | None = None,
+    **kwargs: Any,
 ) -> Figure:
     """Energy per output token split into prefill and decode, stacked, per ``x`` and group.
 
     Needs ``prefill_energy_j`` and ``decode_energy_j`` (measured for static batches when a
-    power timeseries exists); means over cycles. Estimated (not measured) rows are
-    separate, hollow bars.
+    power timeseries exists); bars are means over cycles, the error bar on each stack is
+    the 95 % confidence interval of their sum. Estimated (not measured) rows are separate,
+    hollow bars. ``kwargs`` go to ``Axes.bar``.
     """
     import numpy as np
+
+    from llem_nb.results.stats import summarize
 
     df = require_frame(df, "prefill_decode")
     cols = ["prefill_energy_j", "decode_energy_j"]
@@ -217,11 +225,12 @@ def prefill_decode(
             f"prefill_decode: prefill/decode energy is not measured in any of the {len(df)} rows",
             fix=fix,
         )
+    tokens = data["output_tokens"].astype(float)
     data = data.assign(
-        _prefill=data["prefill_energy_j"].astype(float) / data["output_tokens"].astype(float),
-        _decode=data["decode_energy_j"].astype(float) / data["output_tokens"].astype(float),
+        _prefill=data["prefill_energy_j"].astype(float) / tokens,
+        _decode=data["decode_energy_j"].astype(float) / tokens,
     )
-    data = data.assign(_estimate=estimated(data))
+    data = data.assign(_total=data["_prefill"] + data["_decode"], _estimate=estimated(data))
     keys = group_keys(data, hue)
     xs = sorted(data[x].dropna().unique())
     groups = list(data.groupby([*keys, "_estimate"], dropna=False, sort=True, observed=True))
@@ -229,27 +238,28 @@ def prefill_decode(
     width = 0.8 / len(groups)
     for i, (key, group) in enumerate(groups):
         *parts, est = key
-        means = group.groupby(x)[["_prefill", "_decode"]].mean().reindex(xs)
+        stats = summarize(group, by=x, metrics=["_prefill", "_decode", "_total"])
+        stats = stats.set_index(x).reindex(xs)
+        prefill = stats["_prefill_mean"].fillna(0).to_numpy(dtype=float)
+        decode = stats["_decode_mean"].fillna(0).to_numpy(dtype=float)
         pos = np.arange(len(xs)) - 0.4 + width * (i + 0.5)
         name = (group_name(tuple(parts)) if parts else "all") + (" (estimate)" if est else "")
         colour = f"C{i % 10}"
         fill: dict[str, Any] = (
             {"facecolor": "none", "edgecolor": colour} if est else {"color": colour}
         )
-        axes.bar(pos, means["_decode"].fillna(0), width, label=f"{name}: decode", **fill)
+        axes.bar(pos, decode, width, **style({"label": f"{name}: decode", **fill}, kwargs))
         axes.bar(
-            pos,
-            means["_prefill"].fillna(0),
-            width,
-            bottom=means["_decode"].fillna(0),
-            alpha=0.45,
-            hatch="//",
-            label=f"{name}: prefill",
-            **fill,
-        )
+            pos, prefill, width, bottom=decode,
+            **style({"alpha": 0.45, "hatch": "//", "label": f"{name}: prefill", **fill}, kwargs),
+        )  # fmt: skip
+        axes.errorbar(
+            pos, prefill + decode, yerr=interval(stats.reset_index(), "_total"),
+            fmt="none", ecolor="#333", elinewidth=0.8, capsize=2,
+        )  # fmt: skip
     axes.set_xticks(range(len(xs)), [str(v) for v in xs])
     axes.set_xlabel(label(x))
-    axes.set_ylabel("energy per output token [J] (decode + prefill)")
+    axes.set_ylabel("energy per output token [J] (decode + prefill, 95 % CI)")
     mark_estimates(axes, data)
     finish(axes)
     return fig

@@ -1,15 +1,17 @@
 """``llem_nb.report(df_or_results_dir, "report.html")``: one self-contained HTML file.
 
-Summary, per-configuration and per-run tables, figures (base64 PNG), environment,
-quality flags, failures, the method in a few sentences, and the published reference
-credited. No external URL anywhere: it opens offline and can be mailed as is.
+Summary, the recommended configuration (``ll.recommend``) and how it compares with the
+others (``ll.compare``), figures (base64 PNG), per-configuration and per-run tables,
+quality flags, failures, environment, the definitions, and last a Methods paragraph
+written from the results (``reporting.methods``) that credits the published reference.
+No external URL anywhere: it opens offline and can be mailed as is.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,9 @@ from llem_nb import plots
 from llem_nb._version import __version__
 from llem_nb.errors import LlemError, ResultError
 from llem_nb.plots.base import MEASURED_SOURCES, estimated
+from llem_nb.reporting import decisions
 from llem_nb.reporting import html as h
+from llem_nb.reporting.methods import methods, methods_html, read_records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,11 +147,6 @@ def _flags(df: pd.DataFrame) -> pd.DataFrame:
 def _figures(df: pd.DataFrame, reference: bool) -> list[str]:
     """Every figure the data supports, embedded; the others as a one-line reason."""
 
-    def reference_fig() -> Figure:
-        fig = plots.energy_per_token(df, net=False, reference=True)
-        fig.axes[0].set_yscale("log")
-        return fig
-
     specs: list[tuple[str, str, Callable[[], Figure]]] = [
         ("fig-energy-per-token", "Energy per output token vs batch size (gross solid, net "
          "dashed; error bars: 95 % confidence interval over cycles)",
@@ -160,9 +159,7 @@ def _figures(df: pd.DataFrame, reference: bool) -> list[str]:
          lambda: plots.power_timeseries(_first_ok(df))),
     ]  # fmt: skip
     if reference:
-        specs.append(("fig-reference", "Our points with published ML.ENERGY v3 figures "
-                      "(hollow diamonds; a different method, see the credit below)",
-                      reference_fig))  # fmt: skip
+        specs.append(_reference_spec(df))
     out = []
     for fig_id, caption, draw in specs:
         try:
@@ -170,6 +167,26 @@ def _figures(df: pd.DataFrame, reference: bool) -> list[str]:
         except LlemError as exc:
             out.append(h.note(f"{caption}: not drawn — {exc.message}"))
     return out
+
+
+def _reference_spec(df: pd.DataFrame) -> tuple[str, str, Callable[[], Figure]]:
+    """Ours against the published figures of our model; without one, every published
+    model on our GPU for scale (both a different method, said on the figure)."""
+    try:
+        plots.match_reference(df)
+    except LlemError:
+
+        def overlay() -> Figure:
+            fig = plots.energy_per_token(df, net=False, reference=True)
+            fig.axes[0].set_yscale("log")
+            return fig
+
+        return ("fig-reference", "Our points with every published ML.ENERGY v3 model on the "
+                "matching GPU (hollow diamonds; none is our model, and theirs is a different "
+                "method: see Methods)", overlay)  # fmt: skip
+    return ("fig-reference", "Our energy per output token next to the published ML.ENERGY v3 "
+            "figures of the same model, matched by batch (a different method: see the note "
+            "under the axes and Methods)", lambda: plots.reference(df))  # fmt: skip
 
 
 def _first_ok(df: pd.DataFrame) -> Any:
@@ -210,6 +227,12 @@ def _summary(df: pd.DataFrame) -> list[tuple[str, Any]]:
     return rows
 
 
+def _run_name(row: Any) -> str:
+    """A run's readable ``label`` where the frame has one, else its experiment id."""
+    label = row.get("label")
+    return label if isinstance(label, str) and label else str(row.get("experiment_id", "?"))
+
+
 def _estimate_note(df: pd.DataFrame, estimates: pd.Series, limit: int = 20) -> str:
     """Which runs' energy is an estimate rather than a measurement; "" when none is."""
     sources = df["energy_source"] if "energy_source" in df.columns else None
@@ -218,10 +241,7 @@ def _estimate_note(df: pd.DataFrame, estimates: pd.Series, limit: int = 20) -> s
     if not estimates.any():
         return ""
     rows = df[estimates]
-    names = [
-        f"{r.get('experiment_id', '?')} cycle {r.get('cycle', '?')}"
-        for _, r in rows.head(limit).iterrows()
-    ]
+    names = [f"{_run_name(r)} cycle {r.get('cycle', '?')}" for _, r in rows.head(limit).iterrows()]
     more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
     return h.note(
         f"{len(rows)} of {len(df)} runs have estimated energy (not measured): "
@@ -232,11 +252,22 @@ def _estimate_note(df: pd.DataFrame, estimates: pd.Series, limit: int = 20) -> s
 
 
 def build_html(
-    df: pd.DataFrame, *, dirs: Iterable[Path] = (), title: str | None = None, reference: bool = True
+    df: pd.DataFrame,
+    *,
+    dirs: Iterable[Path] = (),
+    title: str | None = None,
+    reference: bool = True,
+    objective: str = "energy_per_output_token_j",
+    where: Mapping[str, Any] | None = None,
+    compare: Sequence[decisions.Pair] | None = None,
 ) -> str:
     """The report page for ``df`` as one HTML string."""
-    from llem_nb.results.reference import REFERENCE_CREDIT
-
+    dirs = list(dirs)
+    advice, rec = decisions.recommendation(df, objective=objective, where=where)
+    pairs = decisions.default_pairs(rec) if compare is None else list(compare)
+    explain = "B is the recommended configuration." if compare is None else ""
+    versus = decisions.comparisons(df, pairs, metric=objective, explain=explain)
+    statements, not_stated = methods(df, read_records(dirs), reference=reference)
     studies = sorted({str(s) for s in df["study"].dropna()}) if "study" in df else []
     title = title or "llem_nb report" + (f": {', '.join(studies)}" if studies else "")
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -252,6 +283,8 @@ def build_html(
     sections = [
         h.section("summary", "Summary", h.kv_table("table-summary", _summary(df))
                   + _estimate_note(df, estimates)),
+        h.section("recommendation", "Which configuration to pick", advice),
+        h.section("comparison", "How it compares", versus),
         h.section("figures", "Figures", "".join(_figures(df, reference))),
         h.section("configurations", "Per configuration",
                   h.frame_table("table-configurations", config_table(df))),
@@ -262,16 +295,9 @@ def build_html(
                   + (h.frame_table("table-failures", failed[fail_cols]) if len(failed) else "")),
         h.section("environment", "Environment",
                   h.kv_table("table-environment", _environment(df, dirs))),
-        h.section("method", "Method", h.METHOD),
+        h.section("definitions", "Definitions", h.METHOD),
+        h.section("methods", "Methods", methods_html(statements, not_stated)),
     ]  # fmt: skip
-    if reference:
-        sections.append(
-            h.section(
-                "reference",
-                "Published reference",
-                f"<p class='credit'>{h.esc(REFERENCE_CREDIT)}</p>",
-            )
-        )
     return h.page(title, meta, sections)
 
 
@@ -281,14 +307,25 @@ def report(
     *,
     title: str | None = None,
     reference: bool = True,
+    objective: str = "energy_per_output_token_j",
+    where: Mapping[str, Any] | None = None,
+    compare: Sequence[decisions.Pair] | None = None,
 ) -> Path:
     """Write the report of ``source`` (DataFrame, StudyResult or results dir) to ``path``.
 
-    Raises ``ResultError`` for a missing or empty results directory or an empty frame.
+    ``objective``/``where`` go to ``ll.recommend`` (e.g. ``where={"ttft_ms_p50": "<= 500"}``);
+    ``compare``: the (A, B) pairs for ``ll.compare`` (default: the recommended
+    configuration against each other one; ``[]`` for none). The Methods paragraph states
+    more when ``source`` is a results directory or a ``StudyResult`` (their files hold the
+    window rule, baseline length and software versions). Raises ``ResultError`` for a
+    missing or empty results directory or an empty frame.
     """
     df, dirs = _frame(source)
     out = Path(path)
-    text = build_html(df, dirs=dirs, title=title, reference=reference)
+    text = build_html(
+        df, dirs=dirs, title=title, reference=reference, objective=objective, where=where,
+        compare=compare,
+    )  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     return out

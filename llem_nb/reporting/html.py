@@ -28,6 +28,7 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; 
 figcaption { font-size: .85em; color: #555; }
 .note { color: #8a6d00; font-size: .9em; } .bad { color: #b00020; }
 .kv th { text-align: left; } .credit { font-size: .85em; color: #555; }
+.answer { font-size: 1.05em; font-weight: 600; } .methods { max-width: 52em; }
 """
 
 METHOD = """
@@ -110,14 +111,13 @@ def frame_table(table_id: str, df: pd.DataFrame, max_rows: int = 500) -> str:
 
 
 def figure_png(fig: Figure, dpi: int = 110) -> str:
-    """The figure as a base64 PNG data URI; the figure is closed afterwards."""
-    import matplotlib.pyplot as plt
+    """The figure as a base64 PNG data URI; the figure counts as shown (in a notebook it
+    is not displayed again at the end of the cell)."""
+    from llem_nb.plots.base import shown
 
+    shown(fig)
     buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -160,10 +160,10 @@ def _select(df: pd.DataFrame, selector: Selector, keys: list[str], side: str) ->
             fix='e.g. a="batch_size=1" or a={"batch_size": 1}',
         )
     rows = df[hit.to_numpy(dtype=bool)]
-    groups = rows.groupby(keys, sort=True, dropna=False, observed=True).groups if len(rows) else {}
-    if len(groups) != 1:
+    n_configs = rows.groupby(keys, dropna=False, observed=True).ngroups if len(rows) else 0
+    if n_configs != 1:
         known = sorted(df["label"].dropna().astype(str).unique()) if "label" in df else []
-        if not groups:
+        if not n_configs:
             raise ConfigError(
                 f"compare: {what} matches no row",
                 field=side,
@@ -171,7 +171,7 @@ def _select(df: pd.DataFrame, selector: Selector, keys: list[str], side: str) ->
             )
         labels = sorted(rows["label"].astype(str).unique()) if "label" in rows else []
         raise ConfigError(
-            f"compare: {what} matches {len(groups)} configs ({', '.join(labels[:8])}); "
+            f"compare: {what} matches {n_configs} configs ({', '.join(labels[:8])}); "
             "a side must be one config",
             field=side,
             fix="add columns to the mapping (e.g. study, backend) or pass one config's label",

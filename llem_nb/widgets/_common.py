@@ -38,7 +38,8 @@ def message(text: str, kind: str = "error") -> str:
 
 
 class View:
-    """A plain object that displays as its ``widget``: keeps ``close()``/``value`` ours."""
+    """A plain object that displays as its ``widget``: for a view whose ``close()`` means
+    something else than closing a widget (``LiveProgress``: the run ended)."""
 
     widget: Any
 

@@ -1,7 +1,9 @@
 """ResultsExplorer: pick x, y, hue and facet from the results' columns; the plot redraws.
 
 The figure comes from ``llem_nb.plots.explore``; the widget only offers the columns,
-applies the ``quality_ok`` filter and shows problems as a message.
+applies the ``quality_ok`` filter and shows problems as a message. It is an ipywidgets
+``VBox`` with two traits: ``value``, the selection (``{"x", "y", "hue", "facet",
+"quality_only"}``), and ``figure``, the figure drawn for it (None when there is none).
 """
 
 from __future__ import annotations
@@ -9,12 +11,19 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from matplotlib.figure import Figure
+
 from llem_nb.errors import LlemError
-from llem_nb.widgets._common import View, in_notebook, ipywidgets, message
+from llem_nb.widgets._common import INSTALL_FIX, in_notebook, message
+
+try:
+    import ipywidgets as widgets
+    import traitlets
+except ImportError:
+    raise LlemError("llem_nb widgets need ipywidgets", fix=INSTALL_FIX) from None
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.figure import Figure
 
 NONE = "(none)"
 MAX_GROUPS = 12
@@ -70,8 +79,15 @@ def filter_rows(df: pd.DataFrame, quality_only: bool) -> tuple[pd.DataFrame, str
     )
 
 
-class ResultsExplorer(View):
-    """Dropdowns for x / y / hue / facet, a ``quality_ok`` checkbox, and the plot."""
+class ResultsExplorer(widgets.VBox):
+    """Dropdowns for x / y / hue / facet, a ``quality_ok`` checkbox, and the plot.
+
+    Traits: ``value`` (the selection: x, y, hue, facet — None for none — and
+    quality_only) and ``figure`` (what is drawn; None while a message explains why not).
+    """
+
+    value = traitlets.Dict(read_only=True, help="the selection: x, y, hue, facet, quality_only")
+    figure = traitlets.Instance(Figure, allow_none=True, read_only=True, help="the figure")
 
     def __init__(
         self,
@@ -82,8 +98,10 @@ class ResultsExplorer(View):
         hue: str | None = "model",
         facet: str | None = None,
         quality_only: bool = False,
+        **kwargs: Any,
     ) -> None:
-        w = ipywidgets()
+        super().__init__(**kwargs)
+        w = widgets
         self.df = as_frame(results)
         xs, ys, groups = column_choices(self.df)
         if not ys:
@@ -100,49 +118,50 @@ class ResultsExplorer(View):
         self.quality_only = w.Checkbox(value=quality_only, description="quality_ok only")
         self.message = w.HTML()
         self.output = w.Output()
-        self.figure: Figure | None = None
         for control in (self.x, self.y, self.hue, self.facet, self.quality_only):
             control.observe(lambda _c: self.redraw(), names="value")
-        self.widget = w.VBox(
-            [
-                w.HBox([self.x, self.y]),
-                w.HBox([self.hue, self.facet, self.quality_only]),
-                self.message,
-                self.output,
-            ]
-        )
-        self.widget.add_class("llem-results-explorer")
+        self.children = [
+            w.HBox([self.x, self.y]),
+            w.HBox([self.hue, self.facet, self.quality_only]),
+            self.message,
+            self.output,
+        ]
+        self.add_class("llem-results-explorer")
         self.redraw()
+
+    def selection(self) -> dict[str, Any]:
+        """What the controls say now (None for no hue / facet)."""
+        return {
+            "x": self.x.value,
+            "y": self.y.value,
+            "hue": None if self.hue.value == NONE else self.hue.value,
+            "facet": None if self.facet.value == NONE else self.facet.value,
+            "quality_only": bool(self.quality_only.value),
+        }
 
     def redraw(self) -> Figure | None:
         """Draw the current selection; a problem becomes the message and no figure."""
-        import matplotlib.pyplot as plt
-
         from llem_nb.plots import explore
 
-        rows, note = filter_rows(self.df, self.quality_only.value)
+        chosen = self.selection()
+        rows, note = filter_rows(self.df, chosen["quality_only"])
         self.output.clear_output(wait=True)
-        self.figure = None
+        fig: Figure | None = None
         if note:
             self.message.value = message(note, "warn")
-            return None
-        try:
-            fig = explore(
-                rows,
-                self.x.value,
-                self.y.value,
-                hue=None if self.hue.value == NONE else self.hue.value,
-                facet=None if self.facet.value == NONE else self.facet.value,
-            )
-        except LlemError as exc:
-            self.message.value = message(str(exc))
-            return None
-        self.message.value = ""
-        self.figure = fig
-        if in_notebook():
+        else:
+            try:
+                fig = explore(rows, chosen["x"], chosen["y"], chosen["hue"], chosen["facet"])
+            except LlemError as exc:
+                self.message.value = message(str(exc))
+            else:
+                self.message.value = ""
+        with self.hold_trait_notifications():
+            self.set_trait("value", chosen)
+            self.set_trait("figure", fig)
+        if fig is not None and in_notebook():
             from IPython.display import display
 
             with self.output:
                 display(fig)
-        plt.close(fig)
         return fig

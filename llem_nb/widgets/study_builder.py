@@ -1,114 +1,40 @@
 """StudyBuilder: fill in models, backends, precisions and sweep values; get a ``Study``.
 
-``build_study`` does the work from plain values (one value → a base field, several →
-a sweep axis); the widget parses its text fields, shows the expanded-point count and
-the YAML live, and shows any problem as a message instead of raising.
+The form's logic is plain functions (``widgets.study_form``); the widget parses its text
+fields, shows the expanded-point count and the YAML live, and shows any problem as a
+message instead of raising. It is an ipywidgets ``VBox`` whose ``value`` trait is the
+current ``Study`` (None while the form has a problem): ``builder.observe(cb, "value")``.
 """
 
 from __future__ import annotations
 
 import html
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from llem_nb.config.plugins import known_backends
-from llem_nb.errors import ConfigError
+from llem_nb.errors import ConfigError, LlemError
 from llem_nb.study.study import Study
-from llem_nb.widgets._common import View, ipywidgets, message
+from llem_nb.widgets._common import INSTALL_FIX, message
+from llem_nb.widgets.study_form import PRECISIONS, build_study, parse_axes, parse_values
 
-PRECISIONS = ("fp32", "fp16", "bf16")
-_SPLIT = re.compile(r"[,\n]")
-_AXIS_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*[=:]\s*(.*)$")
-
-
-def parse_values(text: str, axis: str, cast: Callable[[str], Any] = str) -> list[Any]:
-    """Comma- or newline-separated values; ``ConfigError`` when one does not convert."""
-    out: list[Any] = []
-    for item in (part.strip() for part in _SPLIT.split(text)):
-        if not item:
-            continue
-        try:
-            out.append(cast(item))
-        except ValueError:
-            kind = getattr(cast, "__name__", "value")
-            raise ConfigError(
-                f"{axis}: {item!r} is not a valid {kind}", field=axis, fix="fix or remove it"
-            ) from None
-    return out
+try:
+    import ipywidgets as widgets
+    import traitlets
+except ImportError:
+    raise LlemError("llem_nb widgets need ipywidgets", fix=INSTALL_FIX) from None
 
 
-def parse_axes(text: str) -> dict[str, list[Any]]:
-    """``key = v1, v2`` lines (YAML scalars) → sweep axes; ``#`` starts a comment."""
-    axes: dict[str, list[Any]] = {}
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        match = _AXIS_LINE.match(line)
-        if not match:
-            raise ConfigError(
-                f"other axes: cannot read {line!r}",
-                fix="write one axis per line as `decoder.temperature = 0, 0.7`",
-            )
-        key, values = match.groups()
-        axes[key] = parse_values(values, key, _yaml_scalar)
-    return axes
-
-
-def _yaml_scalar(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ValueError(text) from None
-
-
-def build_study(
-    name: str,
-    *,
-    models: Sequence[str],
-    backends: Sequence[str] = ("pytorch",),
-    precisions: Sequence[str] = ("bf16",),
-    batch_sizes: Sequence[int] = (1,),
-    max_output_tokens: Sequence[int] = (64,),
-    n_prompts: int = 32,
-    cycles: int = 1,
-    axes: Mapping[str, Sequence[Any]] | None = None,
-    base: Mapping[str, Any] | None = None,
-) -> Study:
-    """A ``Study``: single values become base fields, several values a sweep axis.
-
-    An empty axis is a ``ConfigError`` that names it.
-    """
-    all_axes: dict[str, list[Any]] = {
-        "model": list(models),
-        "backend": list(backends),
-        "precision": list(precisions),
-        "batch_size": list(batch_sizes),
-        "max_output_tokens": list(max_output_tokens),
-        **{k: list(v) for k, v in (axes or {}).items()},
-    }
-    for key, values in all_axes.items():
-        if not values:
-            raise ConfigError(
-                f"sweep axis {key!r} is empty", field=key, fix=f"give at least one {key} value"
-            )
-    fixed = {k: v[0] for k, v in all_axes.items() if len(v) == 1}
-    swept = {k: v for k, v in all_axes.items() if len(v) > 1}
-    study = Study(name, **{**(base or {}), **fixed, "n_prompts": n_prompts})
-    if swept:
-        study = study.sweep(swept)
-    return study.cycles(cycles) if cycles > 1 else study
-
-
-class StudyBuilder(View):
+class StudyBuilder(widgets.VBox):
     """Text fields and pickers that build ``builder.study``, with the count and YAML live.
 
     ``base`` holds fixed fields the form does not show (e.g. ``{"max_input_tokens": 128}``).
+    Traits: ``value``, the ``Study`` the form describes (None while it has a problem; the
+    ``message`` says which).
     """
+
+    value = traitlets.Instance(Study, allow_none=True, read_only=True, help="the Study")
 
     def __init__(
         self,
@@ -122,8 +48,10 @@ class StudyBuilder(View):
         n_prompts: int = 32,
         cycles: int = 1,
         base: Mapping[str, Any] | None = None,
+        **kwargs: Any,
     ) -> None:
-        w = ipywidgets()
+        super().__init__(**kwargs)
+        w = widgets
         models = [model] if isinstance(model, str) else list(model)
         wide = w.Layout(width="420px")
         self.base = dict(base or {})
@@ -174,16 +102,14 @@ class StudyBuilder(View):
             field.observe(lambda _c: self.rebuild(), names="value")
         self._study: Study | None = None
         self._error: ConfigError | None = None
-        self.widget = w.VBox(
-            [
-                w.HBox([w.VBox(inputs[:5]), w.VBox(inputs[5:])]),
-                self.count,
-                self.message,
-                w.HBox([self.path, self.save_button]),
-                self.yaml,
-            ]
-        )
-        self.widget.add_class("llem-study-builder")
+        self.children = [
+            w.HBox([w.VBox(inputs[:5]), w.VBox(inputs[5:])]),
+            self.count,
+            self.message,
+            w.HBox([self.path, self.save_button]),
+            self.yaml,
+        ]
+        self.add_class("llem-study-builder")
         self.rebuild()
 
     def build(self) -> Study:
@@ -209,6 +135,7 @@ class StudyBuilder(View):
             self._study, self._error = None, exc
             self.message.value = message(str(exc))
             self.count.value = ""
+            self.set_trait("value", None)
             return
         self._study, self._error = study, None
         points, dropped, n = study.points, study.invalid, study.config.cycles.n
@@ -227,6 +154,7 @@ class StudyBuilder(View):
         else:
             self.message.value = message("\n".join(notes), "warn") if notes else ""
         self.yaml.value = f"<pre style='font-size:11px'>{html.escape(study.to_yaml())}</pre>"
+        self.set_trait("value", study)
 
     @property
     def study(self) -> Study:
@@ -245,3 +173,6 @@ class StudyBuilder(View):
             return None
         self.message.value = message(f"saved {path}", "ok")
         return path
+
+
+__all__ = ["StudyBuilder", "build_study"]

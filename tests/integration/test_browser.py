@@ -86,6 +86,7 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     env.update(
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
         HF_HUB_OFFLINE="1",
         JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),
         JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
@@ -152,7 +153,7 @@ def test_quickstart_renders_runner_picker_progress_and_plots(lab: tuple[str, Pat
             progress = page.locator(".llem-progress")
             assert "4/4 finished" in progress.inner_text()
             plots = page.locator(".jp-OutputArea-output img[src^='data:image/png']")
-            assert plots.count() >= 2
+            assert plots.count() == 2, "each of the two figures draws once"
             assert plots.first.evaluate("img => img.naturalWidth") > 100
 
             picker.scroll_into_view_if_needed()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import matplotlib
+import matplotlib.figure
 
 matplotlib.use("Agg")
 
@@ -175,3 +177,43 @@ def test_report_of_measured_runs_marks_no_estimate(tmp_path: Path) -> None:
     text = " ".join(page.text)
     assert "estimated energy" not in text and "no: estimate" not in page.runs_cells
     assert "measured" not in page.runs_header
+
+
+# ---------------------------------------------------------------- figures outside pyplot
+
+
+DRAWS = {
+    "energy_per_token": lambda df, **kw: plots.energy_per_token(df, **kw),
+    "throughput_vs_energy": lambda df, **kw: plots.throughput_vs_energy(df, **kw),
+    "prefill_decode": lambda df, **kw: plots.prefill_decode(df, **kw),
+    "explore": lambda df, **kw: plots.explore(df, "batch_size", "energy_per_output_token_j", **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DRAWS))
+def test_a_figure_is_a_value_pyplot_never_sees(name: str) -> None:
+    """What keeps a Figure returned as a cell's last line from drawing twice in Jupyter:
+    pyplot's list of open figures (what the inline backend flushes) does not grow, and
+    IPython's rendering of it marks it shown (so the end-of-cell hook skips it)."""
+    before = plt.get_fignums()
+    fig = DRAWS[name](MIXED)
+    assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
+    assert plt.get_fignums() == before
+    assert fig.canvas.manager is None
+    assert fig.shown is False
+    bundle = fig._repr_mimebundle_()
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    assert fig.shown is True
+
+
+@pytest.mark.parametrize("name", sorted(DRAWS))
+def test_ax_draws_into_the_callers_axes(name: str) -> None:
+    fig, (left, right) = plt.subplots(1, 2)
+    assert DRAWS[name](MIXED, ax=right) is fig
+    assert right.has_data() and not left.has_data()
+    assert fig.axes == [left, right]
+
+
+def test_ax_that_is_not_an_axes_is_a_clear_error() -> None:
+    with pytest.raises(llem_nb.LlemError, match="expected a matplotlib Axes, got str"):
+        plots.energy_per_token(MIXED, ax="left")

@@ -10,13 +10,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from tests.support.nb_data import measured_results
 
 from llem_nb import plots
-from llem_nb.plots.energy import config_means
 from llem_nb.errors import LlemError
+from llem_nb.plots.energy import config_means
 from llem_nb.results.frame import load_results
 from llem_nb.results.reference import REFERENCE_LABEL, load_reference
+from tests.support.nb_data import measured_results
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +191,67 @@ def test_explore_facets_hue_and_categorical_x(df: pd.DataFrame) -> None:
         plots.explore(df, "batch_size", "model")
     with pytest.raises(LlemError, match="at most 1 panels"):
         plots.explore(df, "batch_size", "window_s", facet="cycle", max_facets=1)
+
+
+# ---------------------------------------------------------------- one interval convention
+
+
+def _bars(container) -> list[float]:
+    """low, high of each vertical error bar in an ErrorbarContainer, in drawing order."""
+    vertical = [c for c in container.lines[2] if all(s[0][0] == s[1][0] for s in c.get_segments())]
+    segments = vertical[0].get_segments()
+    return [float(v) for s in segments for v in (s[0][1], s[1][1])]
+
+
+def _ci(df: pd.DataFrame, by: str, metric: str) -> list[float]:
+    """``summarize``'s 95 % interval (the one convention), as low, high per group."""
+    from llem_nb.results.stats import summarize
+
+    stats = summarize(df, by=by, metrics=[metric])
+    pairs = zip(stats[f"{metric}_ci95_low"], stats[f"{metric}_ci95_high"], strict=True)
+    return [float(v) for pair in pairs for v in pair]
+
+
+def test_error_bars_are_the_95_percent_interval_in_every_plot(df: pd.DataFrame) -> None:
+    gross = "energy_per_output_token_j"
+    expected = _ci(df, "batch_size", gross)
+    ept = plots.energy_per_token(df).axes[0]
+    assert _bars(ept.containers[0]) == pytest.approx(expected)
+    ex = plots.explore(df, "batch_size", gross).axes[0]
+    assert _bars(ex.containers[0]) == pytest.approx(expected)
+    spread = df.assign(window_s=df["window_s"] * (1 + df["cycle"]))  # not the std: n = 2
+    ex_std = plots.explore(spread, "batch_size", "window_s").axes[0]
+    assert _bars(ex_std.containers[0]) == pytest.approx(_ci(spread, "batch_size", "window_s"))
+
+    tve = plots.throughput_vs_energy(df).axes[0]
+    per_config = _ci(df, "experiment_id", gross)
+    assert sorted(_bars(tve.containers[0])) == pytest.approx(sorted(per_config))
+    half = np.asarray(expected[1::2]) - df.groupby("batch_size")[gross].mean().to_numpy()
+    assert not np.allclose(half, df.groupby("batch_size")[gross].std())  # an interval, not ±std
+
+    pd_ax = plots.prefill_decode(df).axes[0]
+    total = df.assign(t=(df["prefill_energy_j"] + df["decode_energy_j"]) / df["output_tokens"])
+    assert _bars(pd_ax.containers[-1]) == pytest.approx(_ci(total, "batch_size", "t"))
+
+
+def test_kwargs_reach_the_main_matplotlib_call(df: pd.DataFrame) -> None:
+    ax = plots.energy_per_token(df, linewidth=3.5, marker="s").axes[0]
+    assert {c.lines[0].get_linewidth() for c in ax.containers} == {3.5}
+    assert {c.lines[0].get_marker() for c in ax.containers} == {"s"}
+    ax = plots.throughput_vs_energy(df, s=99).axes[0]
+    sizes = [c.get_sizes() for c in ax.collections if c.get_label() == "fake-model / fake"]
+    assert sizes and all((s == 99).all() for s in sizes)
+    ax = plots.explore(df, "batch_size", "window_s", color="#123456").axes[0]
+    assert ax.containers[0].lines[0].get_color() == "#123456"
+    ax = plots.prefill_decode(df, edgecolor="black", linewidth=2).axes[0]
+    assert {p.get_linewidth() for p in ax.patches} == {2}
+    t = np.linspace(0.0, 1.0, 5)
+    ax = plots.power_timeseries(pd.DataFrame({"t_s": t, "power_w": t}), linestyle=":").axes[0]
+    assert [line.get_linestyle() for line in ax.lines if line.get_label() == "power"] == [":"]
+
+
+def test_explore_into_the_callers_axes_holds_one_panel(df: pd.DataFrame) -> None:
+    _, ax = plt.subplots()
+    assert plots.explore(df, "batch_size", "window_s", ax=ax).axes == [ax]
+    with pytest.raises(LlemError, match="ax= holds one panel"):
+        plots.explore(df, "batch_size", "window_s", facet="cycle", ax=ax)

@@ -13,11 +13,11 @@ matplotlib.use("Agg")
 
 import pandas as pd
 import pytest
-from tests.support.nb_data import measured_results
 
 import llem_nb
 from llem_nb.errors import ResultError
 from llem_nb.results.frame import load_results
+from tests.support.nb_data import measured_results
 
 FIGURES = (
     "fig-energy-per-token",
@@ -145,7 +145,7 @@ def test_report_on_missing_or_empty_input_is_a_clear_error(tmp_path: Path) -> No
 def test_report_stays_the_function_after_importing_its_modules(
     results_dir: Path, tmp_path: Path
 ) -> None:
-    import llem_nb.reporting.build  # noqa: F401  (the package, not the function)
+    import llem_nb.reporting.build
 
     assert callable(llem_nb.report)
     assert llem_nb.report(results_dir, tmp_path / "x.html").is_file()

@@ -8,9 +8,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import ipywidgets
 import pandas as pd
 import pytest
-from tests.support.nb_data import measured_results
+import traitlets
 
 from llem_nb.errors import ConfigError, LlemError
 from llem_nb.results.frame import load_results
@@ -27,9 +28,10 @@ from llem_nb.widgets import (
     StudyBuilder,
     probe_capabilities,
 )
+from llem_nb.widgets.capabilities import IMAGE_MODE, check_image
 from llem_nb.widgets.power import sparkline_svg
 from llem_nb.widgets.progress import notebook_progress
-from llem_nb.widgets.runner_picker import IMAGE_MODE, check_image
+from tests.support.nb_data import measured_results
 
 NO_DOCKER = [
     Capability("docker daemon", False, "cannot connect to /var/run/docker.sock"),
@@ -89,10 +91,24 @@ def test_picker_docker_image_field_and_invalid_characters(fake_backend: str) -> 
     row.image.value = "My Image!"
     assert "characters not allowed" in picker.status_text(fake_backend)
     assert "!" in picker.errors[fake_backend]
+    assert picker.valid is False
+    assert picker.value == {fake_backend: "docker:My Image!"}  # as entered
     with pytest.raises(ConfigError, match="invalid rows"):
-        _ = picker.value
+        picker.checked()
+    with pytest.raises(ConfigError, match="not a valid image reference"):
+        _study(fake_backend).run(runner=picker, progress=False)
     row.image.value = ""
     assert "it is empty" in picker.status_text(fake_backend)
+    row.mode.value = "local"
+    assert picker.valid is True and picker.checked() == {fake_backend: "local"}
+
+
+def test_picker_says_which_default_image_docker_means_here() -> None:
+    from llem_nb.runners.docker.images import docker_reason
+
+    picker = RunnerPicker(["pytorch"], capabilities=NO_DOCKER)
+    picker.rows["pytorch"].mode.value = "docker"
+    assert f"image: {docker_reason('pytorch')}" in picker.status_text("pytorch")
 
 
 @pytest.mark.parametrize(
@@ -116,6 +132,29 @@ def test_probe_capabilities_reports_gpus_from_nvml() -> None:
     assert none["GPUs (NVML)"].usable is False
     assert none["docker daemon"].usable in (True, False, None)
     assert none["docker daemon"].detail
+
+
+def test_picker_is_a_widget_whose_value_can_be_observed(fake_backend: str) -> None:
+    picker = RunnerPicker([fake_backend, "pytorch"], capabilities=NO_DOCKER)
+    heard: list[tuple[object, object]] = []
+    picker.observe(lambda change: heard.append((change["old"], change["new"])), "value")
+    valid: list[bool] = []
+    picker.observe(lambda change: valid.append(change["new"]), "valid")
+    picker.rows["pytorch"].mode.value = "subprocess"
+    picker.rows[fake_backend].mode.value = IMAGE_MODE
+    assert heard == [
+        ({fake_backend: "local", "pytorch": "local"},
+         {fake_backend: "local", "pytorch": "subprocess"}),
+        ({fake_backend: "local", "pytorch": "subprocess"},
+         {fake_backend: "docker:", "pytorch": "subprocess"}),
+    ]  # fmt: skip
+    assert valid == [False]
+    picker.rows[fake_backend].image.value = "my-image:1"
+    assert heard[-1][1] == {fake_backend: "docker:my-image:1", "pytorch": "subprocess"}
+    assert valid == [False, True]
+    assert isinstance(picker, ipywidgets.VBox) and "llem-runner-picker" in picker._dom_classes
+    with pytest.raises(traitlets.TraitError):
+        picker.value = {}
 
 
 # ---------------------------------------------------------------- study builder
@@ -167,6 +206,46 @@ def test_builder_save_button_writes_yaml_that_loads_back(fake_backend: str, tmp_
     assert [p.config.config_hash for p in loaded.points] == [
         p.config.config_hash for p in builder.study.points
     ]
+
+
+def test_builder_value_trait_follows_the_form(fake_backend: str) -> None:
+    builder = StudyBuilder("sweep", model="fake-model", backends=[fake_backend], base=FAST)
+    studies: list[Study | None] = []
+    builder.observe(lambda change: studies.append(change["new"]), "value")
+    builder.batch_sizes.value = "1, 2"
+    builder.batch_sizes.value = "1, two"
+    builder.batch_sizes.value = "4"
+    assert [None if s is None else s.config.sweep.get("batch_size") for s in studies] == [
+        [1, 2], None, None]  # fmt: skip
+    assert studies[-1] is not None and studies[-1].config.base["batch_size"] == 4
+    assert builder.value is studies[-1] is builder.study
+
+
+# ---------------------------------------------------------------- composing
+
+
+def test_the_three_widgets_go_into_a_layout_as_they_are(
+    fake_backend: str, results_df: pd.DataFrame
+) -> None:
+    picker = RunnerPicker([fake_backend], capabilities=NO_DOCKER)
+    builder = StudyBuilder("sweep", model="fake-model", backends=[fake_backend], base=FAST)
+    explorer = ResultsExplorer(results_df)
+    layout = ipywidgets.HBox([picker, ipywidgets.VBox([builder, explorer])])
+    assert layout.children[0] is picker and layout.children[1].children == (builder, explorer)
+    for widget in (picker, builder, explorer):
+        bundle = widget._repr_mimebundle_()
+        view = bundle["application/vnd.jupyter.widget-view+json"]
+        assert view["model_id"] == widget.model_id
+    run = ipywidgets.Button(description="Run")  # e.g. a Run button, off while a row is bad
+    ipywidgets.dlink((picker, "valid"), (run, "disabled"), transform=lambda ok: not ok)
+    picker.rows[fake_backend].mode.value = IMAGE_MODE
+    assert run.disabled is True
+    picker.rows[fake_backend].image.value = "my-image:1"
+    assert run.disabled is False
+    heard: list[object] = []
+    explorer.observe(lambda change: heard.append(change["new"]["y"]), "value")
+    explorer.y.value = "window_s"
+    assert heard == ["window_s"]
 
 
 # ---------------------------------------------------------------- live progress
@@ -264,6 +343,20 @@ def test_explorer_dropdowns_redraw_the_figure(results_df: pd.DataFrame) -> None:
     assert "model" in explorer.x.options and "model" not in explorer.y.options
 
 
+def test_explorer_value_and_figure_traits(results_df: pd.DataFrame) -> None:
+    explorer = ResultsExplorer(results_df)
+    figures: list[object] = []
+    explorer.observe(lambda change: figures.append(change["new"]), "figure")
+    assert explorer.value == {"x": "batch_size", "y": "energy_per_output_token_j",
+                              "hue": "model", "facet": None, "quality_only": False}  # fmt: skip
+    explorer.hue.value = "cycle"
+    assert explorer.value["hue"] == "cycle"
+    assert figures[-1] is explorer.figure is not None
+    assert sorted(explorer.figure.axes[0].get_legend_handles_labels()[1]) == ["0", "1"]
+    explorer.quality_only.value = True
+    assert figures[-1] is None and explorer.value["quality_only"] is True
+
+
 def test_explorer_quality_filter_explains_an_empty_selection(results_df: pd.DataFrame) -> None:
     explorer = ResultsExplorer(results_df)
     explorer.quality_only.value = True
@@ -279,3 +372,35 @@ def test_explorer_accepts_a_results_dir_and_rejects_other_things(tmp_path: Path)
     assert len(explorer.df) == 1
     with pytest.raises(LlemError, match="cannot explore"):
         ResultsExplorer(42)
+
+
+NO_IPYWIDGETS = """
+import sys
+sys.modules["ipywidgets"] = None  # as if it were not installed
+import llem_nb as ll
+from llem_nb.widgets import probe_capabilities
+from llem_nb.widgets.progress import ProgressState, notebook_progress
+
+assert notebook_progress(3) is None and ProgressState(3).total == 3
+assert probe_capabilities()
+for name in ("RunnerPicker", "StudyBuilder", "ResultsExplorer"):
+    try:
+        getattr(ll, name)
+    except ll.LlemError as exc:
+        print(name, "|", exc.message, "|", exc.fix)
+"""
+
+
+def test_without_ipywidgets_the_widgets_say_how_to_install_it() -> None:
+    import subprocess
+    import sys
+
+    ran = subprocess.run(
+        [sys.executable, "-c", NO_IPYWIDGETS], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    assert [line.split(" | ")[0] for line in lines] == [
+        "RunnerPicker", "StudyBuilder", "ResultsExplorer"]  # fmt: skip
+    assert all("need ipywidgets" in line and "llem_nb[notebook]" in line for line in lines)
