@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Download the wheels the GPU check needs beyond what the GPU host has (pydantic and its
-# dependencies) into wheels/, for the CPython versions and CPUs the host may run.
+# dependencies; platformdirs and tqdm, which a study's run loop imports) into wheels/, for the CPython versions and CPUs the host may run.
 # The host has no network; scripts/gpu_check.sh installs from wheels/ with --no-index.
 #
 #   scripts/fetch_gpu_wheels.sh                     # versions pinned to this checkout's venv
@@ -15,6 +15,8 @@ PACKAGES=(
   "annotated-types==$(version annotated_types)"
   "typing-extensions==$(version typing_extensions)"
   "typing-inspection==$(version typing_inspection)"
+  "platformdirs==$(version platformdirs)"
+  "tqdm==$(version tqdm)"
 )
 mkdir -p wheels
 for arch in ${ARCHES:-x86_64}; do

@@ -13,14 +13,14 @@ OUT=${OUT:-$PWD/gpu-check-out}
 DEPS=${LLEM_GPU_DEPS:-$(mktemp -d /tmp/llem-gpu-deps.XXXXXX)}
 mkdir -p "$OUT"
 
-if ! "$PY" -c "import pydantic, sys; sys.exit(pydantic.VERSION[0] != '2')" 2>/dev/null; then
+if ! "$PY" -c "import pydantic, platformdirs, tqdm, sys; sys.exit(pydantic.VERSION[0] != '2')" 2>/dev/null; then
   if [ ! -d wheels ]; then
     echo "pydantic is not installed and there is no wheels/ dir (run scripts/fetch_gpu_wheels.sh)" >&2
     exit 2
   fi
   if "$PY" -m pip --version >/dev/null 2>&1; then
     "$PY" -m pip install --quiet --no-index --find-links wheels/ --target "$DEPS" \
-      pydantic annotated-types typing-extensions typing-inspection
+      pydantic annotated-types typing-extensions typing-inspection platformdirs tqdm
   else
     tag=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
     arch=$(uname -m)
@@ -45,6 +45,22 @@ for p in ("torch", "transformers", "nvidia-ml-py", "pandas", "pyarrow", "pydanti
         print(f"{p:<13} -")
 PY
 nvidia-smi -L 2>/dev/null || true
+
+echo "== docker (issue 13: the engine and the NVIDIA toolkit on this host)"
+if command -v docker >/dev/null 2>&1; then
+  docker version --format 'client {{.Client.Version}} server {{.Server.Version}}' 2>&1 || true
+  docker info --format 'runtimes: {{json .Runtimes}}  default: {{.DefaultRuntime}}  cgroup: {{.CgroupVersion}}' 2>&1 || true
+else
+  echo "docker: not installed"
+fi
+for tool in nvidia-ctk nvidia-container-cli nvidia-container-runtime; do
+  if command -v "$tool" >/dev/null 2>&1; then
+    echo "$tool: $("$tool" --version 2>&1 | head -1)"
+  else
+    echo "$tool: not installed"
+  fi
+done
+"$PY" -c "import llem_nb as ll; print(ll.docker_status())" 2>&1 | tail -20 || true
 
 echo "== gpu-check"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false

@@ -63,3 +63,19 @@ def test_big_llama_shape_is_about_a_billion_parameters() -> None:
     layers = s["num_hidden_layers"] * (attention + mlp + 2 * s["hidden_size"])
     total = layers + 2 * s["vocab_size"] * s["hidden_size"] + s["hidden_size"]
     assert 0.8e9 < total < 1.2e9
+
+
+@pytest.mark.slow
+def test_reuse_step_prints_both_runs_and_loads_once_with_reuse(tmp_path: Path) -> None:
+    from llem_nb.backends.models import tiny_model
+    from llem_nb.gpu_check.reuse import reuse_lines
+
+    base = {"precision": "fp32", "gpus": 0, "max_output_tokens": 4,
+            "baseline": {"seconds": 0.05}, "measurement": {"min_window_s": 0.05}}  # fmt: skip
+    lines = reuse_lines(tiny_model(tmp_path / "m"), base, tmp_path, batch_sizes=(1, 2))
+    assert lines[0].startswith("reuse (in the kernel, m, batch 1, 2)")
+    rows = {line.split()[0]: line.split() for line in lines[2:4]}
+    assert set(rows) == {"never", "auto"}
+    assert rows["never"][-1] == "2/2" and rows["auto"][-1] == "1/2"  # loads/experiments
+    assert all(float(rows[m][3]) >= 1.0 for m in rows)  # wall ≥ Σ windows
+    assert not any("failed" in line or "could not run" in line for line in lines)

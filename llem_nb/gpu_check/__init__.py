@@ -5,7 +5,8 @@ counter's update period, PowerUsage's averaging window, read costs; the trace is
 ``nvml_trace.csv``), then a tiny Llama and a ~1B-parameter random-init Llama, PyTorch
 backend, bf16, one GPU, batch 1/8/32, each with the GPU default 10 s minimum window and a
 5 s idle baseline. Prints gross and net J/output-token, tokens/s, counter-vs-power ratio,
-idle power, the prefill share, TTFT p50 next to a CUDA-event reference, and the flags, and
+idle power, the prefill share, TTFT p50 next to a CUDA-event reference, and the flags; then
+a small study run without and with reuse (study wall ÷ Σ windows, loads); and
 writes the results dir (result JSONs, Parquet timeseries, ``summary.csv``). Needs only
 torch, transformers, nvidia-ml-py, pandas, pyyaml, pyarrow and pydantic (no accelerate,
 no platformdirs, no network).
@@ -90,6 +91,20 @@ def _probe(out: Path, nvml: Any, load: Callable[[float], None]) -> list[str]:
     return found.lines()
 
 
+def _reuse(out: Path, fake: bool) -> list[str]:
+    """The reuse step on the tiny model: GPU defaults on a GPU, short windows with ``--fake``."""
+    from llem_nb.backends.models import tiny_model
+    from llem_nb.gpu_check.reuse import reuse_lines
+
+    base: dict[str, Any] = {"max_output_tokens": 32, "baseline": {"seconds": 5.0}}
+    if fake:
+        base = {"precision": "fp32", "gpus": 0, "max_output_tokens": 8,
+                "baseline": {"seconds": 0.2}, "measurement": {"min_window_s": 0.3}}  # fmt: skip
+    else:
+        base |= {"precision": "bf16", "gpus": 1, "energy": {"source": "nvml"}}
+    return reuse_lines(tiny_model(out / "reuse-model"), base, out)
+
+
 def run(args: argparse.Namespace) -> int:
     """The command: exit 2 without a GPU (unless ``--fake``), else probe, measure and print."""
     from llem_nb.gpu_check.measure import run_check, summary
@@ -122,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         kwargs |= {"max_output_tokens": 16}
     models_dir = Path(args.models_dir) if args.models_dir else None
     results, frame = run_check(out, models_dir=models_dir, **kwargs)
+    reuse = _reuse(out, args.fake)
     import pandas as pd
 
     with pd.option_context("display.width", 220, "display.max_columns", 30):
@@ -129,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
         print(_environment_line(frame))
         print("\n".join(probe_lines))
         print(summary(frame).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print()
+        print("\n".join(reuse))
     print(f"\nresults: {results}  ({time.perf_counter() - start:.0f} s)")
     return 0 if (frame["status"] == "ok").all() else 1
 
