@@ -42,6 +42,10 @@ def skip(path: str, why: str, stacklevel: int = 0) -> None:
     warnings.warn(f"skipped {path}: {why}", ResultsWarning, stacklevel=user_stacklevel())
 
 
+REPORT_NAME = "benchmark_report.json"
+CONFIG_NAME = "benchmark.json"
+
+
 class Found:
     """What a scan found: own result files by directory (with size and mtime), other files."""
 
@@ -57,6 +61,10 @@ class Found:
     def add_file(self, path: str) -> None:
         real = os.path.realpath(os.path.dirname(os.path.abspath(path)))
         name = os.path.basename(path)
+        if name == REPORT_NAME and os.path.isfile(os.path.join(os.path.dirname(path), CONFIG_NAME)):
+            # optimum-benchmark's report beside its benchmark.json is the same run, with
+            # its config: read that one (once, however the two are named)
+            path, name = os.path.join(os.path.dirname(path), CONFIG_NAME), CONFIG_NAME
         names = self._explicit.setdefault(real, set())
         walked = self._walked.get(real)
         if name in names or (walked and name in {e[0] for e in self.dirs[walked]}):

@@ -91,7 +91,7 @@ def utc_now() -> str:
 class ExperimentResult(BaseModel):
     """One experiment × cycle. ``status`` is ``ok`` or ``failed`` (then ``error`` says why)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
 
     kind: Literal["llem_nb.result"] = "llem_nb.result"
     schema_version: int = SCHEMA_VERSION

@@ -145,13 +145,18 @@ def test_quickstart_renders_runner_picker_progress_and_plots(lab: tuple[str, Pat
             page.wait_for_function(ALL_RUN, timeout=300_000, polling=500)
             assert page.evaluate(ERRORS) == []
 
+            # JupyterLab skips rendering cells out of view (content-visibility), and
+            # innerText of a skipped cell is empty: bring each widget into view and wait for its text
             picker = page.locator(".llem-runner-picker")
             picker.wait_for(state="visible", timeout=30_000)
-            assert "pytorch" in picker.inner_text()
+            picker.scroll_into_view_if_needed()
+            expect = playwright.expect
+            expect(picker).to_contain_text("pytorch", timeout=30_000)  # retried until rendered
             assert picker.locator("select").count() == 1
-            assert "chosen by:" in picker.inner_text()
+            expect(picker).to_contain_text("chosen by:")
             progress = page.locator(".llem-progress")
-            assert "4/4 finished" in progress.inner_text()
+            progress.scroll_into_view_if_needed()
+            expect(progress).to_contain_text("4/4 finished", timeout=30_000)
             plots = page.locator(".jp-OutputArea-output img[src^='data:image/png']")
             assert plots.count() == 2, "each of the two figures draws once"
             assert plots.first.evaluate("img => img.naturalWidth") > 100

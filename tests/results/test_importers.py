@@ -138,3 +138,11 @@ def test_one_frame_mixes_our_results_with_each_peer_kind(tmp_path: Path) -> None
     assert ours["quality_ok"].all() and ours["label"].str.startswith("batch_size=").all()
     assert df["energy_per_output_token_j"].notna().sum() >= len(df) - 1  # the vLLM run had none
     assert df.columns.is_unique and df.index.is_monotonic_increasing
+
+
+def test_a_report_named_beside_its_benchmark_json_is_that_run_once() -> None:
+    run = FIXTURES / "optimum_benchmark" / "pytorch_bs4"
+    alone = quiet(run / "benchmark_report.json")
+    assert len(alone) == 1 and alone["batch_size"].iloc[0] == 4  # read through benchmark.json
+    both = quiet([run / "benchmark_report.json", run / "benchmark.json", run])
+    assert len(both) == 1
