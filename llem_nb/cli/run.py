@@ -30,9 +30,13 @@ def show_info_logs(stream: TextIO | None = None) -> logging.Handler:
 
 def failure_lines(result: Any) -> list[str]:
     """What a user needs to act on one failed experiment: type, message, fix, kept dir."""
+    from llem_nb.results.labels import point_label
+
     error = result.error
+    label = point_label(getattr(result, "point", None) or {}, model=result.config.get("model"))
     what = (
-        f"experiment {result.experiment_id} (cycle {result.cycle}, {result.config.get('backend')})"
+        f"{label} (experiment {result.experiment_id}, cycle {result.cycle}, "
+        f"{result.config.get('backend')})"
     )
     if error is None:
         return [f"FAILED {what}: no error recorded"]

@@ -277,6 +277,7 @@ class StudyRun:
             experiment_id=task.experiment_id,
             cycle=task.cycle,
             backend=task.backend,
+            label=task.label,
             elapsed_s=time.perf_counter() - self._t0,
             **extra,
         )

@@ -16,6 +16,7 @@ from typing import Any
 from llem_nb.backends.base import get_backend, load_identity
 from llem_nb.config.study import InvalidPoint, Point, StudyConfig, expand
 from llem_nb.errors import ConfigError, LlemWarning
+from llem_nb.results.labels import point_label
 from llem_nb.runners.base import Runner, make_runner
 from llem_nb.runners.resolve import resolve_runner
 
@@ -39,6 +40,11 @@ class Task:
     def __post_init__(self) -> None:
         pair = {"config_hash": self.config_hash, "experiment_id": self.experiment_id}
         object.__setattr__(self, "pair", {**pair, "cycle": self.cycle})
+
+    @property
+    def label(self) -> str:
+        """The experiment's readable name (``batch_size=8``), as ``load_results`` labels it."""
+        return point_label(self.point.overrides, model=self.point.config.model)
 
 
 def valid_points(config: StudyConfig) -> tuple[list[Point], list[InvalidPoint]]:

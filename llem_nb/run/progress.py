@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class ProgressEvent:
     experiment_id: str = ""
     cycle: int = 0
     backend: str = ""
+    label: str = ""
     status: str = ""
     error_category: str | None = None
     result: ExperimentResult | None = None
@@ -51,6 +52,7 @@ class ExperimentState:
     backend: str
     state: str = "queued"
     error_category: str | None = None
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ class ProgressTracker:
     def __init__(self, tasks: Sequence[Task], skipped: int = 0) -> None:
         self._lock = threading.Lock()
         self._states = [
-            ExperimentState(t.index, t.experiment_id, t.cycle, t.backend) for t in tasks
+            ExperimentState(t.index, t.experiment_id, t.cycle, t.backend, label=t.label)
+            for t in tasks
         ]
         self._skipped = skipped
         self._counts = {"finished": 0, "failed": 0, "interrupted": 0}
@@ -100,8 +103,8 @@ class ProgressTracker:
             return
         with self._lock:
             old = self._states[event.index]
-            self._states[event.index] = ExperimentState(
-                old.index, old.experiment_id, old.cycle, old.backend, state, event.error_category
+            self._states[event.index] = replace(
+                old, state=state, error_category=event.error_category
             )
             if state in self._counts:
                 self._counts[state] += 1
@@ -150,7 +153,7 @@ class _TqdmListener:
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind == "finished":
             self._failed += event.status == "failed"
-            self._bar.set_postfix(failed=self._failed, last=event.experiment_id)
+            self._bar.set_postfix(failed=self._failed, last=event.label or event.experiment_id)
             self._bar.update(1)
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ class Row:
     error_category: str | None = None
     started_s: float | None = None
     finished_s: float | None = None
+    label: str = ""
 
     @property
     def duration_s(self) -> float | None:
@@ -63,6 +64,7 @@ class ProgressState:
         self.elapsed_s = max(self.elapsed_s, event.elapsed_s)
         key = (event.experiment_id, event.cycle)
         row = self.rows.setdefault(key, Row(event.experiment_id, event.cycle, event.backend))
+        row.label = event.label or row.label
         if event.kind == "started":
             row.status, row.started_s = "running", event.elapsed_s
         elif event.kind == "finished":
@@ -84,6 +86,7 @@ class ProgressState:
             status = status if status in _COLOURS else "queued"
             row = Row(st.experiment_id, st.cycle, st.backend, status)
             row.error_category = st.error_category
+            row.label = getattr(st, "label", "")
             self.rows.setdefault((st.experiment_id, st.cycle), row)
 
     def count(self, status: str) -> int:
@@ -122,7 +125,8 @@ class ProgressState:
         order = {"running": 0, "failed": 1, "interrupted": 2, "done": 3, "queued": 4}
         rows = sorted(self.rows.values(), key=lambda r: (order[r.status], -(r.started_s or 0)))
         body = "".join(
-            f"<tr><td>{html.escape(r.experiment_id)}</td><td>{r.cycle}</td>"
+            f"<tr><td title='{html.escape(r.experiment_id)}'>"
+            f"{html.escape(r.label or r.experiment_id)}</td><td>{r.cycle}</td>"
             f"<td>{html.escape(r.backend)}</td>"
             f"<td style='color:{_COLOURS[r.status]}'>{r.status}</td>"
             f"<td>{html.escape(r.error_category or '')}</td>"

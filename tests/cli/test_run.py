@@ -57,6 +57,8 @@ def test_each_failure_shows_type_message_fix_and_kept_dir(
     assert code == EXIT_FAILED
     blocks = [line for line in out.splitlines() if line.startswith("FAILED ")]
     assert len(blocks) == 2 and all("RunnerError (inside: BackendError)" in b for b in blocks)
+    assert sorted(b.split(" (experiment ")[0] for b in blocks) == [
+        "FAILED batch_size=1", "FAILED batch_size=2"]  # fmt: skip
     assert out.count("  message: experiment ") == 2
     assert "fake backend asked to fail in generate" in out
     assert out.count("  fix:     unset LLEM_FAKE_FAIL") == 2

@@ -285,6 +285,9 @@ def test_live_progress_follows_a_real_run_and_stop_button(
     assert progress.bar.value == progress.bar.max == 4 == len(res.results)
     assert progress.bar.bar_style == "success"
     assert "4/4 finished" in progress.label.value
+    table = progress.state.table_html()
+    assert table.count(">batch_size=1<") == table.count(">batch_size=2<") == 2  # labels, not ids
+    assert all(f"title='{r.experiment_id}'" in table for r in res.results)
 
     run = prepare_run(_study(fake_backend).config, results_dir=tmp_path / "stopped", progress=False)
     view = LiveProgress(power=False).attach(run)
@@ -301,6 +304,9 @@ def test_live_progress_attached_to_a_background_run(fake_backend: str, tmp_path:
     res = handle.wait(timeout=60)
     view.close()
     assert len(view.state.rows) == handle.progress.total == len(res.results) == 4
+    assert sorted(st.label for st in handle.progress.states) == ["batch_size=1"] * 2 + [
+        "batch_size=2"
+    ] * 2
     assert {r.status for r in view.state.rows.values()} == {"done"}
     assert view.bar.value == 4 and view.bar.bar_style == "success"
 
