@@ -7,15 +7,13 @@ serving there, offline static batches here), so every view of them says so.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llem_nb.errors import LlemError
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.axes import Axes
 
 REFERENCE_FILE = "mlenergy_v3_chat.csv"
 REFERENCE_LABEL = "ML.ENERGY v3 (published; different method)"
@@ -70,36 +68,3 @@ def matching_gpu(gpu_names: list[str]) -> str | None:
         if any(known.lower() in str(name).lower() for name in gpu_names):
             return str(known)
     return None
-
-
-def overlay_reference(
-    axes: Axes,
-    data: pd.DataFrame,
-    reference: bool | Mapping[str, Any],
-    *,
-    x_col: str,
-    what: str,
-    ok: bool,
-) -> None:
-    """Published points, hollow and grey, on their own legend entry (``ok``: the axes fit)."""
-    if not ok:
-        raise LlemError(
-            f"published reference points exist for energy per output token only, not {what}",
-            fix="drop reference= or plot the default columns",
-        )
-    if isinstance(reference, Mapping):
-        ref = load_reference(**reference)
-    else:
-        names = list(data["gpu_name"].dropna()) if "gpu_name" in data.columns else []
-        ref = load_reference(gpu=matching_gpu(names), task="lm-arena-chat", num_gpus=1)
-    axes.scatter(
-        ref[x_col],
-        ref["J_per_output_token"],
-        marker="D",
-        s=22,
-        facecolors="none",
-        edgecolors="#888",
-        linewidths=0.9,
-        label=f"{REFERENCE_LABEL}, x = {x_col}",
-        zorder=1,
-    )
