@@ -79,3 +79,46 @@ def test_reuse_step_prints_both_runs_and_loads_once_with_reuse(tmp_path: Path) -
     assert rows["never"][-1] == "2/2" and rows["auto"][-1] == "1/2"  # loads/experiments
     assert all(float(rows[m][3]) >= 1.0 for m in rows)  # wall ≥ Σ windows
     assert not any("failed" in line or "could not run" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_entrypoint_step_measures_one_config_both_ways(tmp_path: Path) -> None:
+    from llem_nb.backends.models import tiny_model
+    from llem_nb.gpu_check.entrypoint import entrypoint_lines
+    from llem_nb.results.frame import load_results
+
+    config = measure.experiment(
+        tiny_model(tmp_path / "m"), 2, 4, precision="fp32", gpus=0, max_output_tokens=4,
+        baseline={"seconds": 0}, measurement={"min_window_s": 0},
+    )  # fmt: skip
+    lines = entrypoint_lines(config, tmp_path)
+    assert lines[0] == "container path (entrypoint, no Docker), m batch 2:"
+    assert [line.split()[0] for line in lines[2:4]] == ["in-process", "entrypoint"]
+    assert lines[4].startswith("entrypoint ÷ in-process: throughput_output_tok_s ")
+    rows = load_results(tmp_path / "entrypoint-results")
+    assert len(rows) == 2 and (rows["status"] == "ok").all()
+    assert rows["experiment_id"].nunique() == 1  # the same config both ways
+    tokens = rows["output_tokens"].tolist()  # greedy, same model and prompts: the same tokens
+    assert tokens[0] == tokens[1] and 0 < tokens[0] <= 4 * 4  # 4 prompts, ≤ 4 tokens each
+
+
+def test_side_by_side_ratios_and_missing_values() -> None:
+    from llem_nb.config.experiment import ExperimentConfig
+    from llem_nb.gpu_check.entrypoint import side_by_side
+    from llem_nb.results.schema import ExperimentResult
+
+    def result(window_s: float, gross: float | None) -> ExperimentResult:
+        return ExperimentResult(
+            experiment_id="x", config_hash="h", config=ExperimentConfig(model="m").model_dump(),
+            status="ok", output_tokens=100, window_s=window_s, energy_gross_j=gross,
+            energy_source="nvml" if gross else "none",
+        )  # fmt: skip
+
+    lines = side_by_side(result(2.0, 50.0), result(2.5, 55.0))
+    assert lines[1].split()[:2] == ["in-process", "nvml"] and "0.5" in lines[1].split()
+    assert lines[3] == (
+        "entrypoint ÷ in-process: throughput_output_tok_s 0.800, energy_per_output_token_j 1.100"
+    )
+    missing = side_by_side(result(2.0, None), result(2.0, 50.0))
+    assert missing[1].split()[5] == "-"  # J/tok of a row without energy
+    assert missing[3].endswith("energy_per_output_token_j -")

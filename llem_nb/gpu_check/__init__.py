@@ -6,10 +6,12 @@ counter's update period, PowerUsage's averaging window, read costs; the trace is
 backend, bf16, one GPU, batch 1/8/32, each with the GPU default 10 s minimum window and a
 5 s idle baseline. Prints gross and net J/output-token, tokens/s, counter-vs-power ratio,
 idle power, the prefill share, TTFT p50 next to a CUDA-event reference, and the flags; then
-a small study run without and with reuse (study wall ÷ Σ windows, loads); and
-writes the results dir (result JSONs, Parquet timeseries, ``summary.csv``). Needs only
-torch, transformers, nvidia-ml-py, pandas, pyyaml, pyarrow and pydantic (no accelerate,
-no platformdirs, no network).
+one config measured in this process and through the container entrypoint (as a container
+runs it, no Docker needed), side by side; then a small study run without and with reuse
+(study wall ÷ Σ windows, loads); and writes the results dir (result JSONs, Parquet
+timeseries, ``summary.csv``). Needs torch, transformers, nvidia-ml-py, pandas, pyyaml,
+pyarrow, pydantic, platformdirs and tqdm (scripts/gpu_check.sh carries the last three as
+wheels); no accelerate, no network.
 
 ``--fake`` runs the same code on the CPU against a fake NVML GPU (CI, no GPU).
 Exit codes: 0 all measured, 1 an experiment failed, 2 no usable GPU here.
@@ -91,9 +93,14 @@ def _probe(out: Path, nvml: Any, load: Callable[[float], None]) -> list[str]:
     return found.lines()
 
 
-def _reuse(out: Path, fake: bool) -> list[str]:
-    """The reuse step on the tiny model: GPU defaults on a GPU, short windows with ``--fake``."""
+def _after(out: Path, fake: bool) -> list[str]:
+    """The container-path and reuse steps on one tiny model: GPU defaults on a GPU, short
+    windows on the CPU with ``--fake`` (the fake GPU lives in this process only)."""
+    import shutil
+
     from llem_nb.backends.models import tiny_model
+    from llem_nb.gpu_check.entrypoint import entrypoint_lines
+    from llem_nb.gpu_check.measure import experiment
     from llem_nb.gpu_check.reuse import reuse_lines
 
     base: dict[str, Any] = {"max_output_tokens": 32, "baseline": {"seconds": 5.0}}
@@ -102,7 +109,12 @@ def _reuse(out: Path, fake: bool) -> list[str]:
                 "baseline": {"seconds": 0.2}, "measurement": {"min_window_s": 0.3}}  # fmt: skip
     else:
         base |= {"precision": "bf16", "gpus": 1, "energy": {"source": "nvml"}}
-    return reuse_lines(tiny_model(out / "reuse-model"), base, out)
+    model = tiny_model(out / "check-model")
+    try:
+        lines = entrypoint_lines(experiment(model, 8, 32, **base), out)
+        return [*lines, "", *reuse_lines(model, base, out)]
+    finally:
+        shutil.rmtree(model, ignore_errors=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         kwargs |= {"max_output_tokens": 16}
     models_dir = Path(args.models_dir) if args.models_dir else None
     results, frame = run_check(out, models_dir=models_dir, **kwargs)
-    reuse = _reuse(out, args.fake)
+    after = _after(out, args.fake)
     import pandas as pd
 
     with pd.option_context("display.width", 220, "display.max_columns", 30):
@@ -146,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(probe_lines))
         print(summary(frame).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         print()
-        print("\n".join(reuse))
+        print("\n".join(after))
     print(f"\nresults: {results}  ({time.perf_counter() - start:.0f} s)")
     return 0 if (frame["status"] == "ok").all() else 1
 
