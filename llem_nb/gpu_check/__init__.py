@@ -161,7 +161,3 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(after))
     print(f"\nresults: {results}  ({time.perf_counter() - start:.0f} s)")
     return 0 if (frame["status"] == "ok").all() else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

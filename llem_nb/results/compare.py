@@ -312,7 +312,7 @@ def compare(
     (cycles), else ``ResultError`` saying how to get them (``Study.cycles(3)``).
     """
     from llem_nb.errors import ConfigError
-    from llem_nb.results.stats import welch
+    from llem_nb.results.stats import check_confidence, group_keys, welch
 
     if metric not in df.columns:
         raise ConfigError(
@@ -320,19 +320,8 @@ def compare(
             field="metric",
             fix="pick a numeric column of load_results(...), e.g. energy_per_output_token_j",
         )
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(
-            f"compare: confidence={confidence!r} is not in (0, 1)",
-            field="confidence",
-            fix="pass e.g. 0.95",
-        )
-    keys = [k for k in ([by] if isinstance(by, str) else list(by)) if k in df.columns]
-    if not keys:
-        raise ConfigError(
-            f"compare: none of the grouping columns {by!r} is in the frame",
-            field="by",
-            fix="pass the frame of load_results(...), or by='label'",
-        )
+    check_confidence(confidence, "compare")
+    keys = group_keys(df, by, "compare")
     rows_a, rows_b = _select(df, a, keys, "a"), _select(df, b, keys, "b")
     several = "study" in df.columns and df["study"].nunique() > 1
     name_a, name_b = _name(rows_a, several), _name(rows_b, several)

@@ -30,7 +30,7 @@ from llem_nb.results.compare import DEFAULT_GROUP
 from llem_nb.results.constraints import Constraint, Limit, parse_where
 from llem_nb.results.labels import format_value
 from llem_nb.results.recommend_text import notes_for, sentence_for
-from llem_nb.results.stats import pareto_mask
+from llem_nb.results.stats import check_confidence, group_keys, pareto_mask
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,17 +179,8 @@ def recommend(
                 field=field,
                 fix="pick e.g. energy_per_output_token_j, throughput_output_tok_s, ttft_ms_p90",
             )
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(
-            f"recommend: confidence={confidence!r} is not in (0, 1)", field="confidence",
-            fix="pass e.g. 0.95",
-        )  # fmt: skip
-    keys = [k for k in ([by] if isinstance(by, str) else list(by)) if k in df.columns]
-    if not keys:
-        raise ConfigError(
-            f"recommend: none of the grouping columns {by!r} is in the frame", field="by",
-            fix="pass the frame of load_results(...), or by='label'",
-        )  # fmt: skip
+    check_confidence(confidence, "recommend")
+    keys = group_keys(df, by, "recommend")
     low_wins = not higher_is_better(objective) if minimize is None else minimize
     limits = parse_where(where, df)
     front_metrics = _front_metrics(objective, low_wins, limits, pareto, df)

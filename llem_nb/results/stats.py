@@ -109,6 +109,32 @@ def t_quantile(confidence: float, df: float) -> float:
     return (lo + hi) / 2.0
 
 
+def check_confidence(confidence: float, who: str) -> None:
+    """A ``ConfigError`` naming ``who`` unless ``confidence`` is in (0, 1)."""
+    from llem_nb.errors import ConfigError
+
+    if not 0.0 < confidence < 1.0:
+        raise ConfigError(
+            f"{who}: confidence={confidence!r} is not in (0, 1)",
+            field="confidence",
+            fix="pass e.g. 0.95 for a 95 % interval",
+        )
+
+
+def group_keys(df: pd.DataFrame, by: str | Sequence[str], who: str) -> list[str]:
+    """The columns of ``by`` that ``df`` has; a ``ConfigError`` naming ``who`` if none."""
+    from llem_nb.errors import ConfigError
+
+    keys = [k for k in ([by] if isinstance(by, str) else list(by)) if k in df.columns]
+    if not keys:
+        raise ConfigError(
+            f"{who}: none of the grouping columns {by!r} is in the frame",
+            field="by",
+            fix="pass the frame of load_results(...), or by='label'",
+        )
+    return keys
+
+
 def interval(
     mean: np.ndarray, std: np.ndarray, n: np.ndarray, confidence: float, *, positive: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -220,12 +246,7 @@ def summarize(
             field="by",
             fix="group by experiment_id or a swept column of load_results(...)",
         )
-    if not 0.0 < confidence < 1.0:
-        raise ConfigError(
-            f"summarize: confidence={confidence!r} is not in (0, 1)",
-            field="confidence",
-            fix="pass e.g. 0.95 for a 95 % interval",
-        )
+    check_confidence(confidence, "summarize")
     wanted = [m for m in (metrics or METRICS) if m in df.columns]
     label = f"ci{round(confidence * 100):g}"
     swept = swept_keys(df)
