@@ -7,8 +7,7 @@ from pathlib import Path
 
 from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend
-
-FAST = {"n_prompts": 2, "max_output_tokens": 2, "energy": {"source": "none"}, "warmup": {"runs": 0}}
+from tests.support.fake import FAST
 
 
 def _text(html: str) -> str:

@@ -13,18 +13,11 @@ from llem_nb.run.plan import schedule
 from llem_nb.run.progress import ProgressEvent
 from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend
+from tests.support.fake import fake_fields
 
 
 def _study(backend: str, **extra) -> Study:
-    fields = dict(
-        model="fake-model",
-        backend=backend,
-        n_prompts=4,
-        max_output_tokens=3,
-        energy={"source": "none"},
-        warmup={"runs": 0},
-    )
-    fields.update(extra)
+    fields = fake_fields(backend, **{"n_prompts": 4, "max_output_tokens": 3, **extra})
     return Study("loop", **fields).sweep(batch_size=[1, 2])
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.faultkit import alive
 
 from llem_nb.backends.base import GenerationOutput
 from llem_nb.config.experiment import ExperimentConfig, validate_experiment
@@ -17,19 +16,12 @@ from llem_nb.errors import BackendError, RunnerError
 from llem_nb.runners.local import LocalRunner, SubprocessRunner
 from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend
+from tests.support.fake import fake_fields
+from tests.support.faultkit import alive
 
 
 def fake_points(backend: str, **extra: Any) -> Study:
-    fields: dict[str, Any] = dict(
-        model="fake-model",
-        backend=backend,
-        n_prompts=2,
-        max_output_tokens=2,
-        energy={"source": "none"},
-        warmup={"runs": 0},
-    )
-    fields.update(extra)
-    return Study("workers", **fields).sweep(batch_size=[1, 2])
+    return Study("workers", **fake_fields(backend, **extra)).sweep(batch_size=[1, 2])
 
 
 def pids(path: Path) -> list[int]:
@@ -55,15 +47,7 @@ def test_subprocess_keeps_one_worker_per_load_key(
 
 
 def _config(backend: str, **extra: Any) -> ExperimentConfig:
-    fields: dict[str, Any] = dict(
-        model="fake-model",
-        backend=backend,
-        n_prompts=2,
-        max_output_tokens=2,
-        energy={"source": "none"},
-        warmup={"runs": 0},
-    )
-    return validate_experiment({**fields, **extra})
+    return validate_experiment(fake_fields(backend, **extra))
 
 
 def auto_runner() -> SubprocessRunner:

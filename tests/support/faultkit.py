@@ -12,21 +12,13 @@ from typing import Any
 from llem_nb.results.frame import load_results
 from llem_nb.run.journal import JOURNAL_NAME, replay
 from llem_nb.study.study import Study
+from tests.support.fake import fake_fields
 
 Pair = tuple[str, int]
 
 
 def fake_study(backend: str, name: str = "faults", sizes=(1, 2, 3), cycles: int = 2, **extra):
-    fields: dict[str, Any] = dict(
-        model="fake-model",
-        backend=backend,
-        n_prompts=2,
-        max_output_tokens=2,
-        energy={"source": "none"},
-        warmup={"runs": 0},
-        baseline={"seconds": 0},
-    )
-    fields.update(extra)
+    fields = fake_fields(backend, **{"baseline": {"seconds": 0}, **extra})
     return Study(name, **fields).sweep(batch_size=list(sizes)).cycles(cycles)
 
 

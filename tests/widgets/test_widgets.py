@@ -31,6 +31,7 @@ from llem_nb.widgets import (
 from llem_nb.widgets.capabilities import IMAGE_MODE, check_image
 from llem_nb.widgets.power import sparkline_svg
 from llem_nb.widgets.progress import notebook_progress
+from tests.support.fake import FAST
 from tests.support.nb_data import measured_results
 
 NO_DOCKER = [
@@ -39,7 +40,6 @@ NO_DOCKER = [
     Capability("GPUs (NVML)", False, "NVML library not found"),
     Capability("ray", False, "not installed"),
 ]
-FAST = {"n_prompts": 2, "max_output_tokens": 2, "energy": {"source": "none"}, "warmup": {"runs": 0}}
 
 
 def _study(backend: str, **extra: object) -> Study:
