@@ -27,19 +27,6 @@ ROWS = (
 RATIOS = ("throughput_output_tok_s", "energy_per_output_token_j")
 
 
-def _value(result: ExperimentResult, name: str) -> Any:
-    if name == "throughput_output_tok_s":
-        out, window = result.output_tokens, result.window_s
-        return out / window if out and window else None
-    if name == "energy_per_output_token_j":
-        gross, out = result.energy_gross_j, result.output_tokens
-        return gross / out if gross is not None and out else None
-    if name == "energy_per_output_token_net_j":
-        net, out = result.energy_net_j, result.output_tokens
-        return net / out if net is not None and out else None
-    return getattr(result, name, None)
-
-
 def _cell(value: Any, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
 
@@ -49,11 +36,11 @@ def side_by_side(local: ExperimentResult, entry: ExperimentResult) -> list[str]:
     head = f"{'path':<12}" + "".join(f"{title:>12}" for _, title, _ in ROWS)
     lines = [head]
     for name, result in (("in-process", local), ("entrypoint", entry)):
-        cells = "".join(f"{_cell(_value(result, k), fmt):>12}" for k, _, fmt in ROWS)
+        cells = "".join(f"{_cell(getattr(result, k), fmt):>12}" for k, _, fmt in ROWS)
         lines.append(f"{name:<12}{cells}")
     ratios = []
     for key in RATIOS:
-        a, b = _value(local, key), _value(entry, key)
+        a, b = getattr(local, key), getattr(entry, key)
         ratios.append(f"{key} {b / a:.3f}" if a and b is not None else f"{key} -")
     lines.append("entrypoint ÷ in-process: " + ", ".join(ratios))
     for name, result in (("in-process", local), ("entrypoint", entry)):

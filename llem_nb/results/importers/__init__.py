@@ -33,10 +33,6 @@ def read(path: str, skip: Skip) -> list[Record] | None:
     name = os.path.basename(path)
     if name.endswith(".csv"):
         return mlenergy.read_csv(path, skip)
-    if name == "benchmark_report.json" and os.path.isfile(
-        os.path.join(os.path.dirname(path), "benchmark.json")
-    ):
-        return []
     try:
         with open(path, "rb") as fh:
             data = json.loads(fh.read())
