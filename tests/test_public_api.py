@@ -49,8 +49,11 @@ def test_docker_errors_live_under_the_docker_runner_and_are_exported_once() -> N
         assert issubclass(cls, llem_nb.LlemError)
 
 
-def test_version_comes_from_the_installed_metadata() -> None:
+def test_version_is_the_installed_metadata_without_reading_it_at_import() -> None:
     assert llem_nb.__version__ == importlib.metadata.version("llem_nb")
+    code = "import sys, llem_nb; print('importlib.metadata' in sys.modules)"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert fresh.stdout.strip() == "False"  # pyproject reads llem_nb._version, not the reverse
 
 
 def test_the_unknown_name_error_names_it() -> None:

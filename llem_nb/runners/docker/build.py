@@ -160,10 +160,6 @@ def _write_context(
         target = src / path.relative_to(PACKAGE.parent)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
-    # The image's copy is frozen at this version: say so without a metadata scan at import.
-    (src / "llem_nb" / "_version.py").write_text(
-        f'"""The llem_nb version this image was built with."""\n\n__version__ = {__version__!r}\n'
-    )
     dist = src / f"llem_nb-{__version__}.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text(

@@ -113,7 +113,9 @@ def test_the_build_context_is_the_installed_package_frozen_at_its_version(tmp_pa
     assert (src / "runners" / "entrypoint.py").is_file()
     assert (src / "backends" / "datasets" / "builtin.jsonl").is_file()
     assert not list(src.rglob("__pycache__"))
-    assert f"__version__ = {__version__!r}" in (src / "_version.py").read_text()
+    frozen = (src / "_version.py").read_text()  # the literal travels with the package
+    assert f'__version__ = "{__version__}"' in frozen
+    assert frozen == (Path(build.PACKAGE) / "_version.py").read_text()
     meta = root / "src" / f"llem_nb-{__version__}.dist-info" / "METADATA"
     assert f"Version: {__version__}" in meta.read_text()
     archive = tmp_path / "context.tar"
