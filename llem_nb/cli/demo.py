@@ -25,6 +25,8 @@ def quickstart_study(model: str, *, n_prompts: int = 8, max_output_tokens: int =
 
 
 SUMMARY_COLUMNS = [
+    "label",
+    "backend",
     "batch_size",
     "status",
     "output_tokens",
@@ -39,6 +41,12 @@ SUMMARY_COLUMNS = [
 
 def summary_table(df: Any) -> str:
     cols = [c for c in SUMMARY_COLUMNS if c in df.columns]
+    if (
+        "label" in cols
+        and "batch_size" in cols
+        and df["label"].astype(str).str.fullmatch(r"batch_size=\S+").all()
+    ):
+        cols.remove("batch_size")
     order = [c for c in ("model", "backend", "batch_size", "cycle") if c in df.columns]
     table = df.sort_values(order, kind="stable") if order else df
     return str(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))

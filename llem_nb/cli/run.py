@@ -1,4 +1,6 @@
-"""``llem-nb run STUDY.yaml``: run a study file, show progress, the table and every failure.
+"""``llem-nb run STUDY.yaml`` or ``llem-nb run --model M --backend B``: run a study file, or
+one experiment without a file (the seed's ``llem run --model gpt2 --backend pytorch``), show
+progress, the table and every failure.
 
 Progress is the run layer's terminal view (a tqdm bar). After the table, each failed
 experiment gets its error type, message, fix and kept directory, then one summary line.
@@ -60,12 +62,41 @@ def summary_line(result: Any) -> str:
     return f"study {result.name} {state}: {', '.join(parts)}; results in {result.dir}"
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+ONE_EXPERIMENT_FIELDS = ("backend", "precision", "batch_size", "n_prompts", "max_output_tokens")
+"""The flags that build a one-experiment study; anything else comes from the defaults."""
+
+
+def study_from_args(args: argparse.Namespace) -> Any:
+    """The study to run: the file named, or one experiment built from ``--model`` and flags."""
+    from llem_nb.errors import ConfigError
     from llem_nb.study.study import Study
 
+    flags = {f: getattr(args, f) for f in ONE_EXPERIMENT_FIELDS if getattr(args, f) is not None}
+    if args.study is not None:
+        given = sorted(f"--{f.replace('_', '-')}" for f in flags) + (
+            ["--model"] if args.model else []
+        )
+        if given:
+            raise ConfigError(
+                f"give a study file or {', '.join(given)}, not both",
+                field="study",
+                fix="put those settings in the study file, or drop the file to run one experiment",
+            )
+        return Study.from_yaml(args.study)
+    if not args.model:
+        args.parser.error(
+            "nothing to run: give a study file, or --model (and --backend) for one experiment, "
+            "e.g. llem-nb run --model ./my-model --backend pytorch"
+        )
+    if args.gpus is not None:
+        flags["gpus"] = int(args.gpus) if args.gpus.isdigit() else args.gpus
+    return Study(args.name, model=args.model, **flags)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     handler = show_info_logs()
     try:
-        study = Study.from_yaml(args.study)
+        study = study_from_args(args)
         result = study.run(runner=args.runner, results_dir=args.results_dir, progress=True)
     finally:
         logging.getLogger("llem_nb").removeHandler(handler)
@@ -81,9 +112,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def add(sub: Any) -> None:
     run = sub.add_parser(
-        "run", help="run a study YAML file (llem_nb's layout or LLenergyMeasure's)"
+        "run",
+        help="run a study YAML file (llem_nb's layout or LLenergyMeasure's), or one experiment "
+        "with --model and --backend",
     )
-    run.add_argument("study", help="path to study.yaml")
+    run.add_argument("study", nargs="?", default=None, help="path to study.yaml")
+    run.add_argument("--model", default=None, help="one experiment: a model path or hub id")
+    run.add_argument("--backend", default=None, help="pytorch or vllm (one experiment)")
+    run.add_argument("--precision", default=None, help="fp32, fp16, bf16, … (one experiment)")
+    run.add_argument("--batch-size", type=int, default=None)
+    run.add_argument("--n-prompts", type=int, default=None)
+    run.add_argument("--max-output-tokens", type=int, default=None)
+    run.add_argument("--gpus", default=None, help="0 (CPU), all, or a GPU index")
+    run.add_argument("--name", default="run", help="the one-experiment study's name")
     run.add_argument("--runner", default=None, help="local, subprocess, docker, docker:<image>, …")
     run.add_argument("--results-dir", default="results")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, parser=run)

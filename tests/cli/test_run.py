@@ -123,3 +123,46 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["run"])
     assert info.value.code == EXIT_USAGE
+    assert "--model" in capsys.readouterr().err
+
+
+def test_one_experiment_from_model_and_backend_flags_without_a_study_file(
+    fake_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seed's first command, ``llem run --model gpt2 --backend pytorch``, with our flags."""
+    code = main(
+        [
+            "run",
+            "--model",
+            "none",
+            "--backend",
+            fake_backend,
+            "--gpus",
+            "0",
+            "--batch-size",
+            "2",
+            "--n-prompts",
+            "2",
+            "--max-output-tokens",
+            "2",
+            "--results-dir",
+            str(tmp_path / "out"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == EXIT_OK
+    header = out.splitlines()[0].split()
+    assert header[:2] == ["label", "backend"]
+    (result_file,) = (tmp_path / "out").rglob("*.result.json")
+    stored = ExperimentResult.model_validate_json(result_file.read_text())
+    assert stored.config["backend"] == fake_backend
+    assert stored.config["batch_size"] == 2 and stored.config["n_prompts"] == 2
+
+
+def test_a_study_file_and_one_experiment_flags_together_are_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", "s.yaml", "--model", "m", "--results-dir", str(tmp_path / "out")])
+    assert code == EXIT_CONFIG
+    assert "--model, not both" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

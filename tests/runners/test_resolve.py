@@ -161,7 +161,9 @@ def nvcc_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """This host as CI finds it: nvcc says CUDA 13, but there is no NVIDIA driver."""
     from llem_nb.runners.docker import images
 
-    monkeypatch.setattr(images, "_cuda", lambda: (13, False, "nvcc (/usr/bin/nvcc) without a driver"))
+    monkeypatch.setattr(
+        images, "_cuda", lambda: (13, False, "nvcc (/usr/bin/nvcc) without a driver")
+    )
 
 
 def test_cpu_experiments_need_no_toolkit_and_log_one_elevation_line(
@@ -230,3 +232,29 @@ def test_explicit_runners_per_backend_are_honoured_and_mixed_ones_warned_about()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert isolate_backends(same, found=probe(reachable=False)) == same
+
+
+def test_the_elevation_line_reaches_a_notebook_cell_once_without_any_logging_set_up() -> None:
+    """A kernel configures no logging: the line must still reach stderr (the cell), once."""
+    import subprocess
+    import sys
+
+    code = """
+from llem_nb.runners.docker import images
+from llem_nb.runners.docker.probe import DockerProbe, isolate_backends
+from llem_nb.runners.resolve import RunnerSpec
+images._cuda = lambda: (13, False, "nvcc without a driver")
+found = DockerProbe("unix:///x", True, True, "Docker 27", "27", False, "no toolkit")
+isolate_backends(
+    {"pytorch": RunnerSpec("local", "default"), "vllm": RunnerSpec("subprocess", "default")},
+    gpus={"pytorch": [0], "vllm": [0]}, found=found, missing_images=lambda images: [],
+)
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = [line for line in proc.stderr.splitlines() if "Multi-backend" in line]
+    assert lines == [
+        "Multi-backend study detected (pytorch, vllm). Auto-elevating all backends to Docker "
+        "for isolation."
+    ]

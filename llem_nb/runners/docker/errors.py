@@ -125,3 +125,19 @@ class ContainerError(DockerError):
 
 TimeoutError = ContainerTimeoutError
 PermissionError = DockerPermissionError
+
+# The names LLenergyMeasure's Docker runner raises, so code written against it catches ours.
+DockerImagePullError = ImagePullError
+DockerGPUAccessError = GPUAccessError
+DockerOOMError = OOMError
+DockerTimeoutError = ContainerTimeoutError
+DockerContainerError = ContainerError
+SEED_ALIASES: dict[str, type[DockerError]] = {
+    "DockerImagePullError": ImagePullError,
+    "DockerGPUAccessError": GPUAccessError,
+    "DockerOOMError": OOMError,
+    "DockerTimeoutError": ContainerTimeoutError,
+    "DockerPermissionError": DockerPermissionError,
+    "DockerContainerError": ContainerError,
+}
+"""Seed error name -> our class (``DockerPermissionError`` is the same name in both)."""

@@ -191,17 +191,19 @@ def isolate_backends(
 
 
 def _log_elevation(backends: list[str], implicit: list[str]) -> None:
+    """One line, at WARNING so a notebook shows it in the cell (Python's last-resort handler)
+    and the CLI prints it once through its own handler."""
     import logging
 
     log = logging.getLogger(ELEVATION_LOGGER)
     if implicit == backends:
-        log.info(
+        log.warning(
             "Multi-backend study detected (%s). Auto-elevating all backends to Docker for "
             "isolation.",
             ", ".join(backends),
         )
     else:
-        log.info(
+        log.warning(
             "Multi-backend study detected (%s). Auto-elevating %s to Docker for isolation; "
             "the others keep the runner chosen for them.",
             ", ".join(backends),

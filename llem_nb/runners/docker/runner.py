@@ -85,7 +85,7 @@ class DockerRunner(Runner):
         *,
         source: str | None = None,
         timeout_s: float | None = None,
-        shm_size: str = "2g",
+        shm_size: str = "8g",
         memory_limit: str | int | None = None,
         environment: dict[str, str] | None = None,
         volumes: dict[str, dict[str, str]] | None = None,
@@ -107,6 +107,7 @@ class DockerRunner(Runner):
         self.image = image
         self.timeout_s = timeout_s
         self.shm_size = shm_size
+        self._announced: set[tuple[str, str]] = set()
         self.memory_limit = memory_limit
         self.environment = dict(environment or {})
         self.volumes = dict(volumes or {})
@@ -156,11 +157,14 @@ class DockerRunner(Runner):
         return self._client
 
     def image_for(self, config: ExperimentConfig) -> str:
+        """The experiment's image; the choice is logged once per backend and image."""
         if self.image:
-            log.info("image for %s: %s (given)", config.backend, self.image)
-            return self.image
-        image, why = image_choice(config.backend, config.gpus)
-        log.info("image for %s: %s (%s)", config.backend, image, why)
+            image, why = self.image, "given"
+        else:
+            image, why = image_choice(config.backend, config.gpus)
+        if (config.backend, image) not in self._announced:
+            self._announced.add((config.backend, image))
+            log.info("image for %s: %s (%s)", config.backend, image, why)
         return image
 
     def preflight(self, config: ExperimentConfig) -> None:

@@ -77,9 +77,7 @@ def test_a_missing_image_of_ours_is_built_here_not_pulled() -> None:
 
 
 def test_a_missing_image_of_the_users_own_is_pulled_and_never_built_under_another_tag() -> None:
-    err = classify(
-        failure(phase="pull", exc=ImageNotFound("x"), image="nonexistent/image:v999")
-    )
+    err = classify(failure(phase="pull", exc=ImageNotFound("x"), image="nonexistent/image:v999"))
     assert isinstance(err, ImagePullError)
     assert "docker pull nonexistent/image:v999" in err.fix_suggestion
     assert "images build" not in err.fix_suggestion
@@ -354,4 +352,30 @@ def test_container_settings_mount_inputs_and_pass_secrets_only_as_environment(
     assert vols[str(tmp_path / "hub")] == {"bind": "/run/hf-cache/hub", "mode": "ro"}
     assert kw["mem_limit"] == kw["memswap_limit"] == "2g"
     assert kw["device_requests"] is None and kw["network_mode"] == "none"
-    assert kw["user"] is None and kw["shm_size"] == "2g"
+    assert kw["user"] is None and kw["shm_size"] == "8g"
+
+
+def test_the_seeds_error_names_catch_ours() -> None:
+    """Code written against LLenergyMeasure's Docker errors catches what we raise."""
+    from llem_nb.runners import docker
+    from llem_nb.runners.docker import errors
+
+    pairs = {
+        docker.DockerImagePullError: errors.ImagePullError,
+        docker.DockerGPUAccessError: errors.GPUAccessError,
+        docker.DockerOOMError: errors.OOMError,
+        docker.DockerTimeoutError: errors.ContainerTimeoutError,
+        docker.DockerPermissionError: errors.DockerPermissionError,
+        docker.DockerContainerError: errors.ContainerError,
+    }
+    for seed, ours in pairs.items():
+        with pytest.raises(seed):
+            raise ours("boom")
+    assert {name: cls for name, cls in errors.SEED_ALIASES.items()} == {
+        "DockerImagePullError": errors.ImagePullError,
+        "DockerGPUAccessError": errors.GPUAccessError,
+        "DockerOOMError": errors.OOMError,
+        "DockerTimeoutError": errors.ContainerTimeoutError,
+        "DockerPermissionError": errors.DockerPermissionError,
+        "DockerContainerError": errors.ContainerError,
+    }
