@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 class StudyResult:
     """A study run: its dir, this run's results, and (``df``) every result in the dir.
 
-    ``skipped`` counts experiments a resume found already done; ``interrupted`` is
-    True when the run stopped early (KeyboardInterrupt or ``stop()``).
+    ``skipped`` counts experiments a resume found already done (``failed_kept`` of them
+    failed on their own and wait for ``retry_failed``); ``rerun_machine`` counts those it ran
+    again because the machine failed them (disk, interrupt, crashed worker); ``interrupted``
+    is True when the run stopped early (KeyboardInterrupt, SIGTERM or ``stop()``).
     """
 
     name: str
@@ -31,6 +33,8 @@ class StudyResult:
     interrupted: bool = False
     skipped: int = 0
     resumed: bool = False
+    rerun_machine: int = 0
+    failed_kept: int = 0
     _df: Any = None
 
     @property

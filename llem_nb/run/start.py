@@ -73,6 +73,8 @@ def prepare_run(
             tasks=opened.tasks,
             skipped=opened.skipped,
             resumed=opened.resumed,
+            rerun_machine=opened.rerun_machine,
+            failed_kept=opened.failed_kept,
             invalid=invalid,
             runners=runners,
             owned_runners=not isinstance(runner, Runner),

@@ -215,7 +215,8 @@ class Study:
         Results go to a new dir ``<results_dir>/<name>_<timestamp>``, locked while the
         run lasts. ``resume=True`` instead continues the latest run of this study under
         ``results_dir`` (``resume=<dir>``: that one): finished experiments are skipped,
-        interrupted ones rerun, failed ones rerun only with ``retry_failed=True``. A
+        interrupted ones and those the machine failed rerun, the others that failed rerun
+        only with ``retry_failed=True`` (a ``ResumeWarning`` says how many wait). A
         study whose definition changed since is refused (the error names what changed)
         unless ``force=True``. KeyboardInterrupt stops cleanly and returns the partial
         result (``interrupted=True``). ``nvml`` replaces ``pynvml`` for the cooldown's
@@ -277,13 +278,16 @@ class Study:
         progress: bool = True,
         callbacks: list[Callback] | None = None,
         retry_failed: bool = False,
+        force: bool = False,
         nvml: Any = None,
     ) -> StudyResult:
         """Finish the run in ``study_dir`` (``StudyResult.dir``), after a crash or interrupt.
 
         Reads the definition from its ``study.yaml``; runs exactly the experiment ×
-        cycle pairs that have no valid result yet (failed ones too, with
-        ``retry_failed=True``). Works after a kernel restart: nothing but the dir is needed.
+        cycle pairs that have no valid result yet, or whose failure was the machine's
+        (disk, interrupt, crashed worker); the experiments' own failures too with
+        ``retry_failed=True``. A ``study.yaml`` edited since the last run is refused
+        unless ``force=True``. Works after a kernel restart: nothing but the dir is needed.
         """
         from llem_nb.run.studydir import read_definition
 
@@ -294,6 +298,7 @@ class Study:
             callbacks=callbacks,
             resume=study_dir,
             retry_failed=retry_failed,
+            force=force,
             nvml=nvml,
         )
 
