@@ -10,23 +10,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from llem_nb.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    """Exit codes as ``llem_nb.cli`` lists them: 0 ok, 1 some failed, 130 interrupted (this
-    module cannot import them from the package that imports it)."""
+    """Exit codes as ``llem_nb.cli.exits`` lists them: 0 ok, 1 some failed, 130 interrupted."""
     from llem_nb.cli.demo import summary_table
     from llem_nb.study.study import Study
 
-    result = Study.resume(
-        args.dir, args.runner, retry_failed=args.retry_failed, force=args.force
-    )
+    result = Study.resume(args.dir, args.runner, retry_failed=args.retry_failed, force=args.force)
     print(resume_line(result))
     if len(result.df):
         print(summary_table(result.df))
     print(f"results: {result.dir}")
     if result.interrupted:
-        return 130
-    return 1 if result.failed else 0
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if result.failed else EXIT_OK
 
 
 def resume_line(result: Any) -> str:

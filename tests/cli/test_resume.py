@@ -78,7 +78,8 @@ def test_resume_reruns_what_the_machine_lost_and_says_so(
     monkeypatch.setattr(os, "link", link)
     out = study.run(results_dir=tmp_path, progress=False)
     monkeypatch.undo()
-    assert [r.status for r in out.results] == ["ok", "failed"] and len(ll.load_results(out.dir)) == 1
+    assert [r.status for r in out.results] == ["ok", "failed"]
+    assert len(ll.load_results(out.dir)) == 1
     assert main(["resume", str(out.dir)]) == EXIT_OK
     text = capsys.readouterr().out
     assert "1 already done, 1 re-run (machine failures), 0 failed" in text

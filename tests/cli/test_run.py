@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-from llem_nb.cli import EXIT_CONFIG, EXIT_CRASH, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
+from llem_nb.cli import (
+    EXIT_CONFIG,
+    EXIT_CRASH,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    main,
+)
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.plugins import register_runner
 from llem_nb.results.schema import ExperimentResult

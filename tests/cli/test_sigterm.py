@@ -62,7 +62,7 @@ def test_sigterm_journals_interrupted_kills_the_worker_and_exits_143(
     try:
         worker = _wait_for_pid(pidfile, proc)
         proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=60)
     finally:
         for pid in (proc.pid, worker):
             if pid and alive(pid):

@@ -50,7 +50,9 @@ def failure_categories(study_dir: Path) -> dict[Pair, str | None]:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         state = replay(study_dir / JOURNAL_NAME)
-    out = {(p.experiment_id, p.cycle): p.category for p in state.pairs.values() if p.state == "failed"}
+    out = {
+        (p.experiment_id, p.cycle): p.category for p in state.pairs.values() if p.state == "failed"
+    }
     for pair, data in result_files(study_dir).items():
         record = json.loads(data)
         if record["status"] == "failed":
