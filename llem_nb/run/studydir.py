@@ -1,8 +1,7 @@
 """Opening a study directory, new or resumed: find it, refuse a changed definition, lock it,
 and plan what is left to run.
 
-The definition a run used is recorded in the journal's session line; a resume compares
-against that record, so a ``study.yaml`` edited by hand is a changed definition too.
+A resume refuses a changed definition (``llem_nb.run.definition``).
 
 The plan trusts result files over the journal: a (hash, cycle) pair is done when
 its result file loads and names that pair. So a finished pair whose file is
@@ -19,24 +18,22 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from llem_nb.config.keys import flatten
 from llem_nb.config.study import StudyConfig
 from llem_nb.errors import ConfigError, LlemWarning, ResultError
 from llem_nb.results.schema import MACHINE_FAILURES, RESULT_KIND
 from llem_nb.results.store import ResultStore
+from llem_nb.run.definition import STUDY_FILE, check_definition, recorded_definition
 from llem_nb.run.journal import JOURNAL_NAME, Journal, JournalState, JournalWarning, replay
 from llem_nb.run.lock import StudyLock
 
 if TYPE_CHECKING:
     from llem_nb.run.plan import Task
-
-STUDY_FILE = "study.yaml"
 
 
 class ResumeWarning(LlemWarning):
@@ -62,66 +59,6 @@ def find_latest(results_dir: str | os.PathLike[str], name: str) -> Path | None:
         mtime = (journal if journal.exists() else spec).stat().st_mtime
         found.append((mtime, candidate.name, candidate))
     return max(found)[2] if found else None
-
-
-def read_definition(study_dir: Path) -> StudyConfig:
-    path = study_dir / STUDY_FILE
-    if not path.is_file():
-        raise ConfigError(
-            f"{study_dir} is not a study directory: it has no {STUDY_FILE}",
-            field="resume",
-            fix="pass the directory a study run created (StudyResult.dir)",
-        )
-    return StudyConfig.from_yaml(path)
-
-
-def definition_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Dotted keys whose values differ, as ``key: old → new`` lines."""
-    a, b = flatten(old), flatten(new)
-    lines = []
-    for key in sorted(set(a) | set(b)):
-        if a.get(key, "<unset>") != b.get(key, "<unset>"):
-            lines.append(f"{key}: {a.get(key, '<unset>')!r} → {b.get(key, '<unset>')!r}")
-    return lines
-
-
-SAME_DEFINITION = frozenset({"reuse"})
-"""Fields a resume may change freely: how a run loads models, not what it measures."""
-
-
-def recorded_definition(state: JournalState) -> dict[str, Any] | None:
-    """The definition the latest run in the dir recorded (None: a dir from before records)."""
-    for session in reversed(state.sessions):
-        if session.get("phase") == "open" and isinstance(session.get("definition"), dict):
-            return dict(session["definition"])
-    return None
-
-
-def check_definition(
-    study_dir: Path,
-    config: StudyConfig,
-    *,
-    force: bool,
-    recorded: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """Raise ConfigError naming what changed since ``study_dir``'s last run, unless ``force``.
-
-    ``recorded``: the definition that run journaled; without it, the dir's ``study.yaml``.
-    """
-    current = read_definition(study_dir)
-    if recorded is None:
-        recorded = current.model_dump(mode="json")
-    old = {k: v for k, v in recorded.items() if k not in SAME_DEFINITION}
-    changes = definition_changes(old, config.model_dump(mode="json", exclude=set(SAME_DEFINITION)))
-    if changes and not force:
-        raise ConfigError(
-            f"study {config.name!r} changed since {study_dir} was last run: " + "; ".join(changes),
-            field="resume",
-            fix=f"undo the edits to {STUDY_FILE} or resume with the original definition, "
-            "start a new run (resume=False), or resume under the new definition with "
-            "force=True (llem-nb resume --force)",
-        )
-    return changes
 
 
 def file_status(path: Path, task: Task) -> tuple[str | None, str]:

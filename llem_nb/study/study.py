@@ -289,7 +289,7 @@ class Study:
         ``retry_failed=True``. A ``study.yaml`` edited since the last run is refused
         unless ``force=True``. Works after a kernel restart: nothing but the dir is needed.
         """
-        from llem_nb.run.studydir import read_definition
+        from llem_nb.run.definition import read_definition
 
         study = cls.from_config(read_definition(Path(study_dir)))
         return study.run(
