@@ -203,7 +203,7 @@ class StudyRun:
                     after.point.config, cycle=after.cycle, study=self.name
                 )
 
-    def _dispatch_concurrent(self, runner: Any) -> Iterator[tuple[Task, ExperimentResult]]:
+    def _dispatch_concurrent(self, runner: Runner) -> Iterator[tuple[Task, ExperimentResult]]:
         """Submit every task (the cluster queues them), yield results in arrival order.
 
         Gaps and cooldowns do not apply: tasks run on different machines at once.
