@@ -67,7 +67,8 @@ class RunOptions:
                     field=name,
                     fix=f"use one of: {', '.join(cls.names())}",
                 )
-        values["callbacks"] = tuple(values.get("callbacks") or ())
+        if "callbacks" in values:
+            values["callbacks"] = tuple(values["callbacks"] or ())
         return dataclasses.replace(base or cls(), **values)
 
 

@@ -42,3 +42,15 @@ def test_run_options_are_defined_once_and_checked_by_name(fake_backend: str, tmp
         study.run(results_dir=tmp_path, retry_faild=True)
     assert info.value.field == "retry_faild"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_options_build_on_a_base() -> None:
+    from llem_nb.run.options import RunOptions
+
+    def callback(event: object) -> None:
+        return None
+
+    base = RunOptions.build(callbacks=[callback], progress=False)
+    changed = RunOptions.build(base, retry_failed=True)
+    assert (changed.callbacks, changed.progress, changed.retry_failed) == ((callback,), False, True)
+    assert RunOptions.build(base, callbacks=None).callbacks == ()
