@@ -10,7 +10,8 @@ written and opens the study dir (lock, ``study.yaml``, ``journal.jsonl``);
 - KeyboardInterrupt (the kernel's stop button) ends the loop cleanly: a subprocess
   child is killed, the running experiment is journaled ``interrupted``, and the
   partial ``StudyResult`` is returned with ``interrupted=True`` (nothing re-raised,
-  never ``sys.exit``). ``StudyRun.stop()`` does the same from another thread.
+  never ``sys.exit``). ``StudyRun.stop()`` does the same from another thread; the CLI
+  turns SIGTERM into a KeyboardInterrupt (``llem_nb.cli.signals``) to get the same.
 - Resume reruns exactly the pairs that are not done, and those the machine failed (see
   ``llem_nb.run.studydir``).
 - ``StudyConfig.reuse`` goes to every runner; one that keeps a model is told to free it when

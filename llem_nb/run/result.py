@@ -88,6 +88,12 @@ def study_result_html(result: StudyResult) -> str:
     ]
     if getattr(result, "skipped", 0):
         rows.append(("skipped (already done)", result.skipped))
+    if result.rerun_machine:
+        rows.append(("re-run (machine failures)", result.rerun_machine))
+    if result.failed_kept:
+        rows.append(
+            ("failed, not re-run", flagged(f"{result.failed_kept} (retry_failed=True)", False))
+        )
     title = f"StudyResult {result.name}" + (" (interrupted)" if result.interrupted else "")
     head = kv_table(title, rows)
     if not result.results and not getattr(result, "skipped", 0):
