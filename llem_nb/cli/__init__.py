@@ -2,8 +2,9 @@
 
 One module per command (``demo``, ``run``, ``env``, …); each adds its parser here. Exit
 codes, the same for every command: 0 all ok, 1 some experiments failed (their rows are
-kept), 2 usage error, 3 config or preflight error (nothing ran), 130 interrupted (what
-finished is kept).
+kept), 2 usage error, 3 config or preflight error (nothing ran), 70 internal error (a crash:
+the traceback is printed), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM); after 130
+and 143 what finished is kept.
 """
 
 from __future__ import annotations
@@ -11,12 +12,31 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from typing import Any
 
 from llem_nb._version import __version__
-from llem_nb.cli.exits import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from llem_nb.cli.exits import (
+    EXIT_CONFIG,
+    EXIT_CRASH,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+)
+from llem_nb.cli.signals import sigterm_as_interrupt
 
-__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_CRASH",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "main",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,11 +91,28 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verbose:
         _log_to_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO)
-    try:
-        return int(args.func(args))
-    except LlemError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except KeyboardInterrupt:
-        print("interrupted: finished experiments are kept", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    with sigterm_as_interrupt() as sigterm:
+        try:
+            code = int(args.func(args))
+        except LlemError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            code = EXIT_CONFIG
+        except KeyboardInterrupt:
+            print("interrupted: finished experiments are kept", file=sys.stderr)
+            code = EXIT_INTERRUPTED
+        except Exception:
+            traceback.print_exc()
+            print(
+                f"internal error (exit {EXIT_CRASH}): llem-nb crashed; the traceback above is "
+                "a bug in llem_nb or a plugin: please report it. Finished experiments are kept.",
+                file=sys.stderr,
+            )
+            return EXIT_CRASH
+    if sigterm.fired:
+        print(
+            "terminated (SIGTERM): the running experiment was stopped; finished ones are "
+            "kept (llem-nb resume DIR runs the rest)",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED
+    return code

@@ -10,3 +10,8 @@ EXIT_CONFIG = 3
 """A config or preflight error: nothing ran."""
 EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C); what finished is kept."""
+EXIT_CRASH = 70
+"""An internal error (a bug in llem_nb or a plugin): the traceback is printed; please report it.
+Distinct from 1, so a crash is never read as "some experiments failed"."""
+EXIT_TERMINATED = 143
+"""Terminated by SIGTERM (a scheduler, ``docker stop``, ``kill``); what finished is kept."""

@@ -4,8 +4,9 @@ progress, the table and every failure.
 
 Progress is the run layer's terminal view (a tqdm bar). After the table, each failed
 experiment gets its error type, message, fix and kept directory, then one summary line.
-Exit codes (``llem_nb.cli``): 0 all ok, 1 some failed, 3 the study could not start
-(config or preflight: nothing ran), 130 interrupted (finished results are kept).
+Exit codes (``llem_nb.cli.exits``): 0 all ok, 1 some failed, 3 the study could not start
+(config, preflight or results dir: nothing ran), 70 a crash, 130 interrupted, 143
+terminated (SIGTERM); finished results are kept.
 """
 
 from __future__ import annotations

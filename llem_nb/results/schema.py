@@ -18,6 +18,11 @@ from llem_nb.results.html import flagged, fmt, kv_table
 SCHEMA_VERSION = 1
 RESULT_KIND = "llem_nb.result"
 
+MACHINE_FAILURES = frozenset({"disk", "permission", "interrupted", "crashed"})
+"""Error categories that are the machine's fault, not the experiment's: the disk refused the
+result, a permission was missing, the run was interrupted, the worker process died. A plain
+resume measures these again; other failures wait for ``retry_failed``."""
+
 
 class DeviceEnergy(BaseModel):
     """Energy of one measured device over the window."""

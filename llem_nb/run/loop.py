@@ -10,8 +10,10 @@ written and opens the study dir (lock, ``study.yaml``, ``journal.jsonl``);
 - KeyboardInterrupt (the kernel's stop button) ends the loop cleanly: a subprocess
   child is killed, the running experiment is journaled ``interrupted``, and the
   partial ``StudyResult`` is returned with ``interrupted=True`` (nothing re-raised,
-  never ``sys.exit``). ``StudyRun.stop()`` does the same from another thread.
-- Resume reruns exactly the pairs that are not done (see ``llem_nb.run.studydir``).
+  never ``sys.exit``). ``StudyRun.stop()`` does the same from another thread; the CLI
+  turns SIGTERM into a KeyboardInterrupt (``llem_nb.cli.signals``) to get the same.
+- Resume reruns exactly the pairs that are not done, and those the machine failed (see
+  ``llem_nb.run.studydir``).
 - ``StudyConfig.reuse`` goes to every runner; one that keeps a model is told to free it when
   another runner takes over and when the study ends: a study never holds two models.
 """
@@ -56,6 +58,8 @@ class StudyRun:
         tasks: list[Task],
         skipped: int,
         resumed: bool,
+        rerun_machine: int = 0,
+        failed_kept: int = 0,
         invalid: list[InvalidPoint],
         runners: Mapping[str, Runner],
         owned_runners: bool,
@@ -69,6 +73,8 @@ class StudyRun:
         self.tasks = [dataclasses.replace(t, index=i) for i, t in enumerate(tasks)]
         self.skipped = skipped
         self.resumed = resumed
+        self.rerun_machine = rerun_machine
+        self.failed_kept = failed_kept
         self.invalid = invalid
         self.runners = dict(runners)
         self._owned = owned_runners
@@ -135,6 +141,8 @@ class StudyRun:
             invalid=self.invalid,
             skipped=self.skipped,
             resumed=self.resumed,
+            rerun_machine=self.rerun_machine,
+            failed_kept=self.failed_kept,
         )
         self._t0 = time.perf_counter()
         pause: Pause | None = None
@@ -196,7 +204,7 @@ class StudyRun:
                     after.point.config, cycle=after.cycle, study=self.name
                 )
 
-    def _dispatch_concurrent(self, runner: Any) -> Iterator[tuple[Task, ExperimentResult]]:
+    def _dispatch_concurrent(self, runner: Runner) -> Iterator[tuple[Task, ExperimentResult]]:
         """Submit every task (the cluster queues them), yield results in arrival order.
 
         Gaps and cooldowns do not apply: tasks run on different machines at once.

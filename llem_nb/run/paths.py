@@ -1,13 +1,15 @@
 """The paths a study names, checked before anything runs.
 
 A dataset file that is not there would otherwise become a failed row an hour into a
-sweep, and a results dir that is a file a bare ``NotADirectoryError``. (The study file
-and its ``base:`` file are checked when read: ``config.studyfile``.)
+sweep, and a results dir that is a file, or that the OS refuses (a name too long,
+``/proc``), a bare ``OSError``. (The study file and its ``base:`` file are checked when
+read: ``config.studyfile``.)
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,8 +47,22 @@ def check_datasets(points: Iterable[Point]) -> None:
 
 
 def check_results_dir(results_dir: str | Path) -> None:
-    """The results dir is a directory, or can be made as one."""
+    """The results dir is a directory, or can be made as one: every name short enough,
+    its parents directories, and a directory can really be created there (a probe made and
+    removed at once: ``/proc``, a read-only mount or a full quota say no only when asked)."""
     path = Path(results_dir).expanduser()
+    try:
+        _check_results_dir(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"results_dir {str(path)!r} is refused by the operating system: "
+            f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else ""),
+            field="results_dir",
+            fix="give a directory on a writable disk, with a shorter path",
+        ) from None
+
+
+def _check_results_dir(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise ConfigError(
             f"results_dir {str(path)!r} is a file, not a directory",
@@ -60,9 +76,19 @@ def check_results_dir(results_dir: str | Path) -> None:
             field="results_dir",
             fix="give a directory whose parents are directories",
         )
+    name_max = os.pathconf(parent, "PC_NAME_MAX")
+    for part in path.relative_to(parent).parts if parent != Path(".") else path.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise ConfigError(
+                f"results_dir {str(path)!r}: the name {part[:40]!r}… is "
+                f"{len(os.fsencode(part))} bytes, longer than this file system allows ({name_max})",
+                field="results_dir",
+                fix=f"give a directory whose every name is at most {name_max} bytes",
+            )
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(
             f"results_dir {str(path)!r}: no permission to write in {str(parent)!r}",
             field="results_dir",
             fix="give a directory you may write to",
         )
+    os.rmdir(tempfile.mkdtemp(prefix=".llem-probe-", dir=parent))

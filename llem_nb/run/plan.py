@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llem_nb.backends.base import get_backend, load_identity
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.study import InvalidPoint, Point, StudyConfig, expand
 from llem_nb.errors import ConfigError, LlemWarning
 from llem_nb.results.labels import point_label
+from llem_nb.run.paths import check_datasets
 from llem_nb.runners.base import Runner, make_runner
 from llem_nb.runners.resolve import resolve_runner
 
@@ -136,6 +138,17 @@ def resolve_runners(
         if spec != specs[backend]:
             log.info("runner for %s: %s (isolated: several backends)", backend, spec.value)
     return {b: make_runner(s.value, source=s.source) for b, s in isolated.items()}
+
+
+def plan_experiment(config: ExperimentConfig, runner: Any) -> tuple[Task, Runner]:
+    """One experiment as a one-point study's plan: its task, and its runner resolved and
+    preflighted exactly as ``Study.run`` would (``runner``: any value ``Study.run`` takes)."""
+    point = Point(config=config, overrides={})
+    check_datasets([point])
+    runners = resolve_runners([config.backend], runner, {}, [point])
+    preflight([point], runners)
+    task = Task(0, point, 0, config.config_hash, config.experiment_id, config.backend)
+    return task, runners[config.backend]
 
 
 def preflight(points: list[Point], runners: Mapping[str, Runner]) -> None:

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
 class StudyResult:
     """A study run: its dir, this run's results, and (``df``) every result in the dir.
 
-    ``skipped`` counts experiments a resume found already done; ``interrupted`` is
-    True when the run stopped early (KeyboardInterrupt or ``stop()``).
+    ``skipped`` counts experiments a resume found already done (``failed_kept`` of them
+    failed on their own and wait for ``retry_failed``); ``rerun_machine`` counts those it ran
+    again because the machine failed them (disk, interrupt, crashed worker); ``interrupted``
+    is True when the run stopped early (KeyboardInterrupt, SIGTERM or ``stop()``).
     """
 
     name: str
@@ -31,6 +33,8 @@ class StudyResult:
     interrupted: bool = False
     skipped: int = 0
     resumed: bool = False
+    rerun_machine: int = 0
+    failed_kept: int = 0
     _df: Any = None
 
     @property
@@ -84,6 +88,12 @@ def study_result_html(result: StudyResult) -> str:
     ]
     if getattr(result, "skipped", 0):
         rows.append(("skipped (already done)", result.skipped))
+    if result.rerun_machine:
+        rows.append(("re-run (machine failures)", result.rerun_machine))
+    if result.failed_kept:
+        rows.append(
+            ("failed, not re-run", flagged(f"{result.failed_kept} (retry_failed=True)", False))
+        )
     title = f"StudyResult {result.name}" + (" (interrupted)" if result.interrupted else "")
     head = kv_table(title, rows)
     if not result.results and not getattr(result, "skipped", 0):

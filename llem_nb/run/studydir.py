@@ -1,11 +1,16 @@
 """Opening a study directory, new or resumed: find it, refuse a changed definition, lock it,
 and plan what is left to run.
 
+A resume refuses a changed definition (``llem_nb.run.definition``).
+
 The plan trusts result files over the journal: a (hash, cycle) pair is done when
 its result file loads and names that pair. So a finished pair whose file is
 missing or corrupt is rerun (with a warning, the bad file kept aside as
 ``*.result.json.corrupt-N``), and a pair whose file landed just before a crash,
-before its journal line, is adopted rather than measured twice.
+before its journal line, is adopted rather than measured twice. A failure that was the
+machine's (``MACHINE_FAILURES``: the disk refused the result, the run was interrupted, the
+worker died) is measured again by a plain resume; the experiment's own failures only with
+``retry_failed``.
 """
 
 from __future__ import annotations
@@ -13,24 +18,22 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from llem_nb.config.keys import flatten
 from llem_nb.config.study import StudyConfig
 from llem_nb.errors import ConfigError, LlemWarning, ResultError
-from llem_nb.results.schema import RESULT_KIND
+from llem_nb.results.schema import MACHINE_FAILURES, RESULT_KIND
 from llem_nb.results.store import ResultStore
-from llem_nb.run.journal import JOURNAL_NAME, Journal, JournalState, replay
+from llem_nb.run.definition import STUDY_FILE, check_definition, recorded_definition
+from llem_nb.run.journal import JOURNAL_NAME, Journal, JournalState, JournalWarning, replay
 from llem_nb.run.lock import StudyLock
 
 if TYPE_CHECKING:
     from llem_nb.run.plan import Task
-
-STUDY_FILE = "study.yaml"
 
 
 class ResumeWarning(LlemWarning):
@@ -58,46 +61,9 @@ def find_latest(results_dir: str | os.PathLike[str], name: str) -> Path | None:
     return max(found)[2] if found else None
 
 
-def read_definition(study_dir: Path) -> StudyConfig:
-    path = study_dir / STUDY_FILE
-    if not path.is_file():
-        raise ConfigError(
-            f"{study_dir} is not a study directory: it has no {STUDY_FILE}",
-            field="resume",
-            fix="pass the directory a study run created (StudyResult.dir)",
-        )
-    return StudyConfig.from_yaml(path)
-
-
-def definition_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Dotted keys whose values differ, as ``key: old → new`` lines."""
-    a, b = flatten(old), flatten(new)
-    lines = []
-    for key in sorted(set(a) | set(b)):
-        if a.get(key, "<unset>") != b.get(key, "<unset>"):
-            lines.append(f"{key}: {a.get(key, '<unset>')!r} → {b.get(key, '<unset>')!r}")
-    return lines
-
-
-def check_definition(study_dir: Path, config: StudyConfig, *, force: bool) -> list[str]:
-    """Raise ConfigError naming what changed since ``study_dir`` was created, unless ``force``."""
-    old = read_definition(study_dir)
-    same = {"reuse"}  # how a run loads models, not what it measures
-    changes = definition_changes(
-        old.model_dump(mode="json", exclude=same), config.model_dump(mode="json", exclude=same)
-    )
-    if changes and not force:
-        raise ConfigError(
-            f"study {config.name!r} changed since {study_dir} was created: " + "; ".join(changes),
-            field="resume",
-            fix="resume with the original definition (Study.resume(dir)), start a new run "
-            "(resume=False), or pass force=True to resume under the new definition",
-        )
-    return changes
-
-
 def file_status(path: Path, task: Task) -> tuple[str | None, str]:
-    """(``ok``/``failed``, "") for a result file that loads and names ``task``; else (None, why)."""
+    """(``ok``/``failed``/``machine``, "") for a result file that loads and names ``task``
+    (``machine``: failed, for a reason in ``MACHINE_FAILURES``); else (None, why)."""
     try:
         with open(path, "rb") as fh:
             data = json.loads(fh.read())
@@ -115,6 +81,9 @@ def file_status(path: Path, task: Task) -> tuple[str | None, str]:
     status = data.get("status")
     if status not in ("ok", "failed"):
         return None, f"has an unknown status {status!r}"
+    error = data.get("error")
+    if status == "failed" and isinstance(error, dict) and error.get("category") in MACHINE_FAILURES:
+        return "machine", ""
     return str(status), ""
 
 
@@ -133,10 +102,15 @@ def retire(path: Path, reason: str) -> Path | None:
 @dataclass
 class ResumePlan:
     """Which tasks run again, which are done, which done ones the journal did not know,
-    and which result files to move aside before rerunning (applied only once checks pass)."""
+    and which result files to move aside before rerunning (applied only once checks pass).
+
+    ``machine``: the tasks in ``run`` that the machine failed last time; ``failed``: the
+    tasks in ``done`` that failed on their own and wait for ``retry_failed``."""
 
     run: list[Task] = field(default_factory=list)
     done: list[Task] = field(default_factory=list)
+    machine: list[Task] = field(default_factory=list)
+    failed: list[Task] = field(default_factory=list)
     adopted: list[tuple[Task, str]] = field(default_factory=list)
     retire: list[tuple[Path, str]] = field(default_factory=list)
 
@@ -159,17 +133,25 @@ def plan_resume(
                     ResumeWarning,
                     stacklevel=4,
                 )
-            if journaled == "failed" and why == "is missing" and not retry_failed:
+            lost = pair is not None and _machine_failed(pair.state, pair.category)
+            if journaled == "failed" and not lost and why == "is missing" and not retry_failed:
                 plan.done.append(task)
+                plan.failed.append(task)
                 continue
             if path.exists():
                 plan.retire.append((path, "corrupt"))
             plan.run.append(task)
+            if lost:
+                plan.machine.append(task)
             continue
-        if status == "failed" and retry_failed:
+        if status == "machine" or (status == "failed" and retry_failed):
             plan.retire.append((path, "failed"))
             plan.run.append(task)
+            if status == "machine":
+                plan.machine.append(task)
             continue
+        if status == "failed":
+            plan.failed.append(task)
         wanted = "finished" if status == "ok" else "failed"
         if journaled != wanted:
             plan.adopted.append((task, wanted))
@@ -177,9 +159,31 @@ def plan_resume(
     return plan
 
 
+def _machine_failed(state: str, category: str | None) -> bool:
+    """A journaled pair the machine lost: started and never ended (the process died),
+    interrupted, or failed for a reason in ``MACHINE_FAILURES``."""
+    return state in ("started", "interrupted") or (
+        state == "failed" and category in MACHINE_FAILURES
+    )
+
+
+def _say_failed_kept(plan: ResumePlan, study_dir: Path) -> None:
+    if plan.failed:
+        n = len(plan.failed)
+        warnings.warn(
+            f"{n} failed experiment{'s were' if n > 1 else ' was'} not run again in "
+            f"{study_dir} (failed on {'their' if n > 1 else 'its'} own, not for the machine); "
+            "resume with "
+            "retry_failed=True (llem-nb resume --retry-failed) to measure them again",
+            ResumeWarning,
+            stacklevel=5,
+        )
+
+
 @dataclass
 class OpenedDir:
-    """A locked study dir with its journal open, and the tasks this run must do."""
+    """A locked study dir with its journal open, and the tasks this run must do
+    (``rerun_machine``, ``failed_kept``: ``ResumePlan.machine`` and ``.failed``, counted)."""
 
     dir: Path
     tasks: list[Task]
@@ -187,6 +191,8 @@ class OpenedDir:
     resumed: bool
     journal: Journal
     lock: StudyLock
+    rerun_machine: int = 0
+    failed_kept: int = 0
 
 
 def new_study_dir(results_dir: Path, name: str) -> Path:
@@ -248,7 +254,12 @@ def open_study_dir(
     runs before anything is written; whatever it raises leaves the dir as it was.
     """
     study_dir = _target(config.name, results_dir, resume)
-    changes = check_definition(study_dir, config, force=force) if study_dir else []
+    changes: list[str] = []
+    if study_dir is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", JournalWarning)  # said once, when planning below
+            recorded = recorded_definition(replay(study_dir / JOURNAL_NAME))
+        changes = check_definition(study_dir, config, force=force, recorded=recorded)
     resumed = study_dir is not None
     if study_dir is None:
         check(list(tasks))
@@ -262,6 +273,7 @@ def open_study_dir(
             check(plan.run)
             for path, reason in plan.retire:
                 retire(path, reason)
+            _say_failed_kept(plan, study_dir)
         if changes or not resumed:
             _write_definition(study_dir, config)
         journal = Journal(study_dir / JOURNAL_NAME, sync_interval_s=sync_interval_s)
@@ -272,7 +284,10 @@ def open_study_dir(
             resumed=resumed,
             planned=len(plan.run),
             skipped=len(plan.done),
+            rerun_machine=len(plan.machine),
+            failed_kept=len(plan.failed),
             changes=changes,
+            definition=config.model_dump(mode="json"),
             sync=False,
         )
         records = [{"event": e, **t.pair, "recovered": True} for t, e in plan.adopted]
@@ -281,4 +296,13 @@ def open_study_dir(
     except BaseException:
         lock.release()
         raise
-    return OpenedDir(study_dir, plan.run, len(plan.done), resumed, journal, lock)
+    return OpenedDir(
+        study_dir,
+        plan.run,
+        len(plan.done),
+        resumed,
+        journal,
+        lock,
+        rerun_machine=len(plan.machine),
+        failed_kept=len(plan.failed),
+    )

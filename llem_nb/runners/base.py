@@ -6,13 +6,14 @@ uses, with defaults, so a plugin runner is a subclass with ``_execute`` (~50 lin
 ``preflight`` (checks before anything runs), ``prepare`` (the next experiment, announced
 while the current one runs), ``checks_backend`` (whether ``preflight``
 already ran the backend's own checks, e.g. in another interpreter), ``concurrent`` /
-``submit`` / ``result`` (runners that dispatch several experiments at once), ``cancel``,
-``close``. Runners are found by name through ``llem_nb.config.plugins``.
+``submit`` / ``wait`` / ``result`` (runners that dispatch several experiments at once),
+``cancel``, ``release``, ``close``. Runners are found by name through ``llem_nb.config.plugins``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -60,6 +61,11 @@ class Runner(ABC):
 
     def submit(self, config: ExperimentConfig, *, cycle: int, study: str) -> Any:
         """Start one experiment without waiting (``concurrent`` runners); a handle."""
+        raise NotImplementedError(f"runner {self.name!r} runs one experiment at a time")
+
+    def wait(self, handles: Iterable[Any], timeout_s: float | None = None) -> list[Any]:
+        """The ``submit``-ted handles that have finished (at least one, unless ``timeout_s``
+        passed first)."""
         raise NotImplementedError(f"runner {self.name!r} runs one experiment at a time")
 
     def result(self, handle: Any) -> ExperimentResult:

@@ -74,6 +74,7 @@ class SubprocessRunner(Runner):
         self.python = python or sys.executable
         self._proc: subprocess.Popen[bytes] | None = None
         self._worker: Worker | None = None
+        self._cancelled = False
 
     @classmethod
     def from_arg(cls, arg: str, *, source: str | None = None) -> SubprocessRunner:
@@ -97,6 +98,7 @@ class SubprocessRunner(Runner):
             preflight_in(self.python, config)
 
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
+        self._cancelled = False
         if self.reuse == "auto":
             return self._in_worker(config, cycle=cycle, study=study)
         exchange = Exchange(config, cycle=cycle, study=study)
@@ -123,8 +125,9 @@ class SubprocessRunner(Runner):
                 )
                 timed_out.exchange_dir = str(exchange.dir)
                 raise timed_out from None
-            except BaseException:
+            except BaseException as exc:
                 _kill(proc)
+                _drop_if_interrupted(exchange, exc)
                 raise
             finally:
                 self._proc = None
@@ -132,8 +135,7 @@ class SubprocessRunner(Runner):
         if result is not None:
             exchange.cleanup()
             return result
-        failure = _child_failure(config, exchange, code)
-        raise failure
+        raise self._failure(config, exchange, code)
 
     def _worker_for(self, config: ExperimentConfig) -> Worker:
         """The live worker serving this load key in this environment, else a new one."""
@@ -161,19 +163,31 @@ class SubprocessRunner(Runner):
                 category="timeout",
                 exchange_dir=str(exchange.dir),
             ) from None
-        except BaseException:
+        except BaseException as exc:
             self._worker = None
+            _drop_if_interrupted(exchange, exc)
             raise
         finally:
             self._proc = None
         if reply is None:
             self._worker = None
-            raise _child_failure(config, exchange, worker.kill())
+            raise self._failure(config, exchange, worker.kill())
         result = exchange.read_result() if reply.ok else None
         if result is not None:
             exchange.cleanup()
             return result
-        raise _child_failure(config, exchange, 1)
+        raise self._failure(config, exchange, 1)
+
+    def _failure(self, config: ExperimentConfig, exchange: Exchange, code: int) -> RunnerError:
+        """Why the child gave no result; a child ``cancel`` killed leaves no files behind."""
+        if self._cancelled:
+            exchange.cleanup()
+            return RunnerError(
+                f"experiment {config.experiment_id} was stopped (its process was killed)",
+                fix="resume the study to measure it",
+                category="interrupted",
+            )
+        return _child_failure(config, exchange, code)
 
     def release(self) -> None:
         """Stop the worker (it frees its model first)."""
@@ -188,6 +202,7 @@ class SubprocessRunner(Runner):
         """Kill the running child (and its process group); ``run`` then raises."""
         proc = self._proc
         if proc is not None and proc.returncode is None:
+            self._cancelled = True
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -201,6 +216,12 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     except (ProcessLookupError, PermissionError):
         proc.kill()
     proc.wait()
+
+
+def _drop_if_interrupted(exchange: Exchange, exc: BaseException) -> None:
+    """An interrupted experiment (Ctrl-C, SIGTERM) has nothing to inspect: remove its files."""
+    if isinstance(exc, KeyboardInterrupt):
+        exchange.cleanup()
 
 
 def _child_failure(config: ExperimentConfig, exchange: Exchange, code: int) -> RunnerError:

@@ -20,14 +20,13 @@ from llem_nb.config.sections import CycleOrder, Reuse
 from llem_nb.config.study import InvalidPoint, Point, StudyConfig, check_axis_value, expand
 from llem_nb.errors import ConfigError
 from llem_nb.results.html import flagged, frame_html, kv_table
+from llem_nb.run.options import RunnerArg, options_signature
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from llem_nb.run.handle import RunHandle
-    from llem_nb.run.progress import Callback
     from llem_nb.run.result import StudyResult
-    from llem_nb.run.start import RunnerArg
 
 
 class Study:
@@ -198,56 +197,34 @@ class Study:
 
     # ------------------------------------------------------------------ running
 
+    @options_signature()
     def run(
-        self,
-        runner: RunnerArg = None,
-        results_dir: str | Path = "results",
-        *,
-        progress: bool = True,
-        callbacks: list[Callback] | None = None,
-        resume: bool | str | Path = False,
-        retry_failed: bool = False,
-        force: bool = False,
-        nvml: Any = None,
+        self, runner: RunnerArg = None, results_dir: str | Path = "results", **options: Any
     ) -> StudyResult:
         """Run every point × cycle; returns a ``StudyResult`` with ``.df`` and ``.dir``.
 
-        Results go to a new dir ``<results_dir>/<name>_<timestamp>``, locked while the
-        run lasts. ``resume=True`` instead continues the latest run of this study under
-        ``results_dir`` (``resume=<dir>``: that one): finished experiments are skipped,
-        interrupted ones rerun, failed ones rerun only with ``retry_failed=True``. A
-        study whose definition changed since is refused (the error names what changed)
-        unless ``force=True``. KeyboardInterrupt stops cleanly and returns the partial
-        result (``interrupted=True``). ``nvml`` replaces ``pynvml`` for the cooldown's
-        temperature reads (tests pass ``llem_nb.testing.FakeNvml``).
+        ``options``: the other fields of ``llem_nb.run.options.RunOptions`` (``progress``,
+        ``callbacks``, ``resume``, ``retry_failed``, ``force``, ``nvml``), each documented
+        there; an unknown name is refused before anything runs. Results go to a new dir
+        ``<results_dir>/<name>_<timestamp>``, locked while the run lasts. ``resume=True``
+        instead continues the latest run of this study under ``results_dir``
+        (``resume=<dir>``: that one): finished experiments are skipped, interrupted ones and
+        those the machine failed rerun, the others that failed rerun only with
+        ``retry_failed=True`` (a ``ResumeWarning`` says how many wait). A study whose
+        definition changed since is refused (the error names what changed) unless
+        ``force=True``. KeyboardInterrupt stops cleanly and returns the partial result
+        (``interrupted=True``).
         """
         from llem_nb.run.start import run_study
 
-        return run_study(
-            self.config,
-            runner=runner,
-            results_dir=results_dir,
-            progress=progress,
-            callbacks=callbacks,
-            resume=resume,
-            retry_failed=retry_failed,
-            force=force,
-            nvml=nvml,
-        )
+        return run_study(self.config, runner=runner, results_dir=results_dir, **options)
 
+    @options_signature(progress=False)
     def start(
-        self,
-        runner: RunnerArg = None,
-        results_dir: str | Path = "results",
-        *,
-        progress: bool = False,
-        callbacks: list[Callback] | None = None,
-        resume: bool | str | Path = False,
-        retry_failed: bool = False,
-        force: bool = False,
-        nvml: Any = None,
+        self, runner: RunnerArg = None, results_dir: str | Path = "results", **options: Any
     ) -> RunHandle:
-        """Like ``run()`` but in a background thread: returns a ``RunHandle`` at once.
+        """Like ``run()`` (the same options; no progress view unless ``progress=True``) but in
+        a background thread: returns a ``RunHandle`` at once.
 
         Bad input raises here, before anything runs. ``handle.wait()`` returns the
         StudyResult; ``handle.stop()`` stops cleanly; ``handle.progress`` is a snapshot.
@@ -255,47 +232,35 @@ class Study:
         from llem_nb.run.handle import RunHandle
         from llem_nb.run.start import prepare_run
 
-        run = prepare_run(
-            self.config,
-            runner=runner,
-            results_dir=results_dir,
-            progress=progress,
-            callbacks=callbacks,
-            resume=resume,
-            retry_failed=retry_failed,
-            force=force,
-            nvml=nvml,
+        options = {"progress": False, **options}
+        return RunHandle(
+            prepare_run(self.config, runner=runner, results_dir=results_dir, **options)
         )
-        return RunHandle(run)
 
     @classmethod
-    def resume(
-        cls,
-        study_dir: str | Path,
-        runner: RunnerArg = None,
-        *,
-        progress: bool = True,
-        callbacks: list[Callback] | None = None,
-        retry_failed: bool = False,
-        nvml: Any = None,
-    ) -> StudyResult:
+    @options_signature(skip=("results_dir", "resume"))
+    def resume(cls, study_dir: str | Path, runner: RunnerArg = None, **options: Any) -> StudyResult:
         """Finish the run in ``study_dir`` (``StudyResult.dir``), after a crash or interrupt.
 
         Reads the definition from its ``study.yaml``; runs exactly the experiment ×
-        cycle pairs that have no valid result yet (failed ones too, with
-        ``retry_failed=True``). Works after a kernel restart: nothing but the dir is needed.
+        cycle pairs that have no valid result yet, or whose failure was the machine's
+        (disk, interrupt, crashed worker); the experiments' own failures too with
+        ``retry_failed=True``. A ``study.yaml`` edited since the last run is refused
+        unless ``force=True``. Works after a kernel restart: nothing but the dir is needed.
+        Other options as ``run()``'s.
         """
-        from llem_nb.run.studydir import read_definition
+        from llem_nb.run.definition import read_definition
 
+        for name in ("results_dir", "resume"):
+            if name in options:
+                raise ConfigError(
+                    f"Study.resume takes no {name!r}: the study dir says where",
+                    field=name,
+                    fix="pass the study dir as the first argument",
+                )
         study = cls.from_config(read_definition(Path(study_dir)))
-        return study.run(
-            runner,
-            progress=progress,
-            callbacks=callbacks,
-            resume=study_dir,
-            retry_failed=retry_failed,
-            nvml=nvml,
-        )
+        parent = Path(study_dir).parent
+        return study.run(runner, parent, resume=study_dir, **options)
 
     def __repr__(self) -> str:
         points = self.points

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-from llem_nb.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
+from llem_nb.cli import (
+    EXIT_CONFIG,
+    EXIT_CRASH,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    main,
+)
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.plugins import register_runner
 from llem_nb.results.schema import ExperimentResult
@@ -117,6 +125,43 @@ def test_config_and_path_problems_exit_3_before_anything_runs(
     assert re.search(expected, err), err
     assert "Traceback" not in err and "fix:" in err
     assert not results.is_dir()
+
+
+@pytest.mark.parametrize("where", ["name_too_long", "proc"])
+def test_a_results_dir_the_os_rejects_exits_3_naming_it(
+    fake_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    study = write_study(tmp_path / "study.yaml", fake_backend)
+    results = tmp_path / ("x" * 300) if where == "name_too_long" else Path("/proc/llem-nb-test")
+    code = main(["run", str(study), "--results-dir", str(results)])
+    err = capsys.readouterr().err
+    assert code == EXIT_CONFIG, err
+    assert f"results_dir {str(results)!r}" in err and "fix:" in err
+    assert "Traceback" not in err
+
+
+class Crashing(Runner):
+    """A runner with a bug: its preflight raises what no one expects."""
+
+    name = "crashing"
+
+    def preflight(self, config: ExperimentConfig) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
+        raise AssertionError("never reached")
+
+
+def test_an_unhandled_crash_has_its_own_exit_code(
+    fake_backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    register_runner("crashing", Crashing, child_processes=False)
+    study = write_study(tmp_path / "study.yaml", fake_backend)
+    code = main(["run", str(study), "--runner", "crashing", "--results-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == EXIT_CRASH and EXIT_CRASH not in (EXIT_OK, EXIT_FAILED, EXIT_CONFIG)
+    assert "ZeroDivisionError: division by zero" in err and "Traceback" in err
+    assert "internal error" in err
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,7 @@ from tests.support.faultkit import (
     StartedLog,
     alive,
     all_pairs,
+    failure_categories,
     fake_study,
     journal_states,
     kill_later,
@@ -36,8 +37,9 @@ from llem_nb.config.plugins import register_backend
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.errors import BackendError
 from llem_nb.measure.harness import Harness
-from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.schema import MACHINE_FAILURES, ExperimentResult
 from llem_nb.run.start import prepare_run
+from llem_nb.run.studydir import ResumeWarning
 from llem_nb.runners.base import Runner
 from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend, FakeGpu, FakeNvml
@@ -46,9 +48,11 @@ from llem_nb.testing import FakeBackend, FakeGpu, FakeNvml
 def resume_and_check(study: Study, study_dir: Path, *, retry_failed: bool = False) -> StartedLog:
     """Resume; assert it ran exactly the missing pairs and kept every finished result."""
     before = result_files(study_dir)
-    states = journal_states(study_dir)
     ok = {k for k, data in before.items() if json.loads(data)["status"] == "ok"}
-    failed = {k for k, s in states.items() if s == "failed"} | (set(before) - ok)
+    failed = {
+        k for k, category in failure_categories(study_dir).items()
+        if category not in MACHINE_FAILURES
+    }  # fmt: skip
     expected = all_pairs(study) - ok - (set() if retry_failed else failed)
     log = StartedLog()
     Study.resume(study_dir, progress=False, callbacks=[log], retry_failed=retry_failed)
@@ -202,8 +206,39 @@ def test_result_write_fails(fake_backend: str, tmp_path: Path, monkeypatch, faul
     failed = [x for x in journal if x["event"] == "failed"]
     assert len(failed) == 2 and {x["category"] for x in failed} == {"disk"}
     assert not list(res.dir.glob(".*.tmp-*"))
-    assert resume_and_check(study, res.dir).started == []
-    assert len(resume_and_check(study, res.dir, retry_failed=True).started) == 2
+    assert len(resume_and_check(study, res.dir).started) == 2  # the machine's failures
+    assert resume_and_check(study, res.dir, retry_failed=True).started == []
+
+
+def test_plain_resume_reruns_machine_failures_not_experiment_failures(
+    fake_backend: str, tmp_path: Path, monkeypatch
+) -> None:
+    """The engine's failures (batch size 2) wait for retry_failed; results the disk refused
+    (batch size 3) are measured again by a plain resume, and the resume says how many."""
+    register_backend("flaky", FlakyBackend, child_processes=False)
+    study = fake_study("flaky")
+    real_link = os.link
+    published: list[str] = []
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if len(published) >= 2 and json.loads(Path(src).read_text())["status"] == "ok":
+            raise PermissionError(errno.EACCES, "Permission denied")
+        real_link(src, dst, *args, **kwargs)
+        published.append(str(dst))
+
+    monkeypatch.setattr(os, "link", link)
+    first = study.run(results_dir=tmp_path, progress=False)
+    monkeypatch.undo()
+    categories = sorted(r.error.category for r in first.failed if r.error)
+    assert categories == ["disk", "disk", "error", "error"]
+    assert loads_cleanly(first.dir) == 6  # the disk's failures are kept as failed rows
+    with pytest.warns(ResumeWarning, match="2 failed experiments were not run again"):
+        log = resume_and_check(study, first.dir)
+    assert len(log.started) == 2
+    assert {e.label for e in log.events if e.kind == "started"} == {"batch_size=3"}
+    again = Study.resume(first.dir, progress=False)
+    assert (again.skipped, again.rerun_machine, again.failed_kept) == (6, 0, 2)
+    assert loads_cleanly(first.dir) == 6
 
 
 class Injector:

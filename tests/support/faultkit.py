@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -42,6 +43,21 @@ def journal_states(study_dir: Path) -> dict[Pair, str]:
         warnings.simplefilter("error")
         state = replay(study_dir / JOURNAL_NAME)
     return {(p.experiment_id, p.cycle): p.state for p in state.pairs.values()}
+
+
+def failure_categories(study_dir: Path) -> dict[Pair, str | None]:
+    """The failure category of every failed pair: from its result file, else its journal line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        state = replay(study_dir / JOURNAL_NAME)
+    out = {
+        (p.experiment_id, p.cycle): p.category for p in state.pairs.values() if p.state == "failed"
+    }
+    for pair, data in result_files(study_dir).items():
+        record = json.loads(data)
+        if record["status"] == "failed":
+            out[pair] = record["error"]["category"]
+    return out
 
 
 def loads_cleanly(study_dir: Path) -> int:
