@@ -73,6 +73,9 @@ class ExperimentConfig(_Section):
         except ValidationError as exc:
             raise config_error(exc, type(self)) from None
 
+    # Validation (``model_validate``) keeps pydantic's own path: only a direct call comes here.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @field_validator("model", "dataset", mode="before")
     @classmethod
     def _path_as_text(cls, value: Any) -> Any:
