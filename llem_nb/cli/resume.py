@@ -9,9 +9,16 @@ from typing import Any
 def cmd_resume(args: argparse.Namespace) -> int:
     """Exit codes as ``llem_nb.cli`` lists them: 0 ok, 1 some failed, 130 interrupted (this
     module cannot import them from the package that imports it)."""
+    from pathlib import Path
+
     from llem_nb.cli.demo import summary_table
+    from llem_nb.errors import ConfigError
     from llem_nb.study.study import Study
 
+    if not Path(args.dir).exists():
+        raise ConfigError(
+            f"{args.dir} does not exist", field="DIR", fix="pass a study run's directory"
+        )
     result = Study.resume(args.dir, args.runner, retry_failed=args.retry_failed)
     done = len(result.results)
     print(f"resumed {result.name}: {result.skipped} already done, {done} run now")
