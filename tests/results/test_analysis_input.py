@@ -11,6 +11,7 @@ import pytest
 import llem_nb as ll
 from llem_nb.cli import EXIT_CONFIG, main
 from llem_nb.errors import ConfigError, LlemError
+from llem_nb.results.frame import ResultsWarning
 from tests.support.results_data import sweep
 
 # batch: gross J per cycle (100 output tokens), so J/token = value / 100
@@ -74,3 +75,19 @@ def test_concatenated_studies_keep_configs_apart_and_name_the_study(tmp_path: Pa
     cmp = ll.compare(both, {"study": "one", "batch_size": 1}, {"study": "two", "batch_size": 1})
     assert (cmp.a, cmp.b) == ("one: batch_size=1", "two: batch_size=1")
     assert cmp.mean_a == pytest.approx(0.31) and cmp.mean_b == pytest.approx(0.10)
+
+
+def test_a_result_file_overwritten_with_another_experiments_result_is_no_second_row(
+    tmp_path: Path,
+) -> None:
+    directory = sweep(tmp_path / "r", {1: (30.0,), 4: (15.0,)})
+    files = sorted(directory.glob("*.result.json"))
+    assert len(ll.load_results(directory)) == 2  # the index now holds both
+    first, second = files
+    first.write_bytes(second.read_bytes())
+    for index in (True, False):
+        with pytest.warns(ResultsWarning, match=first.name) as caught:
+            df = ll.load_results(directory, index=index)
+        assert "holds experiment" in str(caught[0].message)
+        assert len(df) == 1
+        assert df["experiment_id"].tolist() == [second.name.split("_c")[0]]
