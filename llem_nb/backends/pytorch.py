@@ -23,6 +23,8 @@ from typing import Any
 from llem_nb.backends import _hf
 from llem_nb.backends._step_timing import StepClock, StepTimer, step_timer_for
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
+from llem_nb.backends.deadline import StopAtDeadline
+from llem_nb.backends.deadline import passed as deadline_passed
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.nvml_devices import check_visible_devices, nvml_indices_for
 from llem_nb.errors import BackendError, ConfigError
@@ -220,7 +222,7 @@ class PytorchBackend(Backend):
             ).to(self._input_device)
             clock = StepClock(timer, self.phase_marker)
             with torch.inference_mode():
-                out = model.generate(**enc, stopping_criteria=[clock])
+                out = model.generate(**enc, stopping_criteria=[clock, StopAtDeadline()])
             end = timer.finish()
             new = out[:, enc["input_ids"].shape[1] :].tolist()
             steps = len(new[0]) if new else 0
@@ -241,6 +243,8 @@ class PytorchBackend(Backend):
                         token_ids=row[:n_out],
                     )
                 )
+            if deadline_passed():
+                break
         return result
 
     def _timer(self) -> StepTimer:

@@ -35,6 +35,7 @@ from llem_nb.backends import _vllm_args as args
 from llem_nb.backends import _vllm_env as engine_env
 from llem_nb.backends._vllm_timing import Clock, StepTracker
 from llem_nb.backends.base import Backend, GenerationOutput, key_of
+from llem_nb.backends.deadline import passed as deadline_passed
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import BackendError, ConfigError, LlemWarning
 
@@ -248,6 +249,8 @@ class VllmBackend(Backend):
             result.requests.extend(tracker.results())
             result.phases.append((start, tracker.first_token_at or self._clock()))
             sources |= tracker.sources()
+            if deadline_passed():
+                break
         self._latency_sources = sources
         return result
 
@@ -260,6 +263,9 @@ class VllmBackend(Backend):
                 tracker.submit(request_id, len(ids))
                 engine.add_request(request_id, {"prompt_token_ids": ids}, params)
             while engine.has_unfinished_requests():
+                if deadline_passed():
+                    engine.abort_request(tracker.unfinished())
+                    return
                 tracker.observe(engine.step())
         except Exception as exc:
             pending = tracker.unfinished()

@@ -14,8 +14,6 @@ import math
 import re
 from typing import Any
 
-_LIMIT = re.compile(r"^\s*([\w.]+)\s*(<=|>=|==|!=|<|>)\s*(.+?)\s*$")
-
 
 def selector(text: str, df: Any) -> Any:
     """A label or experiment id as given; else ``key=value,…`` as a {column: value} mapping."""
@@ -42,18 +40,9 @@ def _typed(value: str, column: Any) -> Any:
 
 
 def limits(items: list[str]) -> dict[str, str]:
-    from llem_nb.errors import ConfigError
+    from llem_nb.results.constraints import limit_text
 
-    out = {}
-    for item in items:
-        match = _LIMIT.match(item)
-        if match is None:
-            raise ConfigError(
-                f"--where {item!r} is not COLUMN OP VALUE", field="--where",
-                fix='e.g. --where "ttft_ms_p90<=500" --where "throughput_output_tok_s>=100"',
-            )  # fmt: skip
-        out[match.group(1)] = f"{match.group(2)} {match.group(3)}"
-    return out
+    return dict(limit_text(item, "--where") for item in items)
 
 
 def _plain(value: Any) -> Any:

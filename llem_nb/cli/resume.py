@@ -15,9 +15,16 @@ from llem_nb.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Exit codes as ``llem_nb.cli.exits`` lists them: 0 ok, 1 some failed, 130 interrupted."""
+    from pathlib import Path
+
     from llem_nb.cli.demo import summary_table
+    from llem_nb.errors import ConfigError
     from llem_nb.study.study import Study
 
+    if not Path(args.dir).exists():
+        raise ConfigError(
+            f"{args.dir} does not exist", field="DIR", fix="pass a study run's directory"
+        )
     result = Study.resume(args.dir, args.runner, retry_failed=args.retry_failed, force=args.force)
     print(resume_line(result))
     if len(result.df):

@@ -32,6 +32,7 @@ from llem_nb.config.sections import (
     VllmConfig,
     WarmupConfig,
     _Section,
+    plain_paths,
     window_cooldown,
 )
 from llem_nb.errors import ConfigError
@@ -64,6 +65,21 @@ class ExperimentConfig(_Section):
         default_factory=dict,
         description="plugin backends' own sections, written as top-level 'name: {...}' keys",
     )
+
+    def __init__(self, /, **data: Any) -> None:
+        """As ``validate_experiment``: a bad field is a ``ConfigError`` naming it and the fix."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error(exc, type(self)) from None
+
+    # Validation (``model_validate``) keeps pydantic's own path: only a direct call comes here.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @field_validator("model", "dataset", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        return plain_paths(value)
 
     @model_validator(mode="before")
     @classmethod

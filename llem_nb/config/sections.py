@@ -7,6 +7,7 @@ them into ``ExperimentConfig``.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -28,6 +29,18 @@ _NOT_HASHED_NESTED: dict[str, set[str]] = {
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def plain_paths(value: Any) -> Any:
+    """``value`` with every ``os.PathLike`` inside it (mappings, lists) as its string, so a
+    ``Path`` is stored, hashed and written to YAML as the text a user would have typed."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        return {k: plain_paths(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain_paths(v) for v in value)
+    return value
 
 
 class DecoderConfig(_Section):

@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from llem_nb.config.experiment import ExperimentConfig, config_error, validate_experiment
 from llem_nb.config.keys import check_key, deep_merge, flatten, normalize_key, scope, set_dotted
 from llem_nb.config.plugins import BACKENDS
-from llem_nb.config.sections import CooldownConfig, CycleOrder, Reuse, _Section, study_cooldown
+from llem_nb.config.sections import (
+    CooldownConfig,
+    CycleOrder,
+    Reuse,
+    _Section,
+    plain_paths,
+    study_cooldown,
+)
 from llem_nb.errors import ConfigError
 
 
@@ -28,7 +35,8 @@ class CyclesConfig(_Section):
     seed: int = 0
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+NAME_MAX = 100
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class StudyConfig(_Section):
@@ -48,9 +56,27 @@ class StudyConfig(_Section):
         "warm-up, and a recent idle baseline); never: every experiment loads its own",
     )
 
+    @field_validator("base", "sweep", "experiments", mode="before")
+    @classmethod
+    def _paths_as_text(cls, value: Any) -> Any:
+        return plain_paths(value)
+
+    @field_validator("cycles", mode="before")
+    @classmethod
+    def _count_is_n(cls, value: Any) -> Any:
+        """``cycles: 3`` means three cycles in the default order."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return {"n": value}
+        return value
+
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
+        if len(value) > NAME_MAX:
+            raise ValueError(
+                f"study name is {len(value)} characters; it may be at most {NAME_MAX} characters "
+                "(it names a directory)"
+            )
         if not _NAME.match(value):
             raise ValueError(
                 "study name must start with a letter or digit and use only letters, digits, "

@@ -312,8 +312,9 @@ def compare(
     (cycles), else ``ResultError`` saying how to get them (``Study.cycles(3)``).
     """
     from llem_nb.errors import ConfigError
-    from llem_nb.results.stats import check_confidence, group_keys, welch
+    from llem_nb.results.stats import analysis_frame, check_confidence, group_keys, welch
 
+    df = analysis_frame(df, "compare")
     if metric not in df.columns:
         raise ConfigError(
             f"compare: no column {metric!r}",

@@ -16,6 +16,7 @@ import contextlib
 import gc
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -55,6 +56,8 @@ _NO_ENV: tuple[None, ...] = (None,) * len(_ENV)
 _SECTIONS = ("config", "environment", "error", "point")
 OWN_SUFFIX = ".result.json"
 SOURCE = "_index_file"
+_STORE_NAME = re.compile(r"^(?P<id>[0-9a-f]{12})_c(?P<cycle>\d{3,})\.result\.json$")
+"""How ``ResultStore`` names a result: ``{experiment_id}_c{cycle:03d}.result.json``."""
 
 
 def load_results(
@@ -136,12 +139,27 @@ def _read(path: str, skipped: Skips | None) -> dict[str, Any] | None:
             or type(data.get("study") or "") is not str
         ):
             why = "is malformed (experiment_id, cycle or study missing or mistyped)"
+        else:
+            why = _misnamed(os.path.basename(path), data["experiment_id"], data["cycle"])
     if not why:
         return data  # type: ignore[no-any-return]
     skip(path, why)
     if skipped is not None:
         skipped[os.path.basename(path)] = why
     return None
+
+
+def _misnamed(name: str, experiment_id: str, cycle: int) -> str:
+    """Why a store-named file holding another experiment's result is left out ("" if it
+    is not): it was overwritten or copied, and that result has its own file."""
+    match = _STORE_NAME.match(name)
+    if match is None or (match["id"], int(match["cycle"])) == (experiment_id, cycle):
+        return ""
+    return (
+        f"holds experiment {experiment_id} cycle {cycle}, not the one its name says "
+        f"({match['id']} cycle {int(match['cycle'])}): it was overwritten or copied, so it "
+        "is left out"
+    )
 
 
 def _own_frame(

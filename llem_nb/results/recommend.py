@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +27,10 @@ import numpy as np
 
 from llem_nb.results.columns import TEXT_DTYPE
 from llem_nb.results.compare import DEFAULT_GROUP
-from llem_nb.results.constraints import Constraint, Limit, parse_where
+from llem_nb.results.constraints import Limit, Where, parse_where
 from llem_nb.results.labels import format_value
 from llem_nb.results.recommend_text import notes_for, sentence_for
-from llem_nb.results.stats import check_confidence, group_keys, pareto_mask
+from llem_nb.results.stats import analysis_frame, check_confidence, group_keys, pareto_mask
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,6 +125,8 @@ def _configs(
                 row[name] = present.iloc[0] if len(present) else None
         rows.append(row)
     table = pd.DataFrame(rows)
+    if "study" in table.columns and table["study"].nunique(dropna=False) > 1:
+        table["label"] = table["study"].astype(str) + ": " + table["label"]
     mean = np.array([v.mean() if len(v) else math.nan for v in samples.values()])
     std = np.array([v.std(ddof=1) if len(v) > 1 else math.nan for v in samples.values()])
     low, high = interval(
@@ -151,7 +153,7 @@ def _one_sided_worse(best: np.ndarray, other: np.ndarray, minimize: bool) -> flo
 def recommend(
     df: pd.DataFrame,
     objective: str = "energy_per_output_token_j",
-    where: Mapping[str, Constraint] | None = None,
+    where: Where | None = None,
     *,
     minimize: bool | None = None,
     pareto: Sequence[str] | None = None,
@@ -172,6 +174,7 @@ def recommend(
     from llem_nb.errors import ConfigError, ResultError
     from llem_nb.results.columns import higher_is_better
 
+    df = analysis_frame(df, "recommend")
     for column, field in ((objective, "objective"), *((p, "pareto") for p in pareto or ())):
         if column not in df.columns or not _numeric(df, column):
             raise ConfigError(

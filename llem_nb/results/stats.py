@@ -121,6 +121,19 @@ def check_confidence(confidence: float, who: str) -> None:
         )
 
 
+def analysis_frame(df: pd.DataFrame, who: str) -> pd.DataFrame:
+    """``df`` with a fresh index (``pd.concat`` of two studies' frames repeats theirs, and
+    rows are matched to configs by it); a ``ResultError`` when it has no rows."""
+    from llem_nb.errors import ResultError
+
+    if len(df) == 0:
+        raise ResultError(
+            f"{who}: the frame has no rows (no result files were loaded)",
+            fix="pass load_results(DIR) of a results dir that holds finished experiments",
+        )
+    return df.reset_index(drop=True)
+
+
 def group_keys(df: pd.DataFrame, by: str | Sequence[str], who: str) -> list[str]:
     """The columns of ``by`` that ``df`` has; a ``ConfigError`` naming ``who`` if none."""
     from llem_nb.errors import ConfigError

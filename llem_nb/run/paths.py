@@ -13,20 +13,22 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from llem_nb.backends.datasets import BUILTIN_DATASETS
+from llem_nb.backends.datasets import BUILTIN_DATASETS, check_dataset
 from llem_nb.config.study import Point
 from llem_nb.errors import ConfigError
 
 
 def check_datasets(points: Iterable[Point]) -> None:
     """Every dataset is a built-in name or an existing ``.jsonl`` file (relative paths from
-    the working directory, where the runners look for them too)."""
-    seen: set[str] = set()
+    the working directory, where the runners look for them too), every line of it reads,
+    and it holds the most prompts any point asks of it."""
+    most: dict[str, int] = {}
     for point in points:
         dataset = point.config.dataset
-        if dataset in seen or dataset in BUILTIN_DATASETS:
+        known_already = dataset in most
+        most[dataset] = max(most.get(dataset, 0), point.config.n_prompts)
+        if known_already or dataset in BUILTIN_DATASETS:
             continue
-        seen.add(dataset)
         path = Path(dataset).expanduser()
         known = ", ".join(sorted(BUILTIN_DATASETS))
         if path.is_file() and path.suffix.lower() == ".jsonl":
@@ -44,6 +46,8 @@ def check_datasets(points: Iterable[Point]) -> None:
             field="dataset",
             fix=f"give a .jsonl file that exists (one prompt per line) or a built-in: {known}",
         )
+    for dataset, n_prompts in most.items():
+        check_dataset(dataset, n_prompts)
 
 
 def check_results_dir(results_dir: str | Path) -> None:

@@ -12,9 +12,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from llem_nb.backends.base import load_identity
+from llem_nb.backends.deadline import enforce
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ExperimentTimeout, RunnerError
 from llem_nb.measure.harness import Harness
@@ -26,13 +29,21 @@ from llem_nb.runners.worker import Worker, WorkerTimeout
 
 
 class LocalRunner(Runner):
-    """In-process: the notebook default. The model shares the kernel's memory."""
+    """In-process: the notebook default. The model shares the kernel's memory.
+
+    ``timeout_s`` is enforced by the backends themselves (``backends.deadline``: they stop
+    generating once it has passed), timed on ``clock``; the experiment then fails as a
+    timeout.
+    """
 
     name = "local"
 
-    def __init__(self, *, source: str | None = None) -> None:
+    def __init__(
+        self, *, source: str | None = None, clock: Callable[[], float] = time.perf_counter
+    ) -> None:
         super().__init__(source=source)
         self.keeper = ModelKeeper()
+        self.clock = clock
 
     def harness(self, config: ExperimentConfig, keeper: ModelKeeper | None) -> Harness:
         """The Harness for one experiment (a subclass may inject a meter or a clock)."""
@@ -40,7 +51,16 @@ class LocalRunner(Runner):
 
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
         keeper = self.keeper if self.reuse == "auto" else None
-        return self.harness(config, keeper).run(config, cycle=cycle, study=study)
+        with enforce(config.timeout_s, self.clock) as deadline:
+            try:
+                result = self.harness(config, keeper).run(config, cycle=cycle, study=study)
+            except Exception as exc:
+                if deadline is not None and deadline.passed:
+                    raise _timed_out(config) from exc
+                raise
+        if deadline is not None and deadline.passed:
+            raise _timed_out(config)
+        return result
 
     def release(self) -> None:
         """Unload the kept model."""
@@ -207,6 +227,14 @@ class SubprocessRunner(Runner):
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 proc.kill()
+
+
+def _timed_out(config: ExperimentConfig) -> ExperimentTimeout:
+    return ExperimentTimeout(
+        f"experiment {config.experiment_id} ran past timeout_s={config.timeout_s}; its "
+        "backend stopped generating there, and a cut-short run is not a result",
+        category="timeout",
+    )
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -10,6 +10,7 @@ import os
 import time
 from typing import Any, ClassVar
 
+from llem_nb.backends import deadline
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.plugins import register_backend
@@ -25,7 +26,8 @@ class FakeBackend(Backend):
     env ``LLEM_FAKE_FAIL=load|generate``) makes that stage raise, for fault tests;
     env ``LLEM_FAKE_ALLOC_MB`` makes ``load`` allocate and touch that much RAM (OOM tests);
     env ``LLEM_FAKE_PIDFILE`` makes ``generate`` append its process id to that file first,
-    so a test can find (and kill) the process running an experiment.
+    so a test can find (and kill) the process running an experiment. Like the real
+    backends it stops decoding once the experiment's deadline (``timeout_s``) has passed.
     """
 
     name: ClassVar[str] = FAKE_BACKEND
@@ -70,12 +72,14 @@ class FakeBackend(Backend):
                 if step_s:
                     time.sleep(step_s)
                 stamps.append(time.perf_counter())
+                if deadline.passed():
+                    break
             phases.append((t0, stamps[0]))
             for prompt in batch:
                 requests.append(
                     RequestOutput(
                         input_tokens=min(len(prompt.split()), self.config.max_input_tokens),
-                        output_tokens=steps,
+                        output_tokens=len(stamps),
                         e2e_s=stamps[-1] - t0,
                         ttft_s=stamps[0] - t0,
                         itl_s=[b - a for a, b in itertools.pairwise(stamps)],

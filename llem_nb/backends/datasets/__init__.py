@@ -17,13 +17,22 @@ from typing import Any
 
 from llem_nb.errors import ConfigError
 
-__all__ = ["BUILTIN_DATASETS", "TEXT_FIELDS", "dataset_info", "load_prompts", "read_jsonl_prompts"]
+__all__ = [
+    "BUILTIN_DATASETS",
+    "TEXT_FIELDS",
+    "check_dataset",
+    "dataset_info",
+    "load_prompts",
+    "read_jsonl_prompts",
+]
 
 BUILTIN_DATASETS: dict[str, str] = {"builtin": "builtin.jsonl"}
 """Built-in dataset name -> resource file inside this package."""
 
 TEXT_FIELDS: tuple[str, ...] = ("prompt", "text", "instruction", "question")
 """Record keys recognised as the prompt text, in order of preference."""
+
+_LINE_FIX = 'fix the JSON on that line: one object ({"prompt": "..."}) or string per line'
 
 
 def load_prompts(dataset: str, n: int, seed: int = 0) -> list[str]:
@@ -41,13 +50,20 @@ def load_prompts(dataset: str, n: int, seed: int = 0) -> list[str]:
     texts = _dataset_texts(dataset)
     if n > len(texts):
         raise ConfigError(
-            f"n_prompts={n} but dataset {dataset!r} has only {len(texts)} prompts",
+            f"n_prompts={n} but dataset {dataset!r} has only {len(texts)} prompts "
+            "(one per non-blank line)",
             field="n_prompts",
             fix=f"set n_prompts to {len(texts)} or fewer, or use a larger dataset",
         )
     order = list(range(len(texts)))
     random.Random(seed).shuffle(order)
     return [texts[i] for i in order[:n]]
+
+
+def check_dataset(dataset: str, n_prompts: int) -> None:
+    """Read ``dataset`` as an experiment would and check it holds ``n_prompts`` prompts:
+    a ``ConfigError`` naming the file, the line and the fix, before any experiment runs."""
+    load_prompts(dataset, n_prompts)
 
 
 def read_jsonl_prompts(path: str | Path) -> list[str]:
@@ -123,12 +139,18 @@ def _read_jsonl(path: Path) -> tuple[list[str], str | None]:
             fix="give a .jsonl file with one JSON object (or string) per line",
         )
     if not path.is_file():
-        raise ConfigError(f"dataset file {str(path)!r} not found", field="dataset")
+        raise ConfigError(
+            f"dataset file {str(path)!r} not found",
+            field="dataset",
+            fix="give the path of an existing .jsonl file",
+        )
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            f"dataset file {str(path)!r} could not be read as UTF-8 text: {exc}", field="dataset"
+            f"dataset file {str(path)!r} could not be read as UTF-8 text: {exc}",
+            field="dataset",
+            fix="save the file as UTF-8 text, one JSON record per line",
         ) from exc
 
     texts: list[str] = []
@@ -140,7 +162,9 @@ def _read_jsonl(path: Path) -> tuple[list[str], str | None]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ConfigError(f"{where}: not valid JSON ({exc.msg})", field="dataset") from exc
+            raise ConfigError(
+                f"{where}: not valid JSON ({exc.msg})", field="dataset", fix=_LINE_FIX
+            ) from exc
         if isinstance(record, dict):
             if field is None:
                 field = _detect_field(record, where)
@@ -150,6 +174,7 @@ def _read_jsonl(path: Path) -> tuple[list[str], str | None]:
                     f"{where}: no text in field {field!r} "
                     f"(chosen from the first record; keys here: {sorted(record)})",
                     field="dataset",
+                    fix=f"give every record a {field!r} string, as the first one has",
                 )
         elif isinstance(record, str):
             text = record
@@ -157,13 +182,20 @@ def _read_jsonl(path: Path) -> tuple[list[str], str | None]:
             raise ConfigError(
                 f"{where}: expected a JSON object or string, got {type(record).__name__}",
                 field="dataset",
+                fix=_LINE_FIX,
             )
         if not text.strip():
-            raise ConfigError(f"{where}: the prompt text is empty", field="dataset")
+            raise ConfigError(
+                f"{where}: the prompt text is empty",
+                field="dataset",
+                fix="remove that line or give it a prompt",
+            )
         texts.append(text)
 
     if not texts:
-        raise ConfigError(f"dataset file {str(path)!r} is empty (no records)", field="dataset")
+        raise ConfigError(
+            f"dataset file {str(path)!r} is empty (no records)", field="dataset", fix=_LINE_FIX
+        )
     return texts, field
 
 
@@ -175,4 +207,5 @@ def _detect_field(record: dict[str, Any], where: str) -> str:
         f"{where}: no recognised text field; keys found: {sorted(record)}; "
         f"accepted: {', '.join(TEXT_FIELDS)}",
         field="dataset",
+        fix=f"name each record's text with one of: {', '.join(TEXT_FIELDS)}",
     )

@@ -1,8 +1,9 @@
 """Building an experiment image from an installed llem_nb, and moving images between hosts.
 
-``build_image`` needs only ``pip install 'llem_nb[docker]'``: the Dockerfile ships in the
-package, the wheels come from ``wheelhouse.fetch`` (on the host), and the context holds
-this installed package's own files. The image is labelled with what went into it
+``build_image`` needs only ``pip install 'llem_nb[docker]'``: the Dockerfile (the
+repository's ``images/``) ships in the wheel as ``llem_nb.images``, the wheels come from
+``wheelhouse.fetch`` (on the host), and the context holds this installed package's own
+files. The image is labelled with what went into it
 (llem_nb, torch, CUDA, vLLM and Python versions, and an ``inputs`` key over the
 Dockerfile, the wheels, the code and the base image); a build whose inputs match the
 present image's label is skipped, so a second ``make test`` reuses what the first built.
@@ -51,8 +52,22 @@ class Built:
     reused: bool
 
 
+IMAGES_PACKAGE = "llem_nb.images"
+"""Where an installed llem_nb has ``images/`` (a ``package-dir`` mapping in pyproject.toml)."""
+
+
+def dockerfile_path() -> Path:
+    """The Dockerfile: in the installed ``llem_nb.images``, else (a source checkout run
+    from its root) the top-level ``images/`` beside the package."""
+    try:
+        found = resources.files(IMAGES_PACKAGE).joinpath("Dockerfile")
+    except ModuleNotFoundError:
+        return PACKAGE.parent / "images" / "Dockerfile"
+    return Path(str(found))
+
+
 def dockerfile_text() -> str:
-    return resources.files("llem_nb.runners.docker").joinpath("Dockerfile").read_text()
+    return dockerfile_path().read_text()
 
 
 def _package_files() -> list[Path]:
@@ -249,8 +264,7 @@ def build_image(
                 if "error" in chunk:
                     raise DockerError(
                         f"building {tag} failed: {str(chunk['error']).strip()}",
-                        fix="read the build output above; the Dockerfile is "
-                        "llem_nb/runners/docker/Dockerfile",
+                        fix=f"read the build output above; the Dockerfile is {dockerfile_path()}",
                         image=tag,
                         category="image",
                     )
