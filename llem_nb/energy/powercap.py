@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,8 @@ def powercap_root(root: Path | str | None = None) -> Path:
 
 def read_fix(root: Path) -> str:
     """What makes ``energy_uj`` readable (the message every unreadable zone carries)."""
-    return f"run as root, or `sudo chmod a+r {root}/intel-rapl:*/energy_uj {root}/intel-rapl:*/*/energy_uj`"
+    files = f"{root}/intel-rapl:*/energy_uj {root}/intel-rapl:*/*/energy_uj"
+    return f"run as root, or `sudo chmod a+r {files}`"
 
 
 @dataclass
@@ -180,7 +182,7 @@ class PowercapMeter:
     def __init__(
         self,
         tree: Tree,
-        domains: list[str] | None = None,
+        domains: Sequence[str] | None = None,
         *,
         clock: Clock | None = None,
         poll_s: float = POLL_S,
@@ -198,7 +200,7 @@ class PowercapMeter:
     def open(
         cls,
         root: Path | str | None = None,
-        domains: list[str] | None = None,
+        domains: Sequence[str] | None = None,
         *,
         clock: Clock | None = None,
         poll_s: float = POLL_S,
@@ -270,7 +272,9 @@ class PowercapMeter:
         self.end_poller()
 
 
-def host_meter(domains: list[str] | None, *, clock: Clock | None = None) -> PowercapMeter | None:
+def host_meter(
+    domains: Sequence[str] | None, *, clock: Clock | None = None
+) -> PowercapMeter | None:
     """The powercap meter ``energy.domains`` asks for (None: all); None when it asks for
     neither ``cpu`` nor ``dram``. An empty tree still gives a meter, so what is missing is said."""
     wanted = list(HOST_DOMAINS) if domains is None else [d for d in domains if d in HOST_DOMAINS]

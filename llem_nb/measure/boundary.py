@@ -45,7 +45,12 @@ def _gpu_domain(result: ExperimentResult, window_s: float) -> DomainEnergy | Non
     idle = [d.idle_power_w for d in gpus]
     idle_w = float(sum(w or 0.0 for w in idle)) if all(w is not None for w in idle) else None
     zones = [
-        {"label": d.label, "energy_j": d.energy_j, "idle_power_w": d.idle_power_w, "span_s": window_s}
+        {
+            "label": d.label,
+            "energy_j": d.energy_j,
+            "idle_power_w": d.idle_power_w,
+            "span_s": window_s,
+        }
         for d in gpus
     ]
     net = None if idle_w is None else gross - idle_w * window_s
@@ -84,20 +89,23 @@ def _problems(
     zones: Sequence[ZoneReading], explicit: bool,
 ) -> list[tuple[str, str]]:  # fmt: skip
     out: list[tuple[str, str]] = []
-    tree = host.tree if host is not None else None
-    for label, why in (tree.unreadable.items() if tree is not None else []):
-        if label.split(":")[0] in wanted:
-            out.append(
-                ("rapl_unreadable", f"{label} energy_uj unreadable ({why}): "
-                 f"{read_fix(tree.root)}")  # fmt: skip
-            )
+    if host is not None:
+        fix = read_fix(host.tree.root)
+        for label, why in host.tree.unreadable.items():
+            if label.split(":")[0] in wanted:
+                out.append(("rapl_unreadable", f"{label} energy_uj unreadable ({why}): {fix}"))
     for z in zones:
         if z.failed is not None and z.zone.domain in wanted:
-            out.append(("rapl_unreadable", f"{z.zone.label} read failed in the window ({z.failed})"))
+            out.append(
+                ("rapl_unreadable", f"{z.zone.label} read failed in the window ({z.failed})")
+            )
         if z.wrap_unknown:
             out.append(
-                ("rapl_wrap_unknown", f"{z.zone.label} wrapped and max_energy_range_uj is "
-                 "unreadable; its domain is left out")  # fmt: skip
+                (
+                    "rapl_wrap_unknown",
+                    f"{z.zone.label} wrapped and max_energy_range_uj is "
+                    "unreadable; its domain is left out",
+                )
             )
     if explicit:
         for domain in wanted:

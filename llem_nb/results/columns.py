@@ -164,7 +164,8 @@ DOCS: dict[str, tuple[str, str]] = {
     "energy_facility_j": ("J", "modelled, not measured: boundary gross × `carbon.pue`"),
     **{
         f"energy_per_output_token_{d}_{k}": (
-            "J/token", f"{d if d != 'boundary' else 'boundary total'} {g} energy ÷ output tokens"
+            "J/token",
+            f"{d if d != 'boundary' else 'boundary total'} {g} energy ÷ output tokens",
         )
         for d in ("gpu", "cpu", "dram", "boundary")
         for k, g in (("j", "gross"), ("net_j", "net"))

@@ -34,10 +34,15 @@ def frame(tmp_path: Path):
             boundary = "gpu+cpu" + ("+dram" if dram is not None else "")
             rows.append(
                 result(
-                    {"batch_size": batch}, cycle, energy_boundary=boundary,
-                    energy_gpu_net_j=gpu, energy_cpu_net_j=cpu, energy_dram_net_j=dram,
-                    energy_cpu_j=cpu + 40.0, energy_dram_j=None if dram is None else dram + 6.0,
-                )  # fmt: skip
+                    {"batch_size": batch},
+                    cycle,
+                    energy_boundary=boundary,
+                    energy_gpu_net_j=gpu,
+                    energy_cpu_net_j=cpu,
+                    energy_dram_net_j=dram,
+                    energy_cpu_j=cpu + 40.0,
+                    energy_dram_j=None if dram is None else dram + 6.0,
+                )
             )
     return load_results(write(tmp_path, rows), index=False)
 
