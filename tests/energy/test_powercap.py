@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from llem_nb.config.sections import EnergyConfig
+from llem_nb.energy.factory import make_meter
 from llem_nb.energy.powercap import DEFAULT_ROOT, ROOT_ENV, PowercapMeter, powercap_root, scan
+from llem_nb.energy.rapl import RaplMeter
 from llem_nb.testing import SimClock, constant, steps
 from llem_nb.testing.powercap import SimPowercap
 
@@ -129,3 +132,13 @@ def test_this_machines_powercap_tree() -> None:
     meter.begin()
     for zone in meter.end():
         assert zone.energy_j is not None and zone.energy_j >= 0
+
+
+def test_the_cpu_meter_reads_the_same_injected_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a GPU, ``auto`` picks RAPL from ``$LLEM_POWERCAP_ROOT`` (the simulator's tree)."""
+    SimPowercap(tmp_path, SimClock()).package(0, constant(50.0))
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path))
+    meter = make_meter(EnergyConfig(), [])
+    assert isinstance(meter, RaplMeter) and meter.root == tmp_path
