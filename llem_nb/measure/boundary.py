@@ -6,8 +6,10 @@ the window's edges and over the same idle span as the GPU baseline. Each domain'
 its gross minus its own idle power times the span its counts cover, signed per zone,
 summed, and clamped once on the domain (flagged). ``energy_boundary_j`` sums the measured
 domains; ``energy_facility_j`` multiplies that by ``carbon.pue``: a model, said so in
-``energy_facility_method``. A domain asked for but not measured says why, with a flag;
-an unreadable counter is never a zero.
+``energy_facility_method``. An unreadable counter is never a zero: it is left out of the
+boundary with a warning naming the fix, and flagged (``rapl_unreadable``) when
+``energy.domains`` asked for its domain by name; by default (every domain the host can
+read) the GPU row stays unflagged. A named domain not measured at all is flagged too.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from llem_nb.results.schema import DomainEnergy, ExperimentResult
 
 DOMAINS = ("gpu", *HOST_DOMAINS)
 BOUNDARY_FLAGS: dict[str, str] = {
-    "rapl_unreadable": "a RAPL counter (CPU package or DRAM) is not readable by this process; "
-    "run as root or make energy_uj readable",
+    "rapl_unreadable": "a RAPL counter of a domain named in energy.domains (cpu, dram) is not "
+    "readable by this process; run as root or make energy_uj readable",
     "domain_unmeasured": "an energy domain in energy.domains could not be measured here",
     "rapl_wrap_unknown": "a RAPL counter wrapped and its range is unknown; that energy is left out",
 }
@@ -91,9 +93,11 @@ def _problems(
     out: list[tuple[str, str]] = []
     if host is not None:
         fix = read_fix(host.tree.root)
+        flag = "rapl_unreadable" if explicit else ""
         for label, why in host.tree.unreadable.items():
             if label.split(":")[0] in wanted:
-                out.append(("rapl_unreadable", f"{label} energy_uj unreadable ({why}): {fix}"))
+                out.append((flag, f"{label} energy_uj unreadable ({why}), left out of the "
+                            f"boundary (not counted as zero); to measure it: {fix}"))  # fmt: skip
     for z in zones:
         if z.failed is not None and z.zone.domain in wanted:
             out.append(
@@ -162,7 +166,10 @@ def fill_boundary(
             "not measured"
         )
     for flag, warning in _problems(wanted, found, host, zones, explicit):
-        _flag(result, flag, warning)
+        if flag:
+            _flag(result, flag, warning)
+        else:
+            result.warnings.append(warning)
     if host is not None and any(d in found for d in HOST_DOMAINS):
         result.warnings.extend(host.tree.notes)
 

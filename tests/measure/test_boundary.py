@@ -127,13 +127,19 @@ def test_a_gpu_run_carries_cpu_and_dram_with_their_own_idle(tmp_path: Path) -> N
     assert row["energy_facility_j"] == pytest.approx(1.25 * boundary)
 
 
-def test_an_unreadable_counter_is_flagged_with_the_fix_never_zero(tmp_path: Path) -> None:
+@pytest.mark.parametrize("asked", [None, ["gpu", "cpu", "dram"]])
+def test_an_unreadable_counter_names_the_fix_and_is_never_zero(
+    tmp_path: Path, asked: list[str] | None
+) -> None:
+    """Left out and said, always; flagged when ``energy.domains`` named its domain."""
     work, cap = machine(tmp_path / "powercap")
     cap.lock("dram:package-0")
-    result = run(work, config(), PowercapMeter.open(cap.root, clock=work.clock))
+    cfg = config(energy={"domains": asked})
+    result = run(work, cfg, PowercapMeter.open(cap.root, clock=work.clock))
     assert result.energy_boundary == "gpu+cpu"
     assert result.energy_dram_j is None and result.energy_dram_net_j is None
-    assert "rapl_unreadable" in result.quality_flags and "rapl_unreadable" in FLAGS
+    assert ("rapl_unreadable" in result.quality_flags) == (asked is not None)
+    assert "rapl_unreadable" in FLAGS
     said = [w for w in result.warnings if "dram:package-0" in w]
     assert said and "chmod" in said[0] and "root" in said[0]
 
