@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from llem_nb.config.experiment import ExperimentConfig, validate_experiment
-from llem_nb.energy.powercap import ROOT_ENV, PowercapMeter
+from llem_nb.energy.powercap import ROOT_ENV, PowercapMeter, Zone, ZoneReading
+from llem_nb.measure.boundary import fill_boundary
 from llem_nb.measure.harness import Harness
 from llem_nb.measure.quality import FLAGS
 from llem_nb.results.frame import load_results
@@ -168,3 +169,32 @@ def test_gpu_only_leaves_the_host_alone_and_a_missing_domain_is_said(
     assert asked.energy_boundary == "gpu"
     assert "domain_unmeasured" in asked.quality_flags
     assert any("'cpu' not measured" in w for w in asked.warnings)
+
+
+def zone_reading(label: str, energy_j: float, span_s: float = 10.0) -> ZoneReading:
+    domain = label.split(":")[0]
+    return ZoneReading(Zone(domain, label, Path("/none"), None), energy_j, 0.0, span_s)
+
+
+def test_net_is_signed_per_zone_summed_and_clamped_once_per_domain() -> None:
+    """Packages at +5 J and −3 J net sum to 2 J, unclamped; DRAM at +1 J and −3 J clamps once."""
+    cfg = config()
+    result = ExperimentResult(
+        experiment_id=cfg.experiment_id, config_hash=cfg.config_hash, config={}, window_s=10.0
+    )
+    zones = [
+        zone_reading("cpu:package-0", 405.0),
+        zone_reading("cpu:package-1", 397.0),
+        zone_reading("dram:package-0", 61.0),
+        zone_reading("dram:package-1", 57.0),
+    ]
+    idle = {"cpu:package-0": 40.0, "cpu:package-1": 40.0, "dram:package-0": 6.0}
+    idle["dram:package-1"] = 6.0
+    fill_boundary(result, cfg, window_s=10.0, zones=zones, host_idle=idle)
+    assert result.energy_boundary == "cpu+dram"
+    assert (result.energy_cpu_j, result.energy_cpu_net_j) == (802.0, pytest.approx(2.0))
+    assert (result.energy_dram_j, result.energy_dram_net_j) == (118.0, 0.0)
+    assert [d.net_clamped for d in result.energy_domains] == [False, True]
+    assert result.quality_flags == ["net_energy_clamped"]
+    assert result.energy_boundary_net_j == pytest.approx(2.0)
+    assert result.energy_facility_j == pytest.approx(1.25 * 920.0)
