@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Precision = Literal["fp32", "fp16", "bf16"]
 EnergySource = Literal["auto", "nvml", "rapl", "estimate", "none"]
+EnergyDomain = Literal["gpu", "cpu", "dram"]
 CycleOrder = Literal["sequential", "interleaved", "shuffled"]
 Reuse = Literal["auto", "never"]
 
@@ -24,6 +25,7 @@ _NOT_HASHED = frozenset({"timeout_s", "carbon"})
 _NOT_HASHED_NESTED: dict[str, set[str]] = {
     "baseline": {"max_age_s"},
     "warmup": {"rewarm_tokens"},
+    "energy": {"domains"},
 }
 
 
@@ -168,6 +170,11 @@ class EnergyConfig(_Section):
     )
     cpu_w_per_core: float = Field(
         10.0, gt=0.0, description="EstimateMeter model: watts per fully busy core"
+    )
+    domains: list[EnergyDomain] | None = Field(
+        None,
+        description="energy boundary: any of gpu, cpu (RAPL package), dram (RAPL); "
+        "None: every domain this host can read",
     )
 
 

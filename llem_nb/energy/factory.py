@@ -19,7 +19,8 @@ from llem_nb.energy.estimate import EstimateMeter
 from llem_nb.energy.null import NullMeter
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.energy.nvml_devices import as_text, load_pynvml, nvml_init_reason
-from llem_nb.energy.rapl import DEFAULT_ROOT, READ_FIX, RaplMeter
+from llem_nb.energy.powercap import powercap_root
+from llem_nb.energy.rapl import READ_FIX, RaplMeter
 from llem_nb.errors import MeterError
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def make_meter(
     raise ``MeterError``.
     """
     source = energy.source
-    root = rapl_root if rapl_root is not None else DEFAULT_ROOT
+    root = powercap_root(rapl_root)
     if source == "none":
         return NullMeter("energy.source is 'none'")
     if source == "estimate":

@@ -28,12 +28,14 @@ from llem_nb.energy.clock import SYSTEM_CLOCK, Clock
 from llem_nb.energy.factory import make_meter
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.energy.nvml_devices import check_visible_devices, visible_temperatures
+from llem_nb.energy.powercap import ROOT_ENV, PowercapMeter, ZoneReading, host_meter
 from llem_nb.measure.accounting import (
     fill_derived,
     fill_energy,
     fill_quality,
     fill_tokens_and_latency,
 )
+from llem_nb.measure.boundary import fill_boundary, idle_watts
 from llem_nb.measure.environment import environment_record
 from llem_nb.measure.quality import MIN_WINDOW_S
 from llem_nb.measure.reuse import BaselineChoice, ModelKeeper
@@ -85,7 +87,8 @@ def _measure(
     clock: Clock,
     *,
     reused: bool = False,
-) -> tuple[GenerationOutput, EnergyReading, int]:
+    host: PowercapMeter | None = None,
+) -> tuple[GenerationOutput, EnergyReading, int, list[ZoneReading]]:
     """The window: the prompt set, repeated until ``min_window_s``; every token counted.
 
     Garbage is collected first, so no collection of it falls in the window: all of it after
@@ -99,6 +102,8 @@ def _measure(
         gc.collect()
     backend.synchronize()
     t0 = meter.start()
+    if host is not None:
+        host.begin()
     output = backend.generate(prompts)
     backend.synchronize()
     repeats = 1
@@ -108,14 +113,17 @@ def _measure(
         output.requests.extend(more.requests)
         output.phases.extend(more.phases)
         repeats += 1
-    return output, meter.stop(), repeats
+    zones = host.end() if host is not None else []
+    return output, meter.stop(), repeats, zones
 
 
 class Harness:
     """Runs one experiment. ``backend`` and ``meter`` default to those the config names;
     ``clock`` (default: the meter's, else the system's) times everything. ``keeper``
     (a study that reuses): take the model from it and leave it there afterwards, instead of
-    loading and unloading one per experiment (see ``llem_nb.measure.reuse``)."""
+    loading and unloading one per experiment (see ``llem_nb.measure.reuse``). ``host``: the
+    powercap meter of the CPU and DRAM domains (default: from ``energy.domains`` when the
+    meter is too, or when ``LLEM_POWERCAP_ROOT`` names a tree; else none)."""
 
     def __init__(
         self,
@@ -124,17 +132,26 @@ class Harness:
         *,
         clock: Clock | None = None,
         keeper: ModelKeeper | None = None,
+        host: PowercapMeter | None = None,
     ) -> None:
         if backend is not None and keeper is not None:
             raise ValueError("pass a backend or a keeper, not both (the keeper makes backends)")
         self._backend = backend
         self._meter = meter
         self._keeper = keeper
+        self._host = host
         self._clock = clock or (meter.clock if meter is not None else SYSTEM_CLOCK)
 
     def _nvml(self) -> Any:
         """The NVML module the injected meter uses (a fake in tests); None: the real one."""
         return self._meter.nvml if isinstance(self._meter, NvmlMeter) else None
+
+    def _host_meter(self, config: ExperimentConfig) -> PowercapMeter | None:
+        if self._host is not None:
+            return self._host
+        if self._meter is None or os.environ.get(ROOT_ENV):
+            return host_meter(config.energy.domains, clock=self._clock)
+        return None
 
     def _preflight(self, config: ExperimentConfig, backend: Backend) -> None:
         if self._backend is None:
@@ -199,7 +216,13 @@ class Harness:
         return load_s, idle_c
 
     def _baseline(
-        self, config: ExperimentConfig, meter: EnergyMeter, phase: PhaseHook, *, first: bool
+        self,
+        config: ExperimentConfig,
+        meter: EnergyMeter,
+        phase: PhaseHook,
+        *,
+        first: bool,
+        host: PowercapMeter | None = None,
     ) -> BaselineChoice | None:
         """The idle power per device for net energy: kept, or measured now (None: none)."""
         if config.baseline.seconds <= 0 or meter.source not in MEASURED_SOURCES:
@@ -213,7 +236,11 @@ class Harness:
             if choice.reused:
                 return choice
         phase("baseline")
+        if host is not None:
+            host.begin()
         idle = meter.idle_power_w(config.baseline.seconds)
+        if host is not None:
+            idle = {**idle, **idle_watts(host.end())}
         if keeper is not None:
             facts = meter.device_facts()
             keeper.keep_baseline(idle, config, facts, meter.source, self._clock.now())
@@ -233,6 +260,7 @@ class Harness:
         clock = self._clock
         load_s, idle_c = self._load(config, backend, reused, phase)
         meter: EnergyMeter | None = None
+        host: PowercapMeter | None = None
         marks = hasattr(backend, "phase_marker")
         try:
             phase("warmup")
@@ -248,13 +276,14 @@ class Harness:
             warmup_s = clock.now() - t
 
             meter = self._meter or make_meter(config.energy, backend.gpu_indices(), clock=clock)
+            host = self._host_meter(config)
             cool = None
             if config.cooldown.until_within_c is not None:
                 phase("cooldown")
                 cool = wait_until_cool(
                     meter.temperatures, idle_c, config.cooldown, wait=clock.sleep, clock=clock.now
                 )
-            baseline = self._baseline(config, meter, phase, first=not reused)
+            baseline = self._baseline(config, meter, phase, first=not reused, host=host)
             idle = baseline.idle_w if baseline is not None else {}
             facts = meter.device_facts()
             others = meter.other_processes()
@@ -262,8 +291,8 @@ class Harness:
             phase("window")
             if marks:
                 backend.phase_marker = meter.mark  # type: ignore[attr-defined]
-            output, reading, repeats = _measure(
-                meter, backend, prompts, config, clock, reused=reused
+            output, reading, repeats, zones = _measure(
+                meter, backend, prompts, config, clock, reused=reused, host=host
             )
             if self._keeper is not None:
                 self._keeper.mark_ran(backend, config)
@@ -278,6 +307,8 @@ class Harness:
                 backend.phase_marker = None  # type: ignore[attr-defined]
             if meter is not None and self._meter is None:
                 meter.close()
+            if host is not None:
+                host.close()
 
         phase("done")
         result = ExperimentResult(
@@ -308,5 +339,8 @@ class Harness:
             warmup=warm,
             cooldown=cool,
             extra=split_flags,
+        )
+        fill_boundary(
+            result, config, window_s=result.window_s or 0.0, host=host, zones=zones, host_idle=idle
         )
         return result

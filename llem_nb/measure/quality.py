@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from llem_nb.energy.base import EnergyReading
+from llem_nb.measure.boundary import BOUNDARY_FLAGS
 
 MIN_WINDOW_S = 5.0
 MAX_COUNTER_POWER_DISAGREEMENT = 0.05
@@ -60,6 +61,7 @@ FLAGS: dict[str, str] = {
     "ecc_errors": "uncorrected ECC errors during the window",
     "xid_error": "the driver reported a critical XID error during the window",
     "no_energy_source": "no energy source: nothing was measured",
+    **BOUNDARY_FLAGS,
 }
 """Every quality flag with what it means; meters and the phase split raise some of them."""
 

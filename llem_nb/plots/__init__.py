@@ -6,6 +6,7 @@
 - ``power_timeseries``: power over an experiment, window and phases shaded.
 - ``prefill_decode``: energy per output token split into prefill and decode.
 - ``explore``: any column against any other, by hue and facet.
+- ``energy_boundary``: GPU, CPU and DRAM energy per token per configuration, stacked.
 
 Each returns a matplotlib ``Figure`` that pyplot does not manage: as the last line of a
 Jupyter cell it draws once; assigned to a name it draws when shown (``fig`` or
@@ -16,6 +17,7 @@ main matplotlib call. Every error bar is a 95 % confidence interval over cycles.
 from __future__ import annotations
 
 from llem_nb.plots.base import UNITS, PlotFigure, label
+from llem_nb.plots.boundary import energy_boundary
 from llem_nb.plots.energy import energy_per_token, explore, pareto_front, throughput_vs_energy
 from llem_nb.plots.phases import power_timeseries, prefill_decode
 from llem_nb.plots.published import match_reference, reference
@@ -23,6 +25,7 @@ from llem_nb.plots.published import match_reference, reference
 __all__ = [
     "UNITS",
     "PlotFigure",
+    "energy_boundary",
     "energy_per_token",
     "explore",
     "label",

@@ -158,6 +158,12 @@ def _figures(df: pd.DataFrame, reference: bool) -> list[str]:
         ("fig-power", "GPU power over one experiment, window and phases shaded",
          lambda: plots.power_timeseries(_first_ok(df))),
     ]  # fmt: skip
+    if any(c in df.columns and df[c].notna().any() for c in ("energy_cpu_j", "energy_dram_j")):
+        specs.append(
+            ("fig-boundary", "Energy boundary: GPU, CPU package and DRAM energy per output "
+             "token per configuration, each net of its own idle, stacked (facility energy is a "
+             "PUE model, not drawn)", lambda: plots.energy_boundary(df))
+        )  # fmt: skip
     if reference:
         specs.append(_reference_spec(df))
     out = []

@@ -29,6 +29,16 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "avg_power_w", "quality_ok", "warnings", "gpu_name", "driver_version", "llem_nb_version",
 )  # fmt: skip
 
+# The energy boundary (``llem_nb.measure.boundary``): per domain, gross and net, per token.
+BOUNDARY_COLUMNS: tuple[str, ...] = (
+    "energy_boundary", "energy_gpu_j", "energy_gpu_net_j", "energy_cpu_j", "energy_cpu_net_j",
+    "energy_dram_j", "energy_dram_net_j", "energy_boundary_j", "energy_boundary_net_j",
+    "energy_facility_j", "energy_per_output_token_gpu_j", "energy_per_output_token_gpu_net_j",
+    "energy_per_output_token_cpu_j", "energy_per_output_token_cpu_net_j",
+    "energy_per_output_token_dram_j", "energy_per_output_token_dram_net_j",
+    "energy_per_output_token_boundary_j", "energy_per_output_token_boundary_net_j",
+)  # fmt: skip
+
 EXTRA_COLUMNS: tuple[str, ...] = (
     "config_hash", "error_type", "error_message", "error_category", "dataset",
     "decoder.temperature", "ttft_ms_p90", "ttft_ms_p99", "queue_ms_p50", "queue_ms_p90",
@@ -37,6 +47,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "counter_vs_power_ratio", "prefill_energy_j", "decode_energy_j", "phase_method",
     "flops_estimate", "co2_g", "co2_net_g", "timeseries_path", "model_reused",
     "baseline_reused", "baseline_age_s", "window_repeats", "origin",
+    *BOUNDARY_COLUMNS,
 )  # fmt: skip
 
 CATEGORIES = frozenset({"backend", "runner", "status", "energy_source", "precision"})
@@ -58,6 +69,7 @@ FLOATS = frozenset(
         "throughput_output_tok_s", "throughput_total_tok_s", "energy_per_output_token_j",
         "energy_per_output_token_net_j", "energy_per_token_j", "energy_per_request_j",
         "avg_power_w", "baseline_age_s",
+        *(name for name in BOUNDARY_COLUMNS if name != "energy_boundary"),
     }
 )  # fmt: skip
 TEXT_DTYPE = pd.StringDtype("pyarrow")
@@ -140,6 +152,24 @@ DOCS: dict[str, tuple[str, str]] = {
         "",
         "who measured it: `llem_nb`, `llenergymeasure`, `optimum-benchmark`, `ml.energy`",
     ),
+    "energy_boundary": ("", "domains measured, e.g. `gpu+cpu+dram` (`energy.domains`)"),
+    "energy_gpu_j": ("J", "GPU domain gross energy (= `energy_gross_j` on a GPU run)"),
+    "energy_gpu_net_j": ("J", "GPU domain net: gross − its idle power × window, clamped once"),
+    "energy_cpu_j": ("J", "CPU package domain gross energy (RAPL packages; psys if none)"),
+    "energy_cpu_net_j": ("J", "CPU domain net of its own idle baseline, clamped once"),
+    "energy_dram_j": ("J", "DRAM domain gross energy (RAPL dram subzones)"),
+    "energy_dram_net_j": ("J", "DRAM domain net of its own idle baseline, clamped once"),
+    "energy_boundary_j": ("J", "gross energy summed over the measured domains"),
+    "energy_boundary_net_j": ("J", "net energy summed over the measured domains"),
+    "energy_facility_j": ("J", "modelled, not measured: boundary gross × `carbon.pue`"),
+    **{
+        f"energy_per_output_token_{d}_{k}": (
+            "J/token",
+            f"{d if d != 'boundary' else 'boundary total'} {g} energy ÷ output tokens",
+        )
+        for d in ("gpu", "cpu", "dram", "boundary")
+        for k, g in (("j", "gross"), ("net_j", "net"))
+    },
 }
 
 POSITIVE = frozenset(

@@ -19,9 +19,19 @@ from llem_nb.results import columns as C
 from llem_nb.results.columns import CANONICAL_COLUMNS, EXTRA_COLUMNS
 from llem_nb.results.labels import point_label
 
+_PER_TOKEN = {
+    f"energy_per_output_token_{d}_{k}": f"energy_{d}_{k}"
+    for d in ("gpu", "cpu", "dram", "boundary")
+    for k in ("j", "net_j")
+}
+"""Boundary per-token columns and the base quantity each divides by output tokens."""
+BOUNDARY_BASE = (
+    "energy_boundary", *_PER_TOKEN.values(), "energy_facility_j",
+)  # fmt: skip
 DERIVED = (
     "throughput_output_tok_s", "throughput_total_tok_s", "energy_per_output_token_j",
     "energy_per_output_token_net_j", "energy_per_token_j", "energy_per_request_j", "avg_power_w",
+    *_PER_TOKEN,
 )  # fmt: skip
 _SWEPT_DTYPES = frozenset({"float64", "Int64", "boolean", str(C.TEXT_DTYPE)})
 
@@ -99,6 +109,7 @@ def _derive(cols: dict[str, Any], given: Mapping[str, Sequence[Any]]) -> None:
         "energy_per_token_j": _ratio(gross, inp + out),
         "energy_per_request_j": _ratio(gross, cols["n_requests"]),
         "avg_power_w": _ratio(gross, window),
+        **{name: _ratio(cols[base], out) for name, base in _PER_TOKEN.items()},
     }
     for name, values in given.items():
         override = C.floats(values)

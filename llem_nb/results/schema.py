@@ -47,6 +47,21 @@ class DeviceEnergy(BaseModel):
     mig: bool = False
 
 
+class DomainEnergy(BaseModel):
+    """One energy domain of the boundary (``gpu``, ``cpu``, ``dram``) over the window:
+    gross, summed idle power, net (clamped once at 0, then ``net_clamped``) and its zones."""
+
+    model_config = ConfigDict(extra="allow")
+
+    domain: str
+    energy_j: float | None = None
+    idle_power_w: float | None = None
+    energy_net_j: float | None = None
+    net_clamped: bool = False
+    method: str = ""
+    zones: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class ErrorInfo(BaseModel):
     """Why an experiment failed. ``type`` is the exception's type where it was raised (in
     a container: the remote one); ``raised_as`` the llem_nb error the runner turned it into
@@ -164,6 +179,20 @@ class ExperimentResult(BaseModel):
     flops_method: str | None = None
     co2_g: float | None = None
     co2_net_g: float | None = None
+    energy_domains: list[DomainEnergy] = Field(default_factory=list)
+    """The energy boundary, per domain (``llem_nb.measure.boundary``)."""
+    energy_boundary: str | None = None
+    energy_gpu_j: float | None = None
+    energy_gpu_net_j: float | None = None
+    energy_cpu_j: float | None = None
+    energy_cpu_net_j: float | None = None
+    energy_dram_j: float | None = None
+    energy_dram_net_j: float | None = None
+    energy_boundary_j: float | None = None
+    energy_boundary_net_j: float | None = None
+    energy_facility_j: float | None = None
+    """Modelled, not measured: boundary gross × PUE (``energy_facility_method`` says so)."""
+    energy_facility_method: str | None = None
     mig: bool = False
     warmup: dict[str, Any] | None = None
     window_cooldown: dict[str, Any] | None = None

@@ -2,6 +2,7 @@
 
 - ``FakeNvml`` / ``FakeGpu``: an NVML simulator driven by a device model (energy counter
   updating in steps, averaged power, read latency, clocks, throttling, ECC, XID, MIG).
+- ``SimPowercap``: a powercap (RAPL) tree in a directory, counters advancing by traces.
 - ``SimClock``: virtual time for the meter, the harness and the simulator.
 - traces (``constant``, ``ramp``, ``steps``, ``prefill_decode``, ``LiveTrace`` …): power
   curves with exact integrals, to check a meter against.
@@ -16,6 +17,7 @@ from llem_nb.backends.models import tiny_model
 from llem_nb.testing.backend import FAKE_BACKEND, FakeBackend, use_fake_backend
 from llem_nb.testing.clock import SimClock
 from llem_nb.testing.nvml import FakeGpu, FakeNvml
+from llem_nb.testing.powercap import SimPowercap
 from llem_nb.testing.traces import (
     LiveTrace,
     Trace,
@@ -34,6 +36,7 @@ __all__ = [
     "FakeNvml",
     "LiveTrace",
     "SimClock",
+    "SimPowercap",
     "Trace",
     "constant",
     "numeric",
