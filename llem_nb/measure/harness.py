@@ -65,6 +65,19 @@ def _merge(*found: dict[str, list[int]]) -> dict[str, list[int]]:
     return out
 
 
+def _compiled_in_window(before: int | None, after: int | None) -> list[tuple[str, str]]:
+    """The ``compile_in_window`` flag when the backend's compile counter moved in the window."""
+    if before is None or after is None or after == before:
+        return []
+    return [
+        (
+            "compile_in_window",
+            f"torch.compile compiled {after - before} graph(s) inside the measured window: "
+            "its time and energy are in the numbers (a shape warm-up did not see)",
+        )
+    ]
+
+
 def _gpu_environment(facts: list[dict[str, Any]]) -> dict[str, Any]:
     if not facts:
         return {}
@@ -262,9 +275,11 @@ class Harness:
             phase("window")
             if marks:
                 backend.phase_marker = meter.mark  # type: ignore[attr-defined]
+            compiled_before = backend.compile_count()
             output, reading, repeats = _measure(
                 meter, backend, prompts, config, clock, reused=reused
             )
+            compiled = _compiled_in_window(compiled_before, backend.compile_count())
             if self._keeper is not None:
                 self._keeper.mark_ran(backend, config)
             others = _merge(others, meter.other_processes())
@@ -307,6 +322,6 @@ class Harness:
             other_processes=others,
             warmup=warm,
             cooldown=cool,
-            extra=split_flags,
+            extra=[*split_flags, *compiled],
         )
         return result
