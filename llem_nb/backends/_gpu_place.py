@@ -123,7 +123,8 @@ def free_memory(cuda: Any, ordinals: Sequence[int]) -> list[int]:
 def max_memory(cuda: Any, ordinals: Sequence[int], margin: float = MEMORY_MARGIN) -> dict[int, int]:
     """accelerate's ``max_memory``: each GPU's free memory now, less ``margin`` of it, so
     what other processes hold is left alone and the KV cache has room."""
-    return {i: int(free * (1 - margin)) for i, free in zip(ordinals, free_memory(cuda, ordinals))}
+    free = free_memory(cuda, ordinals)
+    return {i: int(f * (1 - margin)) for i, f in zip(ordinals, free, strict=True)}
 
 
 def ordinal_for_nvml_index(index: int, nvml_ids: Sequence[str], cuda_ids: Sequence[str]) -> int:
