@@ -37,7 +37,7 @@ from llem_nb.measure.accounting import (
 from llem_nb.measure.environment import environment_record
 from llem_nb.measure.quality import MIN_WINDOW_S
 from llem_nb.measure.reuse import BaselineChoice, ModelKeeper
-from llem_nb.measure.thermal import wait_until_cool
+from llem_nb.measure.thermal import wait_until_cool, wait_until_settled
 from llem_nb.measure.warmup import re_warm, warm_up
 from llem_nb.results.schema import ExperimentResult, utc_now
 
@@ -226,11 +226,16 @@ class Harness:
             if choice.reused:
                 return choice
         phase("baseline")
+        settle = None
+        if meter.source == "nvml":
+            poll_s = min(1.0, config.baseline.seconds)
+            settle = wait_until_settled(meter.idle_power_w, poll_s=poll_s, clock=self._clock.now)
         idle = meter.idle_power_w(config.baseline.seconds)
         if keeper is not None:
             facts = meter.device_facts()
             keeper.keep_baseline(idle, config, facts, meter.source, self._clock.now())
-        return BaselineChoice(False, 0.0, choice.note if choice else None, idle)
+        notes = [n for n in (choice.note if choice else None, settle and settle.note) if n]
+        return BaselineChoice(False, 0.0, "; ".join(notes) or None, idle)
 
     def _run(
         self,
