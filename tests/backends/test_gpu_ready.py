@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from llem_nb.backends import _gpu_place, _hf, _vllm_args
+from llem_nb.backends.base import GenerationOutput
 from llem_nb.backends.models import tiny_model
-from llem_nb.backends.pytorch import _ordinals, placement
+from llem_nb.backends.pytorch import PytorchBackend, _ordinals, placement
 from llem_nb.backends.vllm import VllmBackend
 from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.errors import ConfigError
@@ -173,3 +174,37 @@ def test_vllm_gpu_list_follows_the_current_cuda_visible_devices(
         finally:
             backend.unload()
     assert "CUDA_DEVICE_ORDER" not in os.environ
+
+
+# ------------------------------------------------------------------ 7: torch_compile shapes
+
+
+def test_shape_batches_cover_every_padded_length_and_the_short_last_batch() -> None:
+    assert [list(r) for r in _hf.shape_batches([5, 9, 7, 3, 3], 2)] == [[0, 1], [2, 3], [4]]
+    assert [list(r) for r in _hf.shape_batches([5, 9, 9, 4, 5, 9], 2)] == [[0, 1]]
+
+
+class RecordingBackend(PytorchBackend):
+    """The PyTorch backend with ``generate`` recording the batches it is given."""
+
+    def generate(self, prompts: list[str]) -> GenerationOutput:
+        self.batches.append(list(prompts))
+        return GenerationOutput(requests=[])
+
+
+@pytest.mark.parametrize(("compiled", "expected"), [(False, 1), (True, 3)])
+def test_torch_compile_warm_up_runs_every_distinct_shape(
+    model_dir: Path, compiled: bool, expected: int
+) -> None:
+    from transformers import AutoTokenizer
+
+    words = ["a", "a b c d e f g h", "a b c", "a b c d", "a"]
+    config = _config(model_dir, gpus=0, batch_size=2, pytorch={"torch_compile": compiled})
+    backend = RecordingBackend(config)
+    backend.batches = []
+    backend._model = object()
+    backend._tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+    backend.warmup(words)
+    assert len(backend.batches) == expected
+    if compiled:
+        assert backend.batches[-1] == ["a"]  # the short last batch is a shape of its own
