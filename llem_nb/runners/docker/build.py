@@ -239,8 +239,8 @@ def build_image(
     python_here = f"{sys.version_info.major}.{sys.version_info.minor}"
     base = base_image or (DEFAULT_BASE if cpu else DEFAULT_CUDA_BASE).format(python=python_here)
     libs, tools = variant.system_libraries, variant.system_tools
-    python, present = base_facts(client, base, list(libs), list(tools))
-    needed = [p for name, p in {**libs, **tools}.items() if name not in present]
+    python, in_base = base_facts(client, base, list(libs), list(tools))
+    needed = [p for name, p in {**libs, **tools}.items() if name not in in_base]
     packages = sorted({p for group in needed for p in group.split()})
     if packages and network == "none":
         raise PreflightError(

@@ -99,7 +99,9 @@ def driver_cuda_version(nvml: Any = None) -> int | None:
     without a driver. ``nvml``: the pynvml module (a simulator in tests)."""
     try:
         if nvml is None:
-            import pynvml as nvml
+            import pynvml
+
+            nvml = pynvml
         nvml.nvmlInit()
         try:
             version = int(nvml.nvmlSystemGetCudaDriverVersion())
