@@ -1,7 +1,8 @@
 """Issue 24: what would skew numbers on a first GPU host, pinned without a GPU.
 
-The NVML simulator stands in for the driver and ``FakeCuda`` for ``torch.cuda`` (injected,
-never patched in): a CUDA device list built the way CUDA builds it, with free memory.
+The NVML simulator stands in for the driver and ``FakeCuda`` (the GPU check's) for
+``torch.cuda``, injected, never patched in: a CUDA device list built the way CUDA builds it,
+with free memory.
 """
 
 from __future__ import annotations
@@ -19,32 +20,17 @@ from llem_nb.backends.pytorch import PytorchBackend, _ordinals, placement
 from llem_nb.backends.vllm import VllmBackend
 from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.errors import ConfigError
+from llem_nb.gpu_check.fake_cuda import FakeCuda
 from llem_nb.testing import FakeGpu, FakeNvml
 from llem_nb.testing.vllm import fake_vllm
-from tests.backends.test_vllm import UUIDS, FakeCudaDevices, _nvml
+from tests.backends.test_vllm import FASTEST_FIRST, UUIDS, _nvml
 
 GIB = 2**30
 
 
-class FakeCuda(FakeCudaDevices):
-    """``FakeCudaDevices`` with memory: ``free_gib`` per ordinal; ``available`` False for a
-    torch that cannot use the GPUs (a CPU wheel, a driver too old for the wheel)."""
-
-    def __init__(
-        self, *, free_gib: float = 70.0, available: bool = True, initialized: bool = False
-    ) -> None:
-        super().__init__(initialized=initialized)
-        self.free_b = int(free_gib * GIB)
-        self.available = available
-
-    def is_available(self) -> bool:
-        return self.available
-
-    def device_count(self) -> int:
-        return super().device_count() if self.available else 0
-
-    def mem_get_info(self, ordinal: int) -> tuple[int, int]:
-        return self.free_b - ordinal * GIB, 80 * GIB
+def cuda_view(**options: Any) -> FakeCuda:
+    """``torch.cuda`` over the four ``UUIDS`` GPUs, which CUDA numbers fastest first."""
+    return FakeCuda(UUIDS, fastest_first=FASTEST_FIRST, **options)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +54,7 @@ def _config(model: Path, **fields: Any) -> ExperimentConfig:
 
 
 def test_all_gpus_takes_one_gpu_when_the_model_fits(model_dir: Path) -> None:
-    cuda = FakeCuda(free_gib=70)
+    cuda = cuda_view(free_gib=70)
     ordinals, note = placement(_config(model_dir), model_dir, [0, 1, 2, 3], cuda)
     assert ordinals == [0]
     assert note is not None and "1 of 4 GPUs" in note
@@ -76,7 +62,7 @@ def test_all_gpus_takes_one_gpu_when_the_model_fits(model_dir: Path) -> None:
 
 def test_all_gpus_spreads_a_model_that_does_not_fit_one(model_dir: Path) -> None:
     size = _gpu_place.weights_bytes(model_dir, 2)
-    cuda = FakeCuda(free_gib=size / GIB)
+    cuda = cuda_view(free_gib=size / GIB)
     ordinals, note = placement(_config(model_dir), model_dir, [0, 1, 2, 3], cuda)
     assert ordinals == [0, 1, 2, 3]
     assert note is not None and "do not fit one GPU" in note
@@ -94,22 +80,22 @@ def test_weights_bytes_scale_from_the_stored_dtype(tmp_path: Path) -> None:
 def test_all_gpus_with_gpus_torch_cannot_use_is_refused(model_dir: Path) -> None:
     nvml = FakeNvml([FakeGpu(uuid=u) for u in UUIDS[:2]])
     with pytest.raises(ConfigError, match="NVML sees 2 GPU") as info:
-        _ordinals(_config(model_dir), FakeCuda(available=False), nvml)
+        _ordinals(_config(model_dir), cuda_view(available=False), nvml)
     assert info.value.field == "gpus"
 
 
 def test_all_gpus_without_any_gpu_is_the_cpu(model_dir: Path) -> None:
-    assert _ordinals(_config(model_dir), FakeCuda(available=False), FakeNvml([])) == []
+    assert _ordinals(_config(model_dir), cuda_view(available=False), FakeNvml([])) == []
 
 
 # ------------------------------------------------------------------ 8: max_memory from free memory
 
 
 def test_max_memory_is_free_memory_less_a_margin() -> None:
-    cuda = FakeCuda(free_gib=40)
+    cuda = cuda_view(free_gib=40)
     assert _gpu_place.max_memory(cuda, [0, 1], margin=0.1) == {
         0: int(40 * GIB * 0.9),
-        1: int(39 * GIB * 0.9),
+        1: int(40 * GIB * 0.9),
     }
 
 
@@ -117,7 +103,7 @@ def test_max_memory_is_free_memory_less_a_margin() -> None:
 
 
 def test_device_order_is_pinned_to_pci_before_cuda_starts(model_dir: Path) -> None:
-    cuda = FakeCuda()
+    cuda = cuda_view()
     assert _ordinals(_config(model_dir, gpus=[1]), cuda, _nvml()) == [1]
     assert os.environ["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
     assert cuda.get_device_properties(1).uuid == UUIDS[1].removeprefix("GPU-")
@@ -125,7 +111,7 @@ def test_device_order_is_pinned_to_pci_before_cuda_starts(model_dir: Path) -> No
 
 def test_nvml_index_maps_by_uuid_when_cuda_started_fastest_first(model_dir: Path) -> None:
     """CUDA already numbered the GPUs fastest first ([2, 0, 3, 1]): NVML GPU 1 is ordinal 3."""
-    cuda = FakeCuda(initialized=True)
+    cuda = cuda_view(initialized=True)
     assert _ordinals(_config(model_dir, gpus=[1]), cuda, _nvml()) == [3]
     assert "CUDA_DEVICE_ORDER" not in os.environ
 
@@ -155,7 +141,7 @@ def test_vllm_gpu_list_follows_the_current_cuda_visible_devices(
 ) -> None:
     """torch's device list was built (all four GPUs) before a runner set
     CUDA_VISIBLE_DEVICES=3,1; the engine runs on 3 and 1, and the meter must follow."""
-    cuda = FakeCuda(initialized=True)
+    cuda = cuda_view(initialized=True)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
     config = validate_experiment(
         {
