@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ConfigError
 
 MEMORY_MARGIN = 0.10
@@ -29,6 +30,7 @@ FIT_HEADROOM = 1.25
 """The weights fit one GPU when weights × this ≤ its free memory (room for the KV cache
 and activations)."""
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 _BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1}
 
 
@@ -118,6 +120,19 @@ def all_gpus_plan(model_bytes: int, free_bytes: Sequence[int]) -> AllGpusPlan:
 def free_memory(cuda: Any, ordinals: Sequence[int]) -> list[int]:
     """Free bytes per ordinal (``torch.cuda.mem_get_info``)."""
     return [int(cuda.mem_get_info(i)[0]) for i in ordinals]
+
+
+def placement(
+    config: ExperimentConfig, path: Path, ordinals: list[int], cuda: Any
+) -> tuple[list[int], str | None]:
+    """``gpus="all"`` over several GPUs: one GPU when the weights fit there, else all (an
+    explicit ``pytorch.device_map`` keeps every GPU); the ordinals and a note for the
+    result."""
+    if config.gpus != "all" or len(ordinals) < 2 or config.pytorch.device_map:
+        return ordinals, None
+    size = weights_bytes(path, DTYPE_BYTES[config.precision])
+    plan = all_gpus_plan(size, free_memory(cuda, ordinals))
+    return [ordinals[i] for i in plan.ordinals], plan.note
 
 
 def max_memory(cuda: Any, ordinals: Sequence[int], margin: float = MEMORY_MARGIN) -> dict[int, int]:

@@ -29,7 +29,6 @@ from llem_nb.errors import BackendError, ConfigError
 
 PYTORCH_FIX = "pip install 'llem_nb[pytorch]' (torch, transformers, accelerate)"
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
-DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 
 
 def _require_stack() -> None:
@@ -67,19 +66,6 @@ def _ordinals(config: ExperimentConfig, cuda: Any = None, nvml: Any = None) -> l
 
         nvml_ids = _gpu_place.nvml_uuids(nvml if nvml is not None else load_pynvml())
     return _hf.assigned_ordinals(config.gpus, count, _hf.cuda_visible(), uuids, nvml_ids)
-
-
-def placement(
-    config: ExperimentConfig, path: Any, ordinals: list[int], cuda: Any
-) -> tuple[list[int], str | None]:
-    """``gpus="all"`` over several GPUs: one GPU when the weights fit there, else all (an
-    explicit ``pytorch.device_map`` keeps every GPU); the ordinals and a note for the
-    result."""
-    if config.gpus != "all" or len(ordinals) < 2 or config.pytorch.device_map:
-        return ordinals, None
-    size = _gpu_place.weights_bytes(path, DTYPE_BYTES[config.precision])
-    plan = _gpu_place.all_gpus_plan(size, _gpu_place.free_memory(cuda, ordinals))
-    return [ordinals[i] for i in plan.ordinals], plan.note
 
 
 def _dtype_kwarg() -> str:
@@ -175,7 +161,7 @@ class PytorchBackend(Backend):
         path = _hf.resolve_model(self.config.model)
         cuda = self._cuda if self._cuda is not None else torch.cuda
         ordinals = _ordinals(self.config, cuda, self._nvml)
-        self._ordinals, self._placement = placement(self.config, path, ordinals, cuda)
+        self._ordinals, self._placement = _gpu_place.placement(self.config, path, ordinals, cuda)
         opts = self.config.pytorch
         if opts.num_threads:
             self._threads_before = torch.get_num_threads()
@@ -370,6 +356,8 @@ class PytorchBackend(Backend):
 
         self._model = None
         self._tokenizer = None
+        if self.config.pytorch.torch_compile:
+            torch._dynamo.reset()  # the compiled graphs hold the old model's weights
         gc.collect()
         if self._ordinals:
             torch.cuda.empty_cache()

@@ -120,7 +120,7 @@ def unknown_user(host: Host) -> str:
 
 def all_gpus_placement(host: Host) -> str:
     """4: ``gpus="all"`` with PyTorch takes one GPU when the model fits."""
-    from llem_nb.backends.pytorch import placement
+    from llem_nb.backends._gpu_place import placement
 
     count = host.cuda.device_count()
     ordinals, note = placement(_config(host, gpus="all"), host.model, list(range(count)), host.cuda)

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 from llem_nb.backends import _gpu_place, _hf, _vllm_args
+from llem_nb.backends._gpu_place import placement
 from llem_nb.backends.base import GenerationOutput
 from llem_nb.backends.models import tiny_model
-from llem_nb.backends.pytorch import PytorchBackend, _ordinals, placement
+from llem_nb.backends.pytorch import PytorchBackend, _ordinals
 from llem_nb.backends.vllm import VllmBackend
 from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.errors import ConfigError
