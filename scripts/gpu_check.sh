@@ -5,8 +5,21 @@
 #   (made by scripts/fetch_gpu_wheels.sh); they are installed into a private directory,
 #   never into the host's Python. Run from anywhere; results go to $OUT/gpu-check.
 #
-#   OUT=/some/dir scripts/gpu_check.sh
+#   OUT=/some/dir scripts/gpu_check.sh [--fake] [--readiness-only]
+#
+# The last step prints issue 24's readiness table (ok / FAIL / skipped: why, per item; a
+# Docker step only where the host has Docker). --fake: everything on the CPU against the
+# NVML simulator (no GPU needed); --readiness-only: just that table.
 set -euo pipefail
+FAKE=()
+ONLY_READINESS=0
+for arg in "$@"; do
+  case "$arg" in
+    --fake) FAKE=(--fake) ;;
+    --readiness-only) ONLY_READINESS=1 ;;
+    *) echo "unknown option $arg (use --fake, --readiness-only)" >&2; exit 2 ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 OUT=${OUT:-$PWD/gpu-check-out}
@@ -34,6 +47,11 @@ if ! "$PY" -c "import pydantic, platformdirs, tqdm, sys; sys.exit(pydantic.VERSI
 fi
 
 export PYTHONPATH="$DEPS:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+if [ "$ONLY_READINESS" = 1 ]; then
+  echo "== readiness (issue 24)"
+  exec "$PY" -m llem_nb.gpu_check.readiness "${FAKE[@]}"
+fi
 echo "== host"
 "$PY" - <<'PY'
 import platform, importlib.metadata as m
@@ -63,5 +81,9 @@ done
 "$PY" -c "import llem_nb as ll; print(ll.docker_status())" 2>&1 | tail -20 || true
 
 echo "== gpu-check"
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-"$PY" -m llem_nb.gpu_check --out "$OUT/gpu-check"
+status=0
+"$PY" -m llem_nb.gpu_check --out "$OUT/gpu-check" "${FAKE[@]}" || status=$?
+
+echo "== readiness (issue 24)"
+"$PY" -m llem_nb.gpu_check.readiness "${FAKE[@]}" || status=$?
+exit "$status"

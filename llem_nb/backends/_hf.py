@@ -97,12 +97,20 @@ def _plain_uuid(text: str) -> str:
 
 
 def _ordinal_of(
-    item: int | str, device_count: int, visible: list[str] | None, uuids: Sequence[str]
+    item: int | str,
+    device_count: int,
+    visible: list[str] | None,
+    uuids: Sequence[str],
+    nvml_ids: Sequence[str] = (),
 ) -> int:
     text = str(item).strip()
     match = _CUDA_ORDINAL.match(text)
     if match:
         ordinal = int(match.group(1))
+    elif text.isdigit() and nvml_ids and visible is None:
+        from llem_nb.backends._gpu_place import ordinal_for_nvml_index
+
+        ordinal = ordinal_for_nvml_index(int(text), nvml_ids, uuids)
     elif text.isdigit():
         if visible is not None and text not in visible:
             raise ConfigError(
@@ -131,13 +139,16 @@ def assigned_ordinals(
     device_count: int,
     visible: list[str] | None = None,
     uuids: Sequence[str] = (),
+    nvml_ids: Sequence[str] = (),
 ) -> list[int]:
     """Torch device ordinals for the ``gpus`` setting; [] means the CPU.
 
     ``"all"`` takes every visible device (none → CPU). An explicit count or list
     with no GPU present is an error rather than a silent CPU run. A list equal to
     CUDA_VISIBLE_DEVICES (a runner narrowed it) maps to ordinals 0..n-1; list
-    entries are NVML indices, ``cuda:N`` ordinals or UUIDs.
+    entries are NVML indices, ``cuda:N`` ordinals or UUIDs. ``nvml_ids`` (NVML's UUIDs by
+    index, given when CUDA's numbering is not the PCI order) maps an NVML index to its CUDA
+    ordinal by UUID.
     """
     if gpus == "all":
         return list(range(device_count))
@@ -158,7 +169,22 @@ def assigned_ordinals(
     names = [str(g).strip() for g in gpus]
     if visible is not None and sorted(visible) == sorted(names):
         return list(range(len(names)))
-    return [_ordinal_of(item, device_count, visible, uuids) for item in gpus]
+    return [_ordinal_of(item, device_count, visible, uuids, nvml_ids) for item in gpus]
+
+
+def shape_batches(lengths: Sequence[int], batch_size: int) -> list[range]:
+    """Static batches (prompt index ranges) with a (rows, padded length) shape no earlier
+    batch had: what a compiled model must see once before the window, or it compiles
+    inside it (other padded lengths, a smaller last batch)."""
+    seen: set[tuple[int, int]] = set()
+    out: list[range] = []
+    for first in range(0, len(lengths), batch_size):
+        rows = range(first, min(first + batch_size, len(lengths)))
+        shape = (len(rows), max(lengths[i] for i in rows))
+        if shape not in seen:
+            seen.add(shape)
+            out.append(rows)
+    return out
 
 
 def counted_tokens(rows: Sequence[Sequence[int]], eos_ids: Iterable[int]) -> list[int]:

@@ -141,7 +141,10 @@ def engine_kwargs(
     decoder, per-request stats on (they carry vLLM's token timestamps), ``max_num_seqs``
     = ``batch_size × n`` (the prompts in flight, as in the PyTorch backend),
     ``max_model_len`` = ``max_input_tokens + max_output_tokens`` capped at the model's
-    context, and on a CPU ``enforce_eager`` (no graph capture or compilation).
+    context, ``enable_prefix_caching`` off (the window repeats its prompts, and warm-up runs
+    the first batch: a prefix cache would serve their prefill from memory, so prefill energy
+    and TTFT would be far too low next to the PyTorch backend), and on a CPU
+    ``enforce_eager`` (no graph capture or compilation).
     """
     engine = config.vllm.engine
     typed = engine.model_dump(exclude_none=True, exclude=set(engine.passthrough))
@@ -151,6 +154,7 @@ def engine_kwargs(
         "seed": config.decoder.seed,
         "disable_log_stats": False,
         "max_num_seqs": config.batch_size * config.vllm.sampling.n,
+        "enable_prefix_caching": False,
     }
     wanted = config.max_input_tokens + config.max_output_tokens
     kwargs["max_model_len"] = min(wanted, max_len) if max_len else wanted

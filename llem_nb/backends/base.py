@@ -107,6 +107,11 @@ class Backend(ABC):
         """NVML indices of the GPUs this backend computes on; [] on CPU."""
         return []
 
+    def compile_count(self) -> int | None:
+        """Graphs compiled so far (``torch.compile``); None when the backend does not compile.
+        The harness reads it around the window: a change means compilation was measured."""
+        return None
+
     def environment(self) -> dict[str, Any]:
         return {}
 

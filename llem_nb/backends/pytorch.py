@@ -20,7 +20,7 @@ import platform
 from collections.abc import Callable
 from typing import Any
 
-from llem_nb.backends import _hf
+from llem_nb.backends import _gpu_place, _hf
 from llem_nb.backends._step_timing import StepClock, StepTimer, step_timer_for
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
 from llem_nb.backends.deadline import StopAtDeadline
@@ -44,12 +44,30 @@ def _require_stack() -> None:
         )
 
 
-def _ordinals(config: ExperimentConfig) -> list[int]:
+def _ordinals(config: ExperimentConfig, cuda: Any = None, nvml: Any = None) -> list[int]:
+    """Torch ordinals for ``config.gpus``. Pins CUDA's numbering to NVML's (PCI) order
+    before CUDA starts; when CUDA already started in another order, NVML indices are
+    matched to ordinals by UUID. ``gpus="all"`` with GPUs NVML sees and torch cannot use
+    is refused (else the run would silently measure the CPU)."""
     import torch
 
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    uuids = _hf.cuda_uuids(torch.cuda, count) if isinstance(config.gpus, list) and count else []
-    return _hf.assigned_ordinals(config.gpus, count, _hf.cuda_visible(), uuids)
+    cuda = cuda if cuda is not None else torch.cuda
+    if config.gpus == 0:
+        return []
+    pci = _gpu_place.pin_pci_order(cuda)
+    count = cuda.device_count() if cuda.is_available() else 0
+    if config.gpus == "all" and count == 0:
+        _gpu_place.refuse_cpu_fallback(
+            _gpu_place.nvml_visible_count(nvml), cuda, torch.__version__, torch.version.cuda
+        )
+    listed = isinstance(config.gpus, list) and count > 0
+    uuids = _hf.cuda_uuids(cuda, count) if listed else []
+    nvml_ids: list[str] = []
+    if listed and not pci:
+        from llem_nb.energy.nvml_devices import load_pynvml
+
+        nvml_ids = _gpu_place.nvml_uuids(nvml if nvml is not None else load_pynvml())
+    return _hf.assigned_ordinals(config.gpus, count, _hf.cuda_visible(), uuids, nvml_ids)
 
 
 def _dtype_kwarg() -> str:
@@ -72,10 +90,19 @@ class PytorchBackend(Backend):
     phase_marker: Callable[[str, float], None] | None = None
 
     def __init__(
-        self, config: ExperimentConfig, *, step_timer: Callable[[], StepTimer] | None = None
+        self,
+        config: ExperimentConfig,
+        *,
+        step_timer: Callable[[], StepTimer] | None = None,
+        cuda: Any = None,
+        nvml: Any = None,
     ) -> None:
+        """``cuda`` (``torch.cuda``) and ``nvml`` (pynvml) are replaceable for tests."""
         super().__init__(config)
         self._make_timer = step_timer
+        self._cuda = cuda
+        self._nvml = nvml
+        self._placement: str | None = None
         self._model: Any = None
         self._tokenizer: Any = None
         self._ordinals: list[int] = []
@@ -134,7 +161,9 @@ class PytorchBackend(Backend):
         from llem_nb.backends.models import quiet_progress
 
         path = _hf.resolve_model(self.config.model)
-        self._ordinals = _ordinals(self.config)
+        cuda = self._cuda if self._cuda is not None else torch.cuda
+        ordinals = _ordinals(self.config, cuda, self._nvml)
+        self._ordinals, self._placement = _gpu_place.placement(self.config, path, ordinals, cuda)
         opts = self.config.pytorch
         if opts.num_threads:
             self._threads_before = torch.get_num_threads()
@@ -147,9 +176,7 @@ class PytorchBackend(Backend):
             kwargs["attn_implementation"] = opts.attn_implementation
         if len(self._ordinals) > 1 or (self._ordinals and opts.device_map):
             kwargs["device_map"] = opts.device_map or "auto"
-            kwargs["max_memory"] = {
-                i: torch.cuda.get_device_properties(i).total_memory for i in self._ordinals
-            }
+            kwargs["max_memory"] = _gpu_place.max_memory(cuda, self._ordinals)
         elif self._ordinals and importlib.util.find_spec("accelerate") is not None:
             kwargs["device_map"] = {"": self._ordinals[0]}
         try:
@@ -252,6 +279,25 @@ class PytorchBackend(Backend):
             return self._make_timer()
         return step_timer_for(self._input_device)
 
+    def warmup(self, prompts: list[str]) -> None:
+        """The first batch; with ``torch_compile``, one batch of every distinct shape."""
+        if not self.config.pytorch.torch_compile:
+            super().warmup(prompts)
+            return
+        _, tokenizer = self._loaded()
+        ids = tokenizer(prompts, truncation=True, max_length=self.config.max_input_tokens)
+        lengths = [len(row) for row in ids["input_ids"]]
+        for rows in _hf.shape_batches(lengths, self.config.batch_size):
+            self.generate([prompts[i] for i in rows])
+
+    def compile_count(self) -> int | None:
+        """Graphs dynamo has compiled in this process (``torch_compile`` only)."""
+        if not self.config.pytorch.torch_compile:
+            return None
+        from torch._dynamo.utils import counters
+
+        return int(counters["stats"]["unique_graphs"])
+
     def decode(self, token_ids: list[int]) -> str:
         _, tokenizer = self._loaded()
         return str(tokenizer.decode(token_ids, skip_special_tokens=True))
@@ -299,6 +345,8 @@ class PytorchBackend(Backend):
         else:
             env["device"] = "cpu"
             env["device_name"] = platform.processor() or platform.machine()
+        if self._placement is not None:
+            env["gpu_placement"] = self._placement
         if self._model is not None:
             env["attn_implementation"] = getattr(self._model.config, "_attn_implementation", None)
         env.update(self._params)
@@ -312,6 +360,8 @@ class PytorchBackend(Backend):
 
         self._model = None
         self._tokenizer = None
+        if self.config.pytorch.torch_compile:
+            torch._dynamo.reset()  # the compiled graphs hold the old model's weights
         gc.collect()
         if self._ordinals:
             torch.cuda.empty_cache()

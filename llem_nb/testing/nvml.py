@@ -22,6 +22,7 @@ integral computed from the trace, never a value the code under test produced.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ from llem_nb.testing.nvml_errors import (
     NVMLError_Uninitialized,
     NVMLError_Unknown,
 )
+from llem_nb.testing.traces import Trace
 
 
 @dataclass(frozen=True)
@@ -334,6 +336,32 @@ class FakeNvml:
         event_set.registered.clear()
 
 
+def decaying_after_load(
+    *, idle_w: float, hot_w: float, load_s: float, end_s: float, tau_s: float
+) -> Trace:
+    """A GPU that leaves idle at ``load_s``, draws ``hot_w`` until ``end_s`` (load and
+    warm-up), then falls back towards ``idle_w`` with time constant ``tau_s``, as a real GPU
+    stays in its high-power state and warm after work stops. Exact energy."""
+    excess = hot_w - idle_w
+
+    def watts(t: float) -> float:
+        if t < load_s:
+            return idle_w
+        if t < end_s:
+            return hot_w
+        return idle_w + excess * math.exp(-(t - end_s) / tau_s)
+
+    def energy(t: float) -> float:
+        joules = idle_w * t
+        if t > load_s:
+            joules += excess * (min(t, end_s) - load_s)
+        if t > end_s:
+            joules += excess * tau_s * (1 - math.exp(-(t - end_s) / tau_s))
+        return joules
+
+    return Trace(watts, energy)
+
+
 __all__ = [
     "FakeGpu",
     "FakeNvml",
@@ -347,5 +375,6 @@ __all__ = [
     "NVMLError_Timeout",
     "NVMLError_Uninitialized",
     "NVMLError_Unknown",
+    "decaying_after_load",
     "documented_power_avg_s",
 ]

@@ -424,12 +424,23 @@ def _nvml() -> FakeNvml:
 @pytest.mark.parametrize(
     ("order", "visible", "expected"),
     [
-        (None, None, [2, 0]),
-        (None, "1,3", [0, 1]),
+        ("FASTEST_FIRST", None, [2, 0]),
+        ("FASTEST_FIRST", "1,3", [0, 1]),
+        (None, None, [0, 1]),
+        (None, "1,3", [1, 3]),
         ("PCI_BUS_ID", "3,1", [3, 1]),
         (None, f"{UUIDS[3]},{UUIDS[0][:12]}", [3, 0]),
+        ("FASTEST_FIRST", f"{UUIDS[3]},{UUIDS[0][:12]}", [3, 0]),
     ],
-    ids=["fastest-first", "fastest-first-indices", "pci-bus-id", "uuids"],
+    ids=[
+        "fastest-first",
+        "fastest-first-indices",
+        "order-pinned-to-pci",
+        "order-pinned-indices",
+        "pci-bus-id",
+        "uuids",
+        "uuids-fastest-first",
+    ],
 )
 def test_gpu_indices_match_the_engines_cuda_devices_by_uuid(
     model_dir: Path,

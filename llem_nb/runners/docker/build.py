@@ -28,15 +28,19 @@ from typing import Any
 
 from llem_nb._version import __version__
 from llem_nb.errors import ConfigError, PreflightError
+from llem_nb.runners.docker.cuda_wheels import check_wheel_against_driver, wheel_for_driver
 from llem_nb.runners.docker.images import (
     LABEL_PREFIX,
     cuda_major,
     default_image,
+    driver_cuda_version,
     parse_image,
 )
 from llem_nb.runners.docker.wheelhouse import Variant, Wheelhouse, fetch
 
 DEFAULT_BASE = "python:{python}-slim-bookworm"
+DEFAULT_CUDA_BASE = "python:{python}-bookworm"
+"""The CUDA images' base: it has gcc (Triton needs a C compiler), so an offline build works."""
 INPUTS_LABEL = f"{LABEL_PREFIX}.inputs"
 PACKAGE = Path(__file__).resolve().parents[2]
 """The installed ``llem_nb`` package directory whose files go into the image."""
@@ -87,9 +91,11 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def base_facts(client: Any, base_image: str, libraries: Sequence[str] = ()) -> tuple[str, set[str]]:
+def base_facts(
+    client: Any, base_image: str, libraries: Sequence[str] = (), tools: Sequence[str] = ()
+) -> tuple[str, set[str]]:
     """The ``X.Y.Z`` of ``python3`` in ``base_image`` (pulled when missing), and which of
-    ``libraries`` (sonames) it already has."""
+    ``libraries`` (sonames) and ``tools`` (commands) it already has."""
     from docker.errors import DockerException, ImageNotFound
 
     from llem_nb.runners.docker.errors import ImagePullError
@@ -99,8 +105,10 @@ def base_facts(client: Any, base_image: str, libraries: Sequence[str] = ()) -> t
             client.images.get(base_image)
         except ImageNotFound:
             client.images.pull(base_image)
-        probe = "python3 -c 'import platform; print(platform.python_version())'" + "".join(
-            f"; ldconfig -p | grep -q '{lib} ' && echo 'has {lib}'" for lib in libraries
+        probe = (
+            "python3 -c 'import platform; print(platform.python_version())'"
+            + "".join(f"; ldconfig -p | grep -q '{lib} ' && echo 'has {lib}'" for lib in libraries)
+            + "".join(f"; command -v {tool} >/dev/null && echo 'has {tool}'" for tool in tools)
         )
         out = client.containers.run(
             base_image, ["sh", "-c", f"{probe}; true"], remove=True, network_mode="none"
@@ -135,6 +143,29 @@ def image_labels(
     if variant.backend == "vllm":
         labels["vllm"] = vllm or "none"
     return {f"{LABEL_PREFIX}.{k}": v for k, v in labels.items()}
+
+
+def cuda_plan(
+    backend: str, cpu: bool, pip_args: Sequence[str], driver_cuda: int | None
+) -> tuple[Variant, list[str]]:
+    """The variant and pip options for this host: a CUDA PyTorch image gets torch's CUDA
+    build for the driver (``cuda_wheels.wheel_for_driver``) and the index that serves it."""
+    if cpu or driver_cuda is None:
+        return Variant(backend, cpu), list(pip_args)
+    fit = wheel_for_driver(driver_cuda)
+    if backend != "pytorch":
+        return Variant(backend, False), list(pip_args)
+    return Variant(backend, False, fit.name), [*fit.pip_args(), *pip_args]
+
+
+def build_args(variant: Variant, base: str, packages: Sequence[str]) -> dict[str, str]:
+    """The Dockerfile's build arguments: base, missing system packages, the C compiler the
+    final stage must find (CUDA variants)."""
+    return {
+        "BASE_IMAGE": base,
+        "SYSTEM_PACKAGES": " ".join(packages),
+        "C_COMPILER": " ".join(variant.system_tools),
+    }
 
 
 def _tag_for(variant: Variant, wheels: Wheelhouse) -> str:
@@ -216,12 +247,16 @@ def build_image(
     """
     from llem_nb.runners.docker.errors import DockerError
 
-    variant = Variant(backend, cuda_major() is None if cpu is None else cpu)
+    cpu = cuda_major() is None if cpu is None else cpu
+    driver = None if cpu else driver_cuda_version()
+    variant, pip_args = cuda_plan(backend, cpu, pip_args, driver)
     variant.engine_requirements()
     python_here = f"{sys.version_info.major}.{sys.version_info.minor}"
-    base = base_image or DEFAULT_BASE.format(python=python_here)
-    python, present_libs = base_facts(client, base, list(variant.system_libraries))
-    packages = sorted(p for lib, p in variant.system_libraries.items() if lib not in present_libs)
+    base = base_image or (DEFAULT_BASE if cpu else DEFAULT_CUDA_BASE).format(python=python_here)
+    libs, tools = variant.system_libraries, variant.system_tools
+    python, in_base = base_facts(client, base, list(libs), list(tools))
+    needed = [p for name, p in {**libs, **tools}.items() if name not in in_base]
+    packages = sorted({p for group in needed for p in group.split()})
     if packages and network == "none":
         raise PreflightError(
             f"the {variant.name} image needs {', '.join(packages)} from its base image, which "
@@ -230,6 +265,7 @@ def build_image(
             f"-y {' '.join(packages)}), or let this build reach Debian: --network default",
         )
     wheels = fetch(variant, python=python, pip_args=pip_args, on_line=on_line)
+    check_wheel_against_driver(wheels.torch_cuda(), driver)
     install = wheels.install_list(variant.drops)
     tag = tag or _tag_for(variant, wheels)
     parse_image(tag, field="tag")
@@ -254,7 +290,7 @@ def build_image(
                 fileobj=fh,
                 custom_context=True,
                 tag=tag,
-                buildargs={"BASE_IMAGE": base, "SYSTEM_PACKAGES": " ".join(packages)},
+                buildargs=build_args(variant, base, packages),
                 network_mode=network,
                 rm=True,
                 forcerm=True,

@@ -40,7 +40,7 @@ def gpu_requests(gpus: Any) -> tuple[list[Any], dict[str, str]]:
         return [], {}
     from docker.types import DeviceRequest
 
-    env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
     if isinstance(gpus, int) and not isinstance(gpus, bool):
         return [DeviceRequest(count=gpus, capabilities=[["gpu"]])], env
     if isinstance(gpus, list):
@@ -56,6 +56,21 @@ def hf_hub_cache() -> Path:
         os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface"
     )
     return Path(home).expanduser() / "hub"
+
+
+CONTAINER_USER = "llem"
+USER_ENV: dict[str, str] = {
+    "HOME": "/tmp",
+    "USER": CONTAINER_USER,
+    "LOGNAME": CONTAINER_USER,
+    "XDG_CACHE_HOME": "/tmp/.cache",
+    "TRITON_CACHE_DIR": "/tmp/.cache/triton",
+    "TORCHINDUCTOR_CACHE_DIR": "/tmp/.cache/torchinductor",
+    "VLLM_CACHE_ROOT": "/tmp/.cache/vllm",
+}
+"""The container runs as the host's uid:gid, which has no passwd entry in the image:
+``getpass.getuser()`` (Inductor's cache dir, Triton) reads ``LOGNAME``/``USER`` first, and
+the caches go to a writable place instead of an unnamed user's home."""
 
 
 def hf_cache_mount() -> tuple[Mounts, dict[str, str]]:

@@ -13,11 +13,12 @@ import functools
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from llem_nb._version import __version__
-from llem_nb.errors import ConfigError
+from llem_nb.errors import ConfigError, PreflightError
 
 REGISTRY = "ghcr.io/llem-nb"
 IMAGE_BACKENDS = ("pytorch", "vllm")
@@ -93,21 +94,42 @@ def _upper_path(ref: str) -> bool:
     return any(p != p.lower() for p in path)
 
 
+def driver_cuda_version(nvml: Any = None) -> int | None:
+    """The CUDA version the NVIDIA driver supports (NVML: 1000 × major + 10 × minor); None
+    without a driver. ``nvml``: the pynvml module (a simulator in tests)."""
+    try:
+        if nvml is None:
+            import pynvml
+
+            nvml = pynvml
+        nvml.nvmlInit()
+        try:
+            version = int(nvml.nvmlSystemGetCudaDriverVersion())
+        finally:
+            nvml.nvmlShutdown()
+    except Exception:  # no library, no driver, no GPU
+        return None
+    return version if version > 0 else None
+
+
+def driver_image_major(driver_cuda: int) -> int:
+    """The CUDA major in the tag of the image built for (and run on) this driver: the
+    major of torch's newest CUDA build the driver supports, not the driver's own."""
+    from llem_nb.runners.docker.cuda_wheels import image_major
+
+    try:
+        return image_major(driver_cuda)
+    except PreflightError:
+        return driver_cuda // 1000
+
+
 @functools.lru_cache(maxsize=1)
 def _cuda() -> tuple[int | None, bool, str]:
-    """(CUDA major, whether an NVIDIA driver is here, where the major came from)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            version = int(pynvml.nvmlSystemGetCudaDriverVersion())
-        finally:
-            pynvml.nvmlShutdown()
-        if version > 0:
-            return version // 1000, True, "the NVIDIA driver (NVML)"
-    except Exception:  # no library, no driver, no GPU: try nvcc
-        pass
+    """(CUDA major of the images for this host, whether an NVIDIA driver is here, where the
+    major came from)."""
+    version = driver_cuda_version()
+    if version is not None:
+        return driver_image_major(version), True, "the NVIDIA driver (NVML)"
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         return None, False, "no NVIDIA driver (NVML) and no nvcc here"
@@ -169,6 +191,16 @@ def image_choice(backend: str, gpus: Any = "all") -> tuple[str, str]:
     if not driver:
         return image, f"CUDA {major} from {how}: {image} cannot run on this host"
     return image, f"CUDA {major} from {how}"
+
+
+def present_for_driver(backend: str, major: int, present: Callable[[str], bool]) -> str | None:
+    """A CUDA image here that this driver can run when the one for its own major is missing:
+    the newest ``-cuda{m}`` with m ≤ ``major`` that ``present`` finds; None if none is."""
+    for m in range(major, 11, -1):
+        name = default_image(backend, cuda=m)
+        if present(name):
+            return name
+    return None
 
 
 def docker_reason(backend: str) -> str:

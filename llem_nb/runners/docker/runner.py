@@ -36,6 +36,7 @@ from llem_nb.runners.base import Runner
 from llem_nb.runners.docker.ahead import Ahead
 from llem_nb.runners.docker.classify import Failure, classify
 from llem_nb.runners.docker.container import (
+    USER_ENV,
     Prepared,
     gpu_requests,
     hf_cache_mount,
@@ -44,7 +45,14 @@ from llem_nb.runners.docker.container import (
     save_logs,
 )
 from llem_nb.runners.docker.errors import ContainerError
-from llem_nb.runners.docker.images import image_choice, parse_image
+from llem_nb.runners.docker.images import (
+    cuda_major,
+    has_driver,
+    image_choice,
+    image_present,
+    parse_image,
+    present_for_driver,
+)
 from llem_nb.runners.exchange import CONFIG_ENV, Exchange
 
 CONTAINER_DIR = "/run/llem"
@@ -162,10 +170,28 @@ class DockerRunner(Runner):
             image, why = self.image, "given"
         else:
             image, why = image_choice(config.backend, config.gpus)
+            major = cuda_major()
+            if has_driver() and major is not None and image.endswith(f"-cuda{major}"):
+                found = self._present_for_driver(config.backend, major)
+                if found is not None and found != image:
+                    image, why = found, f"{why}; {image} is not here, {found} runs on this driver"
         if (config.backend, image) not in self._announced:
             self._announced.add((config.backend, image))
             log.info("image for %s: %s (%s)", config.backend, image, why)
         return image
+
+    def _present_for_driver(self, backend: str, major: int) -> str | None:
+        """The newest default CUDA image here that this driver runs (none: docker cannot
+        tell, and the default name stands)."""
+        from docker.errors import DockerException
+
+        from llem_nb.runners.docker.errors import DockerError
+
+        try:
+            client = self.client
+            return present_for_driver(backend, major, lambda name: image_present(client, name))
+        except (DockerError, DockerException):
+            return None
 
     def preflight(self, config: ExperimentConfig) -> None:
         """Before a study starts: the daemon answers; for GPU runs it has the NVIDIA toolkit;
@@ -278,7 +304,7 @@ class DockerRunner(Runner):
             CONFIG_ENV: f"{CONTAINER_DIR}/{exchange.config_path.name}",
             "LLEM_IN_CONTAINER": "1",
             "PYTHONUNBUFFERED": "1",
-            "HOME": "/tmp",
+            **USER_ENV,
         }
         env.update({k: os.environ[k] for k in (*PASS_ENV, "LLEM_BACKENDS") if os.environ.get(k)})
         env.update({k: v for k, v in os.environ.items() if k.startswith(PASS_PREFIXES)})

