@@ -99,7 +99,8 @@ def config_table(df: pd.DataFrame) -> pd.DataFrame:
         mean, high = stats[f"{metric}_mean"], stats[f"{metric}_ci95_high"]
         out[name] = [
             "—" if m != m else (
-                f"{tables.number(m)} ± {hi - m:.2g}" if hi == hi else tables.number(m))
+                f"{tables.number(m)} ± {tables.half_width(hi - m)}" if hi == hi
+                else tables.number(m))
             for m, hi in zip(mean, high, strict=True)
         ]  # fmt: skip
     return out

@@ -126,7 +126,7 @@ def _rec_table(rec: Any) -> pd.DataFrame:
     out["cycles"] = t["n"]
     for column, name in (("best", "pick"), ("runner_up", "not worse"), ("pareto", "Pareto")):
         out[name] = t[column].astype(bool)
-    out["p (worse than pick)"] = t["p_worse_than_best"]
+    out["p (worse than pick)"] = t["p_worse_than_best"].map(tables.p_value)
     reasons = pd.Series(
         [None if pd.isna(w) else re.sub(r"\s*\([^)]*=True[^)]*\)", "", str(w))
          for w in t["excluded_because"]],

@@ -78,7 +78,8 @@ def environment(df: pd.DataFrame, envs: Iterable[Mapping[str, Any]]) -> list[tup
         if key in _HIDDEN or value in (None, "", [], {}):
             return
         known = FACTS.get(key, ("Other", key.replace("_", " ")))
-        facts.setdefault((group or known[0], name or known[1]), {})[cell(value)] = None
+        text = str(value)[:12] if key == "git_commit" else cell(value)
+        facts.setdefault((group or known[0], name or known[1]), {})[text] = None
 
     for column in ("gpu_name", "driver_version", "llem_nb_version", "runner", "image", "energy_source"):
         if column in df.columns:

@@ -34,7 +34,8 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; 
 figcaption { font-size: .85em; color: #555; }
 .note { color: #8a6d00; font-size: .9em; } .bad { color: #b00020; }
 .kv th { text-align: left; } .credit { font-size: .85em; color: #555; }
-.kv td { text-align: left; }
+.kv td, td.t { text-align: left; } .kv th { max-width: none; white-space: nowrap; }
+tr.group th { background: #e9eef2; }
 .answer { font-size: 1.05em; font-weight: 600; } .methods { max-width: 52em; }
 """
 

@@ -68,6 +68,27 @@ def number(value: float) -> str:
     return f"{value:,.{decimals}f}"
 
 
+def half_width(value: float) -> str:
+    """An interval's half-width: two significant figures, never an exponent."""
+    if value != value or math.isinf(value):
+        return "—"
+    if value == 0:
+        return "0"
+    decimals = max(0, 1 - math.floor(math.log10(abs(value))))
+    return f"{round(value, decimals):,.{decimals}f}"
+
+
+def p_value(value: Any) -> str:
+    """A p-value to two significant figures, ``—`` where no test was run."""
+    return "—" if value is None or value != value else f"{float(value):.2g}"
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
 def cell(value: Any) -> str:
     """A value as the reader sees it (not yet escaped)."""
     import pandas as pd
@@ -79,7 +100,7 @@ def cell(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "Yes" if value else "No"
     if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}" if abs(int(value)) >= 10000 else str(int(value))
+        return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
         return number(float(value))
     text = str(value)
@@ -163,7 +184,12 @@ def table(
     )
     head = "".join(f"<th>{h.esc(header(c))}</th>" for c in shown.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{h.esc(cells(v))}</td>" for v in row) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{h.esc(cells(v))}</td>" if _numeric(v) else f"<td class='t'>{h.esc(cells(v))}</td>"
+            for v in row
+        )
+        + "</tr>"
         for row in shown.itertuples(index=False, name=None)
     )
     grid = f"<div class='wide'><table id='{h.esc(table_id)}'><tr>{head}</tr>{body}</table></div>"
