@@ -171,7 +171,7 @@ def _estimate_note(df: pd.DataFrame, estimates: pd.Series, limit: int = 20) -> s
     return h.note(
         f"{len(rows)} of {len(df)} runs have estimated energy (not measured): "
         f"{', '.join(names)}{more}. They are drawn hollow in the figures and marked "
-        "'No' in the 'measured' column of every run.",
+        "'No (estimate)' in the 'measured' column of every run.",
         "bad",
     )
 
@@ -230,7 +230,7 @@ def _page(
     runs = df[[c for c in RUN_COLUMNS if c in df.columns]]
     estimates = estimated(df)
     if estimates.any():
-        runs = runs.assign(measured=~estimates)
+        runs = runs.assign(measured=estimates.map({True: "No (estimate)", False: "Yes"}))
     flags = _flags(df)
     every_run = (
         tables.table("table-runs", runs, keep=["label", "cycle"],
