@@ -145,17 +145,29 @@ def comparable_reference(df: pd.DataFrame, task: str = "lm-arena-chat") -> tuple
     gpu = matching_gpu(names)
     if gpu:
         table = table[table["gpu"] == gpu]
-    ours = [s for s in (size_b(m) for m in df["model"].dropna().unique()) if s] if "model" in df else []
+    ours = (
+        [s for s in (size_b(m) for m in df["model"].dropna().unique()) if s]
+        if "model" in df
+        else []
+    )
     sizes = {m: size_b(m) for m in table["model_id"].unique()}
     known = {m: v for m, v in sizes.items() if v}
     if ours and known:
         target = math.log(sum(ours) / len(ours))
         nearest = min(known, key=lambda m: (abs(math.log(known[m]) - target), m))
-        why = f"the published model nearest ours in size ({model_name(nearest)}, {known[nearest]:g} B parameters)"
+        size = f"{model_name(nearest)}, {known[nearest]:g} B parameters"
+        why = f"the published model nearest ours in size ({size})"
     else:
         nearest = min(known, key=lambda m: (known[m], m)) if known else sorted(sizes)[0]
-        why = f"the smallest published model ({model_name(nearest)}; our model's size is not in its name)"
-    where = f"on the same GPU class ({gpu})" if gpu else "on every published GPU (ours is not one of them)"
+        why = (
+            f"the smallest published model ({model_name(nearest)}; "
+            "our model's size is not in its name)"
+        )
+    where = (
+        f"on the same GPU class ({gpu})"
+        if gpu
+        else "on every published GPU (ours is not one of them)"
+    )
     return table[table["model_id"] == nearest].reset_index(drop=True), f"{why}, {where}"
 
 

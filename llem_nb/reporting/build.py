@@ -34,7 +34,13 @@ RUN_COLUMNS = [
     "energy_net_j", "energy_per_output_token_j", "energy_per_output_token_net_j", "quality_ok",
 ]  # fmt: skip
 _CONFIG_KEYS = [
-    "label", "model", "backend", "precision", "batch_size", "max_output_tokens", "n_prompts",
+    "label",
+    "model",
+    "backend",
+    "precision",
+    "batch_size",
+    "max_output_tokens",
+    "n_prompts",
 ]
 _METRICS = {
     "energy_per_output_token_j": "energy / out token [J/token]",

@@ -48,7 +48,9 @@ def recommendation(
     try:
         rec = recommend(df, objective, where, allow_flagged=True, allow_single_cycle=True)
     except LlemError:
-        text = f"No configuration can be recommended: none has a value of {metric_phrase(objective)}."
+        text = (
+            f"No configuration can be recommended: none has a value of {metric_phrase(objective)}."
+        )
         return head + h.note(text, "bad"), None
     return head + _body(rec, refusal(rec)), rec
 
@@ -63,8 +65,12 @@ def refusal(rec: Any) -> str:
     single = table[table["n"] < 2]
     reasons, allowing = [], []
     if len(flagged) and flags == [_ESTIMATE]:
-        reasons.append("every row is an estimate, not a measurement" if len(flagged) == len(table)
-                       else f"the rows of {listing(list(flagged['label']))} are estimates, not measurements")  # fmt: skip
+        names = listing(list(flagged["label"]))
+        reasons.append(
+            "every row is an estimate, not a measurement"
+            if len(flagged) == len(table)
+            else f"the rows of {names} are estimates, not measurements"
+        )
         allowing.append("estimates")
     elif len(flagged):
         meanings = "; ".join(FLAGS.get(f, f) for f in flags)
@@ -73,10 +79,12 @@ def refusal(rec: Any) -> str:
         reasons.append(f"{whose} carry quality flags ({meanings})")
         allowing.append("flagged rows")
     if len(single):
-        reasons.append("every configuration has a single cycle, so none has a spread to test"
-                       if len(single) == len(table)
-                       else f"{listing(list(single['label']))} {'has' if len(single) == 1 else 'have'} "
-                       "a single cycle")  # fmt: skip
+        verb = "has" if len(single) == 1 else "have"
+        reasons.append(
+            "every configuration has a single cycle, so none has a spread to test"
+            if len(single) == len(table)
+            else f"{listing(list(single['label']))} {verb} a single cycle"
+        )
         allowing.append("single cycles")
     text = f"No configuration meets the rules: {'; '.join(reasons) or 'none is eligible'}."
     if rec.best is not None:
@@ -90,7 +98,8 @@ def _left_out(table: pd.DataFrame) -> str:
     out = []
     flagged = int(table["n_flagged"].sum())
     if flagged:
-        out.append(f"{plural(flagged, 'run')} with quality flags {'was' if flagged == 1 else 'were'} left out.")
+        verb = "was" if flagged == 1 else "were"
+        out.append(f"{plural(flagged, 'run')} with quality flags {verb} left out.")
     ineligible = table[~table["eligible"].astype(bool)]
     if len(ineligible):
         out.append(f"Not considered: {listing(list(ineligible['label']))} (see the last column).")

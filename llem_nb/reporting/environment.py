@@ -26,7 +26,8 @@ FACTS: dict[str, tuple[str, str]] = {
     "nvidia_ml_py_version": ("Software", "nvidia-ml-py"), "os": ("Software", "operating system"),
     "runner": ("Software", "runner"), "image": ("Software", "container image"),
     "container_image": ("Software", "container image"),
-    "container_image_digest": ("Software", "image digest"), "in_container": ("Software", "in a container"),
+    "container_image_digest": ("Software", "image digest"),
+    "in_container": ("Software", "in a container"),
     "git_commit": ("Software", "git commit"), "backend_impl": ("Software", "backend"),
     "dtype": ("Software", "dtype"), "attn_implementation": ("Software", "attention"),
     "torch_threads": ("Software", "PyTorch threads"), "cuda": ("Software", "CUDA (PyTorch)"),
@@ -34,7 +35,8 @@ FACTS: dict[str, tuple[str, str]] = {
     "cuda_driver_version": ("Hardware", "CUDA (driver)"), "gpu_name": ("Hardware", "GPU"),
     "device": ("Hardware", "device"), "device_name": ("Hardware", "device name"),
     "cpu_model": ("Hardware", "CPU"), "cpu_count": ("Hardware", "CPU cores"),
-    "ram_gib": ("Hardware", "RAM [GiB]"), "cuda_visible_devices": ("Hardware", "CUDA_VISIBLE_DEVICES"),
+    "ram_gib": ("Hardware", "RAM [GiB]"),
+    "cuda_visible_devices": ("Hardware", "CUDA_VISIBLE_DEVICES"),
     "parameters": ("Hardware", "model parameters"),
     "parameters_embedding": ("Hardware", "embedding parameters"),
     "parameters_for_flops": ("Hardware", "parameters counted for FLOPs"),
@@ -81,7 +83,14 @@ def environment(df: pd.DataFrame, envs: Iterable[Mapping[str, Any]]) -> list[tup
         text = str(value)[:12] if key == "git_commit" else cell(value)
         facts.setdefault((group or known[0], name or known[1]), {})[text] = None
 
-    for column in ("gpu_name", "driver_version", "llem_nb_version", "runner", "image", "energy_source"):
+    for column in (
+        "gpu_name",
+        "driver_version",
+        "llem_nb_version",
+        "runner",
+        "image",
+        "energy_source",
+    ):
         if column in df.columns:
             for value in df[column].dropna().unique():
                 add(column, str(value))
@@ -112,4 +121,6 @@ def environment_html(rows: list[tuple[str, str, str]]) -> str:
             body.append(f"<tr class='group'><th colspan='2'>{h.esc(g)}</th></tr>")
             group = g
         body.append(f"<tr><th>{h.esc(name)}</th><td>{h.esc(value)}</td></tr>")
-    return f"<div class='wide'><table id='table-environment' class='kv'>{''.join(body)}</table></div>"
+    return (
+        f"<div class='wide'><table id='table-environment' class='kv'>{''.join(body)}</table></div>"
+    )

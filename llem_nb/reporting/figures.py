@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from llem_nb import plots
 from llem_nb.errors import LlemError
 from llem_nb.plots.base import log_axis
@@ -31,9 +33,11 @@ def drawn(fig: Figure) -> dict[str, bool]:
     out = {"dashed": False, "error_bars": False, "hollow": False}
     for axes in fig.axes:
         for line in axes.get_lines():
-            if len(line.get_xdata()) and line.get_linestyle() in ("--", "dashed") and not str(
-                line.get_label()
-            ).startswith(REFERENCE_LABEL):
+            if (
+                np.size(line.get_xdata()) > 0
+                and line.get_linestyle() in ("--", "dashed")
+                and not str(line.get_label()).startswith(REFERENCE_LABEL)
+            ):
                 out["dashed"] = True
             face = line.get_markerfacecolor()
             if line.get_marker() not in ("None", None, "", " ") and face == "none":
@@ -42,14 +46,18 @@ def drawn(fig: Figure) -> dict[str, bool]:
             if isinstance(container, ErrorbarContainer):
                 for bars in container[2]:
                     if isinstance(bars, LineCollection) and any(
-                        abs(seg[0][1] - seg[-1][1]) > 0 for seg in bars.get_segments()
+                        float(np.abs(np.asarray(seg[-1]) - np.asarray(seg[0])).sum()) > 0
+                        for seg in bars.get_segments()
                     ):
                         out["error_bars"] = True
         for collection in axes.collections:
-            faces = collection.get_facecolor()
-            if len(faces) and (faces[:, 3] == 0).any() and "published" not in str(
-                collection.get_label()
-            ).lower():
+            faces = np.asarray(collection.get_facecolor())
+            if (
+                faces.ndim == 2
+                and len(faces)
+                and bool((faces[:, 3] == 0).any())
+                and "published" not in str(collection.get_label()).lower()
+            ):
                 out["hollow"] = True
     return out
 
@@ -67,7 +75,9 @@ def _energy_caption(fig: Figure) -> str:
 
 
 def _with_hollow(text: str, seen: dict[str, bool]) -> str:
-    return text + ("; hollow markers are estimates, not measurements" if seen["hollow"] else "") + "."
+    return (
+        text + ("; hollow markers are estimates, not measurements" if seen["hollow"] else "") + "."
+    )
 
 
 def _pareto_caption(fig: Figure) -> str:
@@ -124,9 +134,11 @@ def _reference_spec(df: pd.DataFrame) -> Spec:
     return (
         "fig-reference",
         lambda: plots.reference(df),
-        lambda f: "Our energy per output token next to the ML.ENERGY v3 published figures of "
-        "the same model, matched by batch (a different method: see the note under the axes "
-        "and Methods).",
+        lambda f: (
+            "Our energy per output token next to the ML.ENERGY v3 published figures of "
+            "the same model, matched by batch (a different method: see the note under the axes "
+            "and Methods)."
+        ),
     )
 
 

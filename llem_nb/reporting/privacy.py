@@ -34,7 +34,10 @@ def local_hostnames() -> list[str]:
 
 
 def is_local_path(value: str) -> bool:
-    return value.startswith(("/", "./", "../", "~", "\\")) or re.match(r"^[A-Za-z]:\\", value) is not None
+    return (
+        value.startswith(("/", "./", "../", "~", "\\"))
+        or re.match(r"^[A-Za-z]:\\", value) is not None
+    )
 
 
 def model_name(value: object) -> str:
@@ -54,7 +57,9 @@ class Scrub:
         names = [*hosts, *local_hostnames()] if anonymise_hosts else []
         self._hosts = {n: f"host-{i + 1}" for i, n in enumerate(dict.fromkeys(names)) if n}
         self._host_re = (
-            re.compile("|".join(rf"\b{re.escape(n)}\b" for n in sorted(self._hosts, key=len, reverse=True)))
+            re.compile(
+                "|".join(rf"\b{re.escape(n)}\b" for n in sorted(self._hosts, key=len, reverse=True))
+            )
             if self._hosts
             else None
         )

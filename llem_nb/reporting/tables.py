@@ -135,7 +135,11 @@ def _natural(value: Any) -> tuple[Any, ...]:
     """A sort key: missing last, numbers by value, text with its digits read as numbers."""
     import re
 
-    if value is None or (isinstance(value, float) and value != value) or str(value) in ("<NA>", "nan"):
+    if (
+        value is None
+        or (isinstance(value, float) and value != value)
+        or str(value) in ("<NA>", "nan")
+    ):
         return (2, ())
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return (0, ((0, float(value), ""),))
@@ -186,7 +190,9 @@ def table(
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td>{h.esc(cells(v))}</td>" if _numeric(v) else f"<td class='t'>{h.esc(cells(v))}</td>"
+            f"<td>{h.esc(cells(v))}</td>"
+            if _numeric(v)
+            else f"<td class='t'>{h.esc(cells(v))}</td>"
             for v in row
         )
         + "</tr>"

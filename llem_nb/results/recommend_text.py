@@ -57,10 +57,14 @@ def notes_for(
     ineligible = int((~table["eligible"]).sum())
     if ineligible:
         verb = "is" if ineligible == 1 else "are"
-        notes.append(f"{ineligible} of {len(table)} configs {verb} not eligible (see excluded_because)")
+        notes.append(
+            f"{ineligible} of {len(table)} configs {verb} not eligible (see excluded_because)"
+        )
     missed = int((table["eligible"] & ~table["meets"]).sum())
     if limits and missed:
-        notes.append(f"{plural(missed, 'eligible config')} {'misses' if missed == 1 else 'miss'} the limits")
+        notes.append(
+            f"{plural(missed, 'eligible config')} {'misses' if missed == 1 else 'miss'} the limits"
+        )
     return notes
 
 
@@ -89,7 +93,9 @@ def test_sentences(table: pd.DataFrame, alpha: float) -> list[str]:
             f"{_p(list(same['p_worse_than_best']))}): {listing(list(same['label']))}."
         )
     if len(worse):
-        every = "Every other config" if untested.empty and same.empty else listing(list(worse["label"]))
+        every = (
+            "Every other config" if untested.empty and same.empty else listing(list(worse["label"]))
+        )
         verb = "is" if len(worse) == 1 or every.startswith("Every") else "are"
         out.append(
             f"{every} {verb} significantly worse (one-sided Welch test, "

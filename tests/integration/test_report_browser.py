@@ -25,9 +25,11 @@ OVERFLOW = """() => {
   document.querySelectorAll('details').forEach(d => { d.open = true; });
   const root = document.documentElement;
   const body = document.body.getBoundingClientRect();
+  const out = e => e.scrollWidth > e.clientWidth + 1
+    || e.getBoundingClientRect().right > body.right + 1;
   const wide = [...document.querySelectorAll('section, table, figure, .wide, p, ul')]
-    .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > body.right + 1)
-    .map(e => (e.id || e.closest('section').id) + ' ' + e.tagName + ' ' + e.scrollWidth + '>' + e.clientWidth);
+    .filter(out)
+    .map(e => (e.id || e.closest('section').id) + ' ' + e.tagName + ' ' + e.scrollWidth);
   return {scroll: root.scrollWidth, client: root.clientWidth, wide: wide,
           sections: [...document.querySelectorAll('section')].map(s => s.id)};
 }"""

@@ -42,7 +42,10 @@ def test_refused_recommendation_says_why_then_shows_the_relaxed_answer(df: pd.Da
     page = build_html(df, reference=False)
     advice = _section(page, "recommendation")
     best = str(_means(df).idxmin())
-    assert "No configuration meets the rules: every configuration's rows carry quality flags (" in advice
+    assert (
+        "No configuration meets the rules: every configuration's rows carry quality flags ("
+        in advice
+    )
     assert "measured window shorter than 5 s" in advice  # the flag's meaning, not its name
     assert f"Allowing flagged rows, {best} is cheapest." in advice
     assert "allow_flagged" not in advice and "recommend:" not in advice

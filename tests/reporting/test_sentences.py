@@ -67,7 +67,9 @@ def test_two_cycles_tied_are_not_significantly_different_with_their_p() -> None:
     rec = ll.recommend(df)
     p = float(rec.table.set_index("label").loc["batch_size=2", "p_worse_than_best"])
     assert p >= 0.05 and rec.runners_up == ("batch_size=2",)
-    assert f"Not significantly worse (one-sided Welch test, p = {p:.2g}): batch_size=2." in rec.answer
+    assert (
+        f"Not significantly worse (one-sided Welch test, p = {p:.2g}): batch_size=2." in rec.answer
+    )
     assert "is significantly worse" not in rec.sentence
     assert "(95 % CI " in rec.answer and "n = 2 cycles)" in rec.answer
 
@@ -87,12 +89,17 @@ def test_three_cycles_clear_winner_is_significant_with_the_p_range() -> None:
     assert rec.best == "batch_size=2" and (others < 0.05).all() and rec.runners_up == ()
     low, high = f"{others.min():.2g}", f"{others.max():.2g}"
     span = low if low == high else f"{low}–{high}"
-    assert f"Every other config is significantly worse (one-sided Welch test, p = {span})." in rec.answer
+    assert (
+        f"Every other config is significantly worse (one-sided Welch test, p = {span})."
+        in rec.answer
+    )
     assert "n = 3 cycles" in rec.answer and "No test" not in rec.answer
 
     c = ll.compare(df, "batch_size=1", "batch_size=2")
     assert c.significant and c.p_value < 0.05 and "do not differ" not in c.sentence
-    assert c.sentence.startswith("batch_size=2 uses ") and "less energy per output token" in c.sentence
+    assert (
+        c.sentence.startswith("batch_size=2 uses ") and "less energy per output token" in c.sentence
+    )
     assert f"p = {c.p_value:.2g}" in c.sentence and "n = 3 cycles each" in c.sentence
 
     page = build_html(df, reference=False)
@@ -109,9 +116,7 @@ def test_mixed_tested_and_untested_configs_are_named_apart() -> None:
     assert "Every other" not in rec.answer
 
 
-@pytest.mark.parametrize(
-    ("count", "text"), [(0, "0 runs"), (1, "1 run"), (2, "2 runs")]
-)
+@pytest.mark.parametrize(("count", "text"), [(0, "0 runs"), (1, "1 run"), (2, "2 runs")])
 def test_plural_and_listing(count: int, text: str) -> None:
     assert plural(count, "run") == text
     assert listing(["a", "b", "c"]) == "a, b and c" and listing(["a"]) == "a"
