@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from llem_nb._version import __version__
 from llem_nb.errors import ConfigError, ResultError
 from llem_nb.plots.base import MEASURED_SOURCES, estimated
-from llem_nb.reporting import decisions, tables
+from llem_nb.reporting import cells, decisions, tables
 from llem_nb.reporting import html as h
 from llem_nb.reporting.environment import environment, environment_html, records
 from llem_nb.reporting.figures import figures_html
@@ -105,8 +105,8 @@ def config_table(df: pd.DataFrame) -> pd.DataFrame:
         mean, high = stats[f"{metric}_mean"], stats[f"{metric}_ci95_high"]
         out[name] = [
             "—" if m != m else (
-                f"{tables.number(m)} ± {tables.half_width(hi - m)}" if hi == hi
-                else tables.number(m))
+                f"{cells.number(m)} ± {cells.half_width(hi - m)}" if hi == hi
+                else cells.number(m))
             for m, hi in zip(mean, high, strict=True)
         ]  # fmt: skip
     return out
@@ -152,7 +152,7 @@ def _summary(df: pd.DataFrame) -> list[tuple[str, Any]]:
         best = ok.loc[ok[col].astype(float).idxmin()]  # type: ignore[call-overload]
         where = f"{_run_name(best)}, {model_name(best.get('model'))}"
         rows.append(("lowest energy per output token [J/token]",
-                     f"{tables.number(float(best[col]))} ({where})"))  # fmt: skip
+                     f"{cells.number(float(best[col]))} ({where})"))  # fmt: skip
     return rows
 
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llem_nb.errors import LlemError
+from llem_nb.reporting import cells, tables
 from llem_nb.reporting import html as h
-from llem_nb.reporting import tables
 from llem_nb.results.compare import compare, metric_phrase
 from llem_nb.results.recommend import recommend
 from llem_nb.results.recommend_text import listing, plural
@@ -124,18 +124,18 @@ def _rec_table(rec: Any) -> pd.DataFrame:
     out = pd.DataFrame({"configuration": t["label"].astype(str)})
     if "study" in t.columns and t["study"].nunique() > 1:
         out.insert(0, "study", t["study"])
-    out[tables.header(rec.objective)] = t[mean].map(tables.cell)
+    out[tables.header(rec.objective)] = t[mean].map(cells.cell)
     out[f"{rec.confidence * 100:g} % CI"] = [
-        "—" if lo != lo else f"{tables.cell(lo)}–{tables.cell(hi)}"
+        "—" if lo != lo else f"{cells.cell(lo)}–{cells.cell(hi)}"
         for lo, hi in zip(t[low], t[high], strict=True)
     ]
     for column in rec.where:
         if column in t.columns and column != rec.objective:
-            out[tables.header(column)] = t[column].map(tables.cell)
+            out[tables.header(column)] = t[column].map(cells.cell)
     out["cycles"] = t["n"]
     for column, name in (("best", "pick"), ("runner_up", "not worse"), ("pareto", "Pareto")):
         out[name] = t[column].astype(bool)
-    out["p (worse than pick)"] = t["p_worse_than_best"].map(tables.p_value)
+    out["p (worse than pick)"] = t["p_worse_than_best"].map(cells.p_value)
     reasons = pd.Series(
         [None if pd.isna(w) else re.sub(r"\s*\([^)]*=True[^)]*\)", "", str(w))
          for w in t["excluded_because"]],

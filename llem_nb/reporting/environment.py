@@ -72,7 +72,7 @@ def records(dirs: Iterable[Path], limit: int = 200) -> list[Mapping[str, Any]]:
 
 def environment(df: pd.DataFrame, envs: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
     """(group, name, values) rows, grouped in ``GROUPS`` order, distinct values joined."""
-    from llem_nb.reporting.tables import cell
+    from llem_nb.reporting.cells import cell
 
     facts: dict[tuple[str, str], dict[str, None]] = {}
 

@@ -84,7 +84,7 @@ def fmt(value: Any) -> str:
     """A cell value: floats to 4 significant digits, missing as an em dash."""
     if value is None:
         return "—"
-    from llem_nb.reporting.tables import cell
+    from llem_nb.reporting.cells import cell
 
     return esc(cell(value))
 
