@@ -124,7 +124,7 @@ def _rec_table(rec: Any) -> pd.DataFrame:
     out = pd.DataFrame({"configuration": t["label"].astype(str)})
     if "study" in t.columns and t["study"].nunique() > 1:
         out.insert(0, "study", t["study"])
-    out[tables.header(rec.objective)] = t[mean].map(cells.cell)
+    out[tables.header(rec.objective)] = t[mean].astype(float)
     out[f"{rec.confidence * 100:g} % CI"] = [
         "—" if lo != lo else f"{cells.cell(lo)}–{cells.cell(hi)}"
         for lo, hi in zip(t[low], t[high], strict=True)
@@ -133,7 +133,9 @@ def _rec_table(rec: Any) -> pd.DataFrame:
         if column in t.columns and column != rec.objective:
             out[tables.header(column)] = t[column].map(cells.cell)
     out["cycles"] = t["n"]
-    for column, name in (("best", "pick"), ("runner_up", "not worse"), ("pareto", "Pareto")):
+    tested = t["p_worse_than_best"].notna().any()
+    shown = (("best", "pick"), ("runner_up", "not worse"), ("pareto", "Pareto"))
+    for column, name in shown if tested else (shown[0], shown[2]):
         out[name] = t[column].astype(bool)
     out["p (worse than pick)"] = t["p_worse_than_best"].map(cells.p_value)
     reasons = pd.Series(

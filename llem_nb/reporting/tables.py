@@ -6,6 +6,7 @@ the order of the swept values, long tables folded, and every run as a CSV downlo
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ from llem_nb.reporting.cells import cell, numeric
 if TYPE_CHECKING:
     import pandas as pd
 
+_NUMBER = re.compile(r"^[-+]?[\d.,]+(\s|%|–|$)")
 FOLD_ROWS = 12
 """Tables longer than this are drawn folded (``<details>``), the first rows visible."""
 
@@ -78,8 +80,6 @@ def sort_by_sweep(df: pd.DataFrame, keys: Sequence[str] = ()) -> pd.DataFrame:
 
 def _natural(value: Any) -> tuple[Any, ...]:
     """A sort key: missing last, numbers by value, text with its digits read as numbers."""
-    import re
-
     if (
         value is None
         or (isinstance(value, float) and value != value)
@@ -135,8 +135,10 @@ def table(
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td>{h.esc(cells(v))}</td>" if numeric(v) else f"<td class='t'>{h.esc(cells(v))}</td>"
-            for v in row
+            f"<td>{h.esc(text)}</td>"
+            if numeric(v) or _NUMBER.match(text)
+            else f"<td class='t'>{h.esc(text)}</td>"
+            for v, text in ((v, cells(v)) for v in row)
         )
         + "</tr>"
         for row in shown.itertuples(index=False, name=None)

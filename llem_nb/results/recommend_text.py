@@ -103,7 +103,7 @@ def test_sentences(table: pd.DataFrame, alpha: float) -> list[str]:
         )
     if len(untested):
         if int(best["n"]) < 2:
-            why = f"the pick has {plural(int(best['n']), 'cycle')}"
+            why = "the pick has a single cycle" if int(best["n"]) == 1 else "the pick has no cycle"
         else:
             why = "a test needs two cycles on each side"
         names = "the other configs" if tested.empty else listing(list(untested["label"]))

@@ -47,7 +47,7 @@ def test_one_cycle_each_claims_no_test_and_says_so_once() -> None:
     assert "significantly" not in rec.sentence
     assert "(n = 1 cycle)" in rec.sentence and "1 cycles" not in rec.sentence
     assert rec.answer.count("No test") == 1
-    assert "No test against the other configs: the pick has 1 cycle." in rec.answer
+    assert "No test against the other configs: the pick has a single cycle." in rec.answer
     assert "2 configs with one cycle were used" not in rec.sentence  # 3 were
     assert "3 configs with one cycle were used (allow_single_cycle=True)" in rec.sentence
 
