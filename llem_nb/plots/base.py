@@ -213,14 +213,17 @@ def interval(stats: pd.DataFrame, metric: str) -> np.ndarray:
 
 
 def log_axis(axes: Axes, which: str = "x", base: float = 2) -> None:
-    """A log scale whose ticks read as plain numbers (8, not 2³; 0.2, not 2×10⁻¹)."""
-    from matplotlib.ticker import FormatStrFormatter
+    """A log scale whose ticks read as plain numbers (8, not 2³; 0.2, not 2×10⁻¹); base 10
+    labels 1-2-5 only (0.1, 0.2, 0.5, 1), the other decades' ticks unlabelled."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     axis = axes.xaxis if which == "x" else axes.yaxis
     (axes.set_xscale if which == "x" else axes.set_yscale)("log", base=base)
     axis.set_major_formatter(FormatStrFormatter("%g"))
     if base == 10:
-        axis.set_minor_formatter(FormatStrFormatter("%g"))
+        axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.set_minor_locator(LogLocator(base=10, subs=(3.0, 4.0, 6.0, 7.0, 8.0, 9.0)))
+        axis.set_minor_formatter(NullFormatter())
 
 
 def group_keys(data: pd.DataFrame, hue: str | None) -> list[str]:

@@ -120,6 +120,57 @@ def published_rows(
     return pub.reset_index(drop=True), notes
 
 
+def size_b(name: Any) -> float | None:
+    """Parameters in billions from a model name (``SmolLM2-135M`` → 0.135, ``Qwen3-8B`` → 8);
+    a mixture's total (``235B-A22B`` → 235)."""
+    import re
+
+    hit = re.search(r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?)([MB])(?![A-Za-z])", model_name(name))
+    if hit is None:
+        return None
+    return float(hit.group(1)) * (1e-3 if hit.group(2) == "M" else 1.0)
+
+
+def comparable_reference(df: pd.DataFrame, task: str = "lm-arena-chat") -> tuple[pd.DataFrame, str]:
+    """Published rows comparable with ours when our model was not published, and which.
+
+    On our GPU class (H100, B200) when we ran on one, else on every published GPU; of
+    those, the one model nearest ours in size (log scale), on one GPU.
+    """
+    import math
+
+    table = load_reference(task=task)
+    table = table[table["num_gpus"] == 1]
+    names = [str(n) for n in df["gpu_name"].dropna().unique()] if "gpu_name" in df else []
+    gpu = matching_gpu(names)
+    if gpu:
+        table = table[table["gpu"] == gpu]
+    ours = (
+        [s for s in (size_b(m) for m in df["model"].dropna().unique()) if s]
+        if "model" in df
+        else []
+    )
+    sizes = {m: size_b(m) for m in table["model_id"].unique()}
+    known = {m: v for m, v in sizes.items() if v}
+    if ours and known:
+        target = math.log(sum(ours) / len(ours))
+        nearest = min(known, key=lambda m: (abs(math.log(known[m]) - target), m))
+        size = f"{model_name(nearest)}, {known[nearest]:g} B parameters"
+        why = f"the published model nearest ours in size ({size})"
+    else:
+        nearest = min(known, key=lambda m: (known[m], m)) if known else sorted(sizes)[0]
+        why = (
+            f"the smallest published model ({model_name(nearest)}; "
+            "our model's size is not in its name)"
+        )
+    where = (
+        f"on the same GPU class ({gpu})"
+        if gpu
+        else "on every published GPU (ours is not one of them)"
+    )
+    return table[table["model_id"] == nearest].reset_index(drop=True), f"{why}, {where}"
+
+
 def _our_configs(df: pd.DataFrame) -> pd.DataFrame:
     """Per model × backend × precision × batch size: mean and 95 % interval of our gross
     energy per output token; estimated rows apart from measured ones (``estimate``),
@@ -280,14 +331,16 @@ def reference(
             linewidth=1.0, zorder=2,
             label=f"{REFERENCE_LABEL}: {model_name(model_id)}, {count}× {gpu_name}, {precision}",
         )  # fmt: skip
-    for _, pair in pairs.dropna(subset=["published_j"]).iterrows():
+    matched = pairs.dropna(subset=["published_j"])
+    for _, pair in matched.iterrows():
         axes.plot(
             [pair["batch_size"]] * 2, [pair["ours_j"], pair["published_j"]],
             linestyle=":", color="#888", linewidth=0.9, zorder=1,
         )  # fmt: skip
+    for batch, group in matched.groupby("batch_size", sort=True):
+        text = "ours ÷ " + ", ".join(f"{p['gpu']} = {p['ratio']:.2g}" for _, p in group.iterrows())
         axes.annotate(
-            f"ours ÷ {pair['gpu']} = {pair['ratio']:.2g}",
-            (pair["batch_size"], pair["published_j"]),
+            text, (float(batch), float(group["published_j"].min())),  # type: ignore[arg-type]
             textcoords="offset points", xytext=(4, -10), fontsize=7, color="#555",
         )  # fmt: skip
     log_axis(axes, "x")
@@ -315,8 +368,9 @@ def overlay_published(
 ) -> None:
     """Published points, hollow and grey, on their own legend entry (``ok``: the axes fit).
 
-    ``reference=True``: the published models that share our models' names, else every
-    model on our GPU (1 GPU, chat task); a mapping: ``load_reference``'s filters.
+    ``reference=True``: the published models that share our models' names, else the one
+    nearest ours in size on our GPU class (``comparable_reference``); a mapping:
+    ``load_reference``'s filters.
     """
     if not ok:
         raise LlemError(
@@ -329,8 +383,7 @@ def overlay_published(
         try:
             ref, _ = published_rows(data)
         except LlemError:
-            names = list(data["gpu_name"].dropna()) if "gpu_name" in data.columns else []
-            ref = load_reference(gpu=matching_gpu(names), task="lm-arena-chat", num_gpus=1)
+            ref, _ = comparable_reference(data)
     axes.scatter(
         ref[x_col], ref[PUBLISHED_J], marker="D", s=22, facecolors="none", edgecolors="#888",
         linewidths=0.9, label=f"{REFERENCE_LABEL}, x = {x_col}", zorder=1,

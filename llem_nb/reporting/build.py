@@ -9,40 +9,47 @@ No external URL anywhere: it opens offline and can be mailed as is.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llem_nb import plots
 from llem_nb._version import __version__
-from llem_nb.errors import LlemError, ResultError
+from llem_nb.errors import ConfigError, ResultError
 from llem_nb.plots.base import MEASURED_SOURCES, estimated
-from llem_nb.reporting import decisions
+from llem_nb.reporting import cells, decisions, tables
 from llem_nb.reporting import html as h
+from llem_nb.reporting.environment import environment, environment_html, records
+from llem_nb.reporting.figures import figures_html
 from llem_nb.reporting.methods import methods, methods_html, read_records
+from llem_nb.reporting.privacy import Scrub
 
 if TYPE_CHECKING:
     import pandas as pd
-    from matplotlib.figure import Figure
 
 RUN_COLUMNS = [
-    "experiment_id", "cycle", "status", "model", "backend", "precision", "batch_size",
+    "label", "cycle", "status", "model", "backend", "precision", "batch_size",
     "output_tokens", "window_s", "throughput_output_tok_s", "energy_source", "energy_gross_j",
     "energy_net_j", "energy_per_output_token_j", "energy_per_output_token_net_j", "quality_ok",
 ]  # fmt: skip
-_CONFIG_KEYS = ["model", "backend", "precision", "batch_size", "max_output_tokens", "n_prompts"]
+_CONFIG_KEYS = [
+    "label",
+    "model",
+    "backend",
+    "precision",
+    "batch_size",
+    "max_output_tokens",
+    "n_prompts",
+]
 _METRICS = {
-    "energy_per_output_token_j": "J/out tok (gross)",
-    "energy_per_output_token_net_j": "J/out tok (net)",
-    "throughput_output_tok_s": "out tok/s",
-    "ttft_ms_p50": "TTFT p50 ms",
-    "itl_ms_p50": "ITL p50 ms",
-    "avg_power_w": "avg power W",
+    "energy_per_output_token_j": "energy / out token [J/token]",
+    "energy_per_output_token_net_j": "net energy / out token [J/token]",
+    "throughput_output_tok_s": "throughput [tok/s]",
+    "ttft_ms_p50": "TTFT p50 [ms]",
+    "itl_ms_p50": "ITL p50 [ms]",
+    "avg_power_w": "power [W]",
 }
-_ENV_HIDDEN = {"python_executable"}
 
 
 def _frame(source: Any) -> tuple[pd.DataFrame, list[Path]]:
@@ -76,40 +83,11 @@ def _frame(source: Any) -> tuple[pd.DataFrame, list[Path]]:
     return df, dirs
 
 
-def _environment(df: pd.DataFrame, dirs: Iterable[Path], limit: int = 200) -> list[tuple[str, str]]:
-    """Distinct values of each environment fact over the results (files read when known)."""
-    facts: dict[str, set[str]] = {}
-    for column in ("gpu_name", "driver_version", "llem_nb_version", "runner", "image"):
-        if column in df.columns:
-            facts[column] = {str(v) for v in df[column].dropna().unique() if str(v)}
-    seen = 0
-    for directory in dirs:
-        for path in sorted(directory.rglob("*.result.json")):
-            if seen >= limit:
-                break
-            seen += 1
-            try:
-                env = json.loads(path.read_text()).get("environment") or {}
-            except (OSError, ValueError):
-                continue
-            for key, value in env.items():
-                if key not in _ENV_HIDDEN and value not in (None, "", [], {}):
-                    facts.setdefault(key, set()).add(_fact(value))
-    return [(k, "; ".join(sorted(v))) for k, v in facts.items() if v]
-
-
-def _fact(value: Any) -> str:
-    """An environment value as one line; a list of per-device dicts as ``k=v`` groups."""
-    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
-        return " | ".join(", ".join(f"{k}={v}" for k, v in d.items()) for d in value)
-    return str(value)
-
-
 def config_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: its settings, runs, and metrics as mean ± 95 % CI half-width."""
     import pandas as pd
 
-    from llem_nb.plots.base import short
+    from llem_nb.reporting.privacy import model_name
     from llem_nb.results.stats import summarize
 
     if "experiment_id" not in df.columns:
@@ -119,16 +97,18 @@ def config_table(df: pd.DataFrame) -> pd.DataFrame:
     keys += [c for c in stats.columns if "." in c and c not in keys]
     out = stats[keys].copy()
     if "model" in out.columns:
-        out["model"] = out["model"].map(short)
-    out["ok/runs"] = [f"{k}/{n}" for k, n in zip(stats["n_ok"], stats["n_runs"], strict=True)]
+        out["model"] = out["model"].map(model_name)
+    out["runs ok"] = [f"{k} of {n}" for k, n in zip(stats["n_ok"], stats["n_runs"], strict=True)]
     for metric, name in _METRICS.items():
         if f"{metric}_mean" not in stats.columns or stats[f"{metric}_mean"].isna().all():
             continue
         mean, high = stats[f"{metric}_mean"], stats[f"{metric}_ci95_high"]
         out[name] = [
-            "—" if m != m else (f"{m:.4g} ± {hi - m:.2g}" if hi == hi else f"{m:.4g}")
+            "—" if m != m else (
+                f"{cells.number(m)} ± {cells.half_width(hi - m)}" if hi == hi
+                else cells.number(m))
             for m, hi in zip(mean, high, strict=True)
-        ]
+        ]  # fmt: skip
     return out
 
 
@@ -144,83 +124,25 @@ def _flags(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["flag", "rows", "meaning"])
 
 
-def _figures(df: pd.DataFrame, reference: bool) -> list[str]:
-    """Every figure the data supports, embedded; the others as a one-line reason."""
-
-    specs: list[tuple[str, str, Callable[[], Figure]]] = [
-        ("fig-energy-per-token", "Energy per output token vs batch size (gross solid, net "
-         "dashed; error bars: 95 % confidence interval over cycles)",
-         lambda: plots.energy_per_token(df)),
-        ("fig-pareto", "Throughput vs energy per output token, one point per configuration; "
-         "the Pareto front is outlined", lambda: plots.throughput_vs_energy(df)),
-        ("fig-prefill-decode", "Energy per output token split into prefill and decode",
-         lambda: plots.prefill_decode(df)),
-        ("fig-power", "GPU power over one experiment, window and phases shaded",
-         lambda: plots.power_timeseries(_first_ok(df))),
-    ]  # fmt: skip
-    if any(c in df.columns and df[c].notna().any() for c in ("energy_cpu_j", "energy_dram_j")):
-        specs.append(
-            ("fig-boundary", "Energy boundary: GPU, CPU package and DRAM energy per output "
-             "token per configuration, each net of its own idle, stacked (facility energy is a "
-             "PUE model, not drawn)", lambda: plots.energy_boundary(df))
-        )  # fmt: skip
-    if reference:
-        specs.append(_reference_spec(df))
-    out = []
-    for fig_id, caption, draw in specs:
-        try:
-            out.append(h.figure(fig_id, h.figure_png(draw()), caption))
-        except LlemError as exc:
-            out.append(h.note(f"{caption}: not drawn — {exc.message}"))
-    return out
-
-
-def _reference_spec(df: pd.DataFrame) -> tuple[str, str, Callable[[], Figure]]:
-    """Ours against the published figures of our model; without one, every published
-    model on our GPU for scale (both a different method, said on the figure)."""
-    try:
-        plots.match_reference(df)
-    except LlemError:
-
-        def overlay() -> Figure:
-            fig = plots.energy_per_token(df, net=False, reference=True)
-            fig.axes[0].set_yscale("log")
-            return fig
-
-        return ("fig-reference", "Our points with every published ML.ENERGY v3 model on the "
-                "matching GPU (hollow diamonds; none is our model, and theirs is a different "
-                "method: see Methods)", overlay)  # fmt: skip
-    return ("fig-reference", "Our energy per output token next to the published ML.ENERGY v3 "
-            "figures of the same model, matched by batch (a different method: see the note "
-            "under the axes and Methods)", lambda: plots.reference(df))  # fmt: skip
-
-
-def _first_ok(df: pd.DataFrame) -> Any:
-    ok = df[df["status"] == "ok"] if "status" in df.columns else df
-    if ok.empty:
-        raise LlemError("no successful experiment to show")
-    return ok.iloc[0]
-
-
 def _summary(df: pd.DataFrame) -> list[tuple[str, Any]]:
-    from llem_nb.plots.base import short
+    from llem_nb.reporting.privacy import model_name
 
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
 
     def distinct(column: str) -> str:
         if column not in df.columns:
             return "—"
-        return ", ".join(sorted({short(v) for v in df[column].dropna().unique()}))
+        return ", ".join(sorted({model_name(v) for v in df[column].dropna().unique()}))
 
     rows: list[tuple[str, Any]] = [
         ("studies", distinct("study")),
-        ("runs (experiment × cycle)", len(df)),
+        ("runs (configuration × cycle)", len(df)),
         ("successful / failed", f"{len(ok)} / {len(df) - len(ok)}"),
         ("configurations", df["experiment_id"].nunique() if "experiment_id" in df else "—"),
         ("models", distinct("model")),
         ("backends", distinct("backend")),
         ("energy sources", distinct("energy_source")),
-        ("rows passing quality_ok", int(df["quality_ok"].sum()) if "quality_ok" in df else "—"),
+        ("runs without a quality flag", int(df["quality_ok"].sum()) if "quality_ok" in df else "—"),
         ("measured time, total [s]", float(ok["window_s"].sum()) if "window_s" in ok else None),
         ("gross energy, total [J]", float(ok["energy_gross_j"].sum(min_count=1))
          if "energy_gross_j" in ok else None),
@@ -228,8 +150,9 @@ def _summary(df: pd.DataFrame) -> list[tuple[str, Any]]:
     col = "energy_per_output_token_j"
     if col in ok.columns and ok[col].notna().any():
         best = ok.loc[ok[col].astype(float).idxmin()]  # type: ignore[call-overload]
-        where = f"batch size {best.get('batch_size')}, {short(best.get('model'))}"
-        rows.append(("lowest energy per output token [J]", f"{best[col]:.4g} ({where})"))
+        where = f"{_run_name(best)}, {model_name(best.get('model'))}"
+        rows.append(("lowest energy per output token [J/token]",
+                     f"{cells.number(float(best[col]))} ({where})"))  # fmt: skip
     return rows
 
 
@@ -243,7 +166,9 @@ def _estimate_note(df: pd.DataFrame, estimates: pd.Series, limit: int = 20) -> s
     """Which runs' energy is an estimate rather than a measurement; "" when none is."""
     sources = df["energy_source"] if "energy_source" in df.columns else None
     if sources is not None and len(sources.dropna()) and not sources.isin(MEASURED_SOURCES).any():
-        return h.note("No measured energy source: energy figures are estimates.", "bad")
+        return h.note(
+            "No energy was measured: every energy figure in this report is an estimate.", "bad"
+        )
     if not estimates.any():
         return ""
     rows = df[estimates]
@@ -252,9 +177,17 @@ def _estimate_note(df: pd.DataFrame, estimates: pd.Series, limit: int = 20) -> s
     return h.note(
         f"{len(rows)} of {len(df)} runs have estimated energy (not measured): "
         f"{', '.join(names)}{more}. They are drawn hollow in the figures and marked "
-        "'no: estimate' in the 'measured' column of every run.",
+        "'No (estimate)' in the 'measured' column of every run.",
         "bad",
     )
+
+
+def _hosts(df: pd.DataFrame, envs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Host names the results carry (environment ``hostname``/``host``/``node`` facts)."""
+    names = [str(e.get(k)) for e in envs for k in ("hostname", "host", "node") if e.get(k)]
+    if "hostname" in df.columns:
+        names += [str(v) for v in df["hostname"].dropna().unique()]
+    return names
 
 
 def build_html(
@@ -266,9 +199,28 @@ def build_html(
     objective: str = "energy_per_output_token_j",
     where: Mapping[str, Any] | None = None,
     compare: Sequence[decisions.Pair] | None = None,
+    anonymise_hosts: bool = False,
 ) -> str:
     """The report page for ``df`` as one HTML string."""
     dirs = list(dirs)
+    envs = records(dirs)
+    token = h.SCRUB.set(Scrub(anonymise_hosts, _hosts(df, envs)))
+    try:
+        return _page(df, dirs, envs, title, reference, objective, where, compare)
+    finally:
+        h.SCRUB.reset(token)
+
+
+def _page(
+    df: pd.DataFrame,
+    dirs: list[Path],
+    envs: list[Mapping[str, Any]],
+    title: str | None,
+    reference: bool,
+    objective: str,
+    where: Mapping[str, Any] | None,
+    compare: Sequence[decisions.Pair] | None,
+) -> str:
     advice, rec = decisions.recommendation(df, objective=objective, where=where)
     pairs = decisions.default_pairs(rec) if compare is None else list(compare)
     explain = "B is the recommended configuration." if compare is None else ""
@@ -279,28 +231,32 @@ def build_html(
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = f"generated {stamp} by llem_nb {h.esc(__version__)}"
     failed = df[df["status"] == "failed"] if "status" in df.columns else df.iloc[0:0]
-    fail_cols = [c for c in ("experiment_id", "cycle", "error_type", "error_category",
+    fail_cols = [c for c in ("label", "cycle", "error_type", "error_category",
                              "error_message") if c in df.columns]  # fmt: skip
     runs = df[[c for c in RUN_COLUMNS if c in df.columns]]
     estimates = estimated(df)
     if estimates.any():
-        runs = runs.assign(measured=estimates.map({True: "no: estimate", False: "yes"}))
+        runs = runs.assign(measured=estimates.map({True: "No (estimate)", False: "Yes"}))
     flags = _flags(df)
+    every_run = (
+        tables.table("table-runs", runs, keep=["label", "cycle"],
+                     summary=f"All {len(runs)} runs")
+        + tables.csv_link(df, "runs.csv", f"Download every run, every column (CSV, {len(df)} rows)")
+    )  # fmt: skip
     sections = [
         h.section("summary", "Summary", h.kv_table("table-summary", _summary(df))
                   + _estimate_note(df, estimates)),
         h.section("recommendation", "Which configuration to pick", advice),
         h.section("comparison", "How it compares", versus),
-        h.section("figures", "Figures", "".join(_figures(df, reference))),
+        h.section("figures", "Figures", "".join(figures_html(df, reference))),
         h.section("configurations", "Per configuration",
-                  h.frame_table("table-configurations", config_table(df))),
-        h.section("runs", "Every run", h.frame_table("table-runs", runs)),
+                  tables.table("table-configurations", config_table(df), keep=["label"])),
+        h.section("runs", "Every run", every_run),
         h.section("quality", "Quality flags",
-                  (h.frame_table("table-quality", flags) if len(flags)
+                  (tables.table("table-quality", flags, sort=False) if len(flags)
                    else h.note("No quality flags raised."))
-                  + (h.frame_table("table-failures", failed[fail_cols]) if len(failed) else "")),
-        h.section("environment", "Environment",
-                  h.kv_table("table-environment", _environment(df, dirs))),
+                  + (tables.table("table-failures", failed[fail_cols]) if len(failed) else "")),
+        h.section("environment", "Environment", environment_html(environment(df, envs))),
         h.section("definitions", "Definitions", h.METHOD),
         h.section("methods", "Methods", methods_html(statements, not_stated)),
     ]  # fmt: skip
@@ -316,22 +272,38 @@ def report(
     objective: str = "energy_per_output_token_j",
     where: Mapping[str, Any] | None = None,
     compare: Sequence[decisions.Pair] | None = None,
+    anonymise_hosts: bool = False,
+    format: str = "html",
 ) -> Path:
     """Write the report of ``source`` (DataFrame, StudyResult or results dir) to ``path``.
 
     ``objective``/``where`` go to ``ll.recommend`` (e.g. ``where={"ttft_ms_p50": "<= 500"}``);
     ``compare``: the (A, B) pairs for ``ll.compare`` (default: the recommended
-    configuration against each other one; ``[]`` for none). The Methods paragraph states
-    more when ``source`` is a results directory or a ``StudyResult`` (their files hold the
-    window rule, baseline length and software versions). Raises ``ResultError`` for a
-    missing or empty results directory or an empty frame.
+    configuration against each other one; ``[]`` for none). ``anonymise_hosts``: this
+    machine's host names (and any the results record) read ``host-1``, … . Paths into the
+    home, cache and temporary directories never appear (a local model reads as its name).
+    ``format="pdf"`` prints the page to PDF with headless Chromium (``/usr/bin/chromium``).
+    The Methods paragraph states more when ``source`` is a results directory or a
+    ``StudyResult`` (their files hold the window rule, baseline length and software
+    versions). Raises ``ResultError`` for a missing or empty results directory or an
+    empty frame, ``ConfigError`` for an unknown ``format``.
     """
+    if format not in ("html", "pdf"):
+        raise ConfigError(
+            f"report: format {format!r} is not one of 'html', 'pdf'",
+            field="format",
+            fix="pass format='html' (default) or format='pdf'",
+        )
     df, dirs = _frame(source)
     out = Path(path)
     text = build_html(
         df, dirs=dirs, title=title, reference=reference, objective=objective, where=where,
-        compare=compare,
+        compare=compare, anonymise_hosts=anonymise_hosts,
     )  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
+    if format == "pdf":
+        from llem_nb.reporting.pdf import html_to_pdf
+
+        return html_to_pdf(text, out)
     out.write_text(text, encoding="utf-8")
     return out

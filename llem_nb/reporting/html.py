@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,11 +25,17 @@ h1 { font-size: 1.6em; margin-bottom: .2em; } h2 { border-bottom: 1px solid #ddd
 .meta { color: #666; font-size: .9em; }
 table { border-collapse: collapse; font-size: .82em; margin: .6em 0; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #eee; text-align: right; }
+th { font-weight: 600; vertical-align: bottom; max-width: 9em; }
+td { overflow-wrap: anywhere; max-width: 24em; }
+.wide { max-width: 100%; overflow-x: auto; } .constants { font-size: .88em; color: #444; }
+details > summary { cursor: pointer; color: #244; margin: .4em 0; }
 th { background: #f6f6f6; } td:first-child, th:first-child { text-align: left; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: .85em; color: #555; }
 .note { color: #8a6d00; font-size: .9em; } .bad { color: #b00020; }
 .kv th { text-align: left; } .credit { font-size: .85em; color: #555; }
+.kv td, td.t { text-align: left; } .kv th { max-width: none; white-space: nowrap; }
+tr.group th { background: #e9eef2; }
 .answer { font-size: 1.05em; font-weight: 600; } .methods { max-width: 52em; }
 """
 
@@ -63,17 +71,22 @@ the half-width of the 95 % Student-t confidence interval (none for a single cycl
 """
 
 
+SCRUB: ContextVar[Callable[[str], str]] = ContextVar("SCRUB", default=str)
+"""What every text passes through on its way into the page (``privacy.Scrub`` while a
+report is built): no machine path, and no host name when asked."""
+
+
 def esc(value: Any) -> str:
-    return html.escape(str(value))
+    return html.escape(SCRUB.get()(str(value)))
 
 
 def fmt(value: Any) -> str:
     """A cell value: floats to 4 significant digits, missing as an em dash."""
     if value is None:
         return "—"
-    if isinstance(value, float):
-        return "—" if value != value else f"{value:.4g}"
-    return esc(value)
+    from llem_nb.reporting.cells import cell
+
+    return esc(cell(value))
 
 
 def page(title: str, meta: str, sections: list[str]) -> str:

@@ -29,7 +29,7 @@ from llem_nb.results.columns import TEXT_DTYPE
 from llem_nb.results.compare import DEFAULT_GROUP
 from llem_nb.results.constraints import Limit, Where, parse_where
 from llem_nb.results.labels import format_value
-from llem_nb.results.recommend_text import notes_for, sentence_for
+from llem_nb.results.recommend_text import answer_parts, notes_for, sentence_for
 from llem_nb.results.stats import analysis_frame, check_confidence, group_keys, pareto_mask
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ class Recommendation:
     confidence: float
     notes: tuple[str, ...]
     sentence: str
+    answer: str = ""
+    """The sentence without its notes (the pick, the tests, the front), for reports."""
 
     def __str__(self) -> str:
         return self.sentence
@@ -281,6 +283,9 @@ def recommend(
         confidence=confidence,
         notes=tuple(notes),
         sentence=sentence,
+        answer=" ".join(
+            answer_parts(table, objective, best, front, front_metrics, limits, confidence)
+        ),
     )
 
 

@@ -54,11 +54,17 @@ def test_a_config_not_significantly_worse_is_a_runner_up(df: pd.DataFrame) -> No
     rec = ll.recommend(df, where={"ttft_ms_p90": "< 1000"})
     assert rec.best == "batch_size=4"  # 0.1500 vs batch 8's 0.1517
     assert rec.runners_up == ("batch_size=8",)
-    assert "Not significantly worse (one-sided Welch test): batch_size=8." in rec.sentence
+    p = float(rec.table.set_index("label").loc["batch_size=8", "p_worse_than_best"])
+    assert (
+        f"Not significantly worse (one-sided Welch test, p = {p:.2g}): batch_size=8."
+        in rec.sentence
+    )
 
 
 def test_maximising_throughput_and_text_limits(df: pd.DataFrame) -> None:
-    rec = ll.recommend(df, "throughput_output_tok_s", {"backend": "pytorch", "ttft_ms_p90": "<=400"})
+    rec = ll.recommend(
+        df, "throughput_output_tok_s", {"backend": "pytorch", "ttft_ms_p90": "<=400"}
+    )
     assert not rec.minimize and rec.best == "batch_size=4"  # 100 tok / 4 s
     assert set(rec.pareto) >= {"batch_size=4"}
     assert ll.recommend(df, "throughput_output_tok_s", minimize=True).best == "batch_size=1"
