@@ -38,7 +38,7 @@ FLAGS: dict[str, str] = {
     "short_window": f"measured window shorter than {MIN_WINDOW_S:g} s",
     "counter_power_disagree": "energy counter and power integral differ by more than "
     f"{MAX_COUNTER_POWER_DISAGREEMENT:.0%}",
-    "net_energy_clamped": "idle energy exceeded gross energy; net clamped at 0",
+    "net_energy_clamped": "idle energy exceeded gross energy beyond noise; total net clamped at 0",
     "temperature_drift": f"GPU temperature moved more than {MAX_TEMPERATURE_DRIFT_C:g} °C",
     "other_processes": "other processes were using a measured GPU",
     "throttled": "clocks were throttled for a reason other than idling",
