@@ -158,13 +158,16 @@ def fill_quality(
     warmup: WarmupRecord,
     cooldown: CooldownRecord | None,
     extra: Sequence[tuple[str, str]] = (),
+    min_window_s: float | None = None,
 ) -> None:
     """Flags and warnings from the reading, everything that happened before it, and
-    ``extra`` (flag, warning) pairs found while accounting (e.g. the phase split)."""
+    ``extra`` (flag, warning) pairs found while accounting (e.g. the phase split).
+    ``min_window_s``: the window the run aimed for (see ``assess``)."""
     window_s = result.window_s or 0.0
     found = assess(
         reading,
         window_s=window_s,
+        min_window_s=min_window_s,
         net_clamped=clamped,
         other_processes=other_processes,
         warmup_converged=warmup.converged,

@@ -308,5 +308,6 @@ class Harness:
             warmup=warm,
             cooldown=cool,
             extra=split_flags,
+            min_window_s=config.measurement.target_window_s(uses_gpu=bool(backend.gpu_indices())),
         )
         return result
