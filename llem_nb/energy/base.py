@@ -79,7 +79,8 @@ class EnergyReading:
     """What a meter measured between ``start()`` and ``stop()`` (``t0``, ``t1`` on its clock).
 
     ``tracks[k]``: device ``k``'s counter reads (None without a counter);
-    ``marks``: the phase boundaries the backend announced (label, instant).
+    ``marks``: the phase boundaries the backend announced (label, instant);
+    ``poll_interval_s``: the configured poll period (the samples' gaps are dithered).
     """
 
     source: str
@@ -91,6 +92,7 @@ class EnergyReading:
     states: list[StateSample] = field(default_factory=list)
     tracks: list[CounterTrack | None] = field(default_factory=list)
     marks: list[tuple[str, float]] = field(default_factory=list)
+    poll_interval_s: float | None = None
     t0: float = 0.0
     t1: float = 0.0
 

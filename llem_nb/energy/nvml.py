@@ -219,6 +219,7 @@ class NvmlMeter(EnergyMeter):
         reading.samples, reading.states = list(span.samples), list(span.states)
         reading.tracks = list(span.tracks)
         reading.marks = list(span.marks)
+        reading.poll_interval_s = self.poll_interval_s
         return reading
 
     def _idle_power_w(self, seconds: float) -> dict[str, float]:
