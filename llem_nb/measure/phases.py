@@ -12,13 +12,15 @@ Two methods, both recorded, and a rule for which one stands:
   prefill. A counter that changed at every read is taken as live, but reads far apart
   cannot tell it from one that updates every few tens of ms: a live counter resolves a
   phase only when the longest update period its reads leave plausible (``live_bound_s``)
-  is at most ``LIVE_SHARE`` of the phase.
+  is at most ``LIVE_SHARE`` of the phase. A counter whose updates fit no grid has its
+  ticks placed by guess inside their read brackets: it resolves a phase only when those
+  brackets around both boundaries are within ``COUNTER_RESOLUTION`` of it.
 - ``power``: each GPU's share of its power integral that falls in prefill intervals, times
   its window energy (prefill + decode = gross whatever the source). Its resolution is
   the power curve's: a prefill shorter than ``POLL_PERIODS_PER_PHASE`` configured poll
-  periods (not the samples' median gap: the poller dithers its rounds), or than the
-  window NVML averages power over (1 s on Ampere and later), is smeared into decode; the
-  split is then flagged ``phase_unresolved``.
+  periods (not the samples' median gap: the poller dithers its rounds), or than
+  ``AVERAGES_PER_PHASE`` windows NVML averages power over (1 s on Ampere and later), is
+  smeared into decode; the split is then flagged ``phase_unresolved``.
 
 Continuous batching has no phases to split by time (one request's prefill overlaps
 others' decode): no split there. Without phases or energy both methods are None.
@@ -38,6 +40,7 @@ from llem_nb.energy.integrate import PowerCurve
 COUNTER_RESOLUTION = 0.1
 TICKS_PER_PHASE = 3
 POLL_PERIODS_PER_PHASE = 3
+AVERAGES_PER_PHASE = 10
 LIVE_CHANCE = 0.05
 LIVE_SHARE = 0.25
 
@@ -122,6 +125,15 @@ def live_bound_s(track: CounterTrack) -> float:
     return lo
 
 
+def _bracket_s(track: CounterTrack, t: float) -> float:
+    """For ticks placed by guess, the time around ``t`` they may really lie in: the
+    widest read bracket of the two ticks around it."""
+    ticks = track.ticks()
+    i = bisect.bisect_right([tick.t for tick in ticks], t)
+    around = ticks[max(i - 1, 0) : i + 1]
+    return max((tick.hi - tick.lo for tick in around), default=math.inf)
+
+
 def _counter_split(
     reading: EnergyReading, intervals: list[tuple[float, float]]
 ) -> tuple[float | None, bool]:
@@ -145,9 +157,14 @@ def _counter_split(
                 return None, False
             total += e1 - e0
             inside = bisect.bisect_left(instants, b) - bisect.bisect_right(instants, a)
-            close = u0 + u1 <= COUNTER_RESOLUTION * (b - a)
+            if track.regular:
+                close = u0 + u1 <= COUNTER_RESOLUTION * (b - a)
+                many = inside >= TICKS_PER_PHASE
+            else:
+                close = _bracket_s(track, a) + _bracket_s(track, b) <= COUNTER_RESOLUTION * (b - a)
+                many = False
             proven = bound_s <= LIVE_SHARE * (b - a)
-            resolved = resolved and proven and (close or inside >= TICKS_PER_PHASE)
+            resolved = resolved and proven and (close or many)
     return total, resolved
 
 
@@ -161,10 +178,12 @@ def _poll_period(reading: EnergyReading) -> float | None:
 
 
 def _power_resolution(reading: EnergyReading) -> float:
-    """The shortest phase the power curve resolves: a few polls, or NVML's averaging window."""
+    """The shortest phase the power curve resolves: a few polls, and ``AVERAGES_PER_PHASE``
+    of NVML's averaging windows (averaged power smears half a window of each phase into
+    the next)."""
     poll = _poll_period(reading) or 0.0
     averaging = max((d.power_avg_s or 0.0 for d in reading.devices), default=0.0)
-    return max(POLL_PERIODS_PER_PHASE * poll, averaging)
+    return max(POLL_PERIODS_PER_PHASE * poll, AVERAGES_PER_PHASE * averaging)
 
 
 def split_phases(
