@@ -103,7 +103,11 @@ def measure(
     runner = NoopRunner(LocalRunner(source="argument") if harness else None)
     t0, cpu0, times0 = time.perf_counter(), time.process_time(), os.times()
     run = prepare_run(
-        study.config, runner=runner, results_dir=root, progress=False, sync_interval_s=sync_interval_s
+        study.config,
+        runner=runner,
+        results_dir=root,
+        progress=False,
+        sync_interval_s=sync_interval_s,
     )
     t1 = time.perf_counter()
     if not gc_on:

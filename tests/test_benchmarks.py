@@ -45,7 +45,9 @@ def test_benchmark_runs_at_smoke_size(script: str) -> None:
         pytest.importorskip("transformers")
     env = {"DOCKER_HOST": "", "LLEM_BENCH_IMAGE": ""} if script == "docker_dispatch.py" else {}
     done = run_smoke(script, **env)
-    assert done.returncode == 0, f"{script} --smoke failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{script} --smoke failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     assert done.stdout.strip(), f"{script} printed nothing"
     if script == "accuracy.py":
         assert "every goal met" in done.stdout and "MISSED" not in done.stdout, done.stdout

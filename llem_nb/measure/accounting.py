@@ -2,9 +2,9 @@
 
 Gross energy per device as the meter read it; net = gross − idle power × window per
 device, signed, summed, and the total clamped once at 0 (flagged when the deficit is
-beyond the meter's noise, ``NET_NOISE_SHARE`` of gross); the counter-vs-power ratio; the prefill/decode split;
-the FLOPs and CO₂ estimates; the timeseries; the quality flags. Pure bookkeeping: no
-hardware, no clocks.
+beyond the meter's noise, ``NET_NOISE_SHARE`` of gross); the counter-vs-power ratio;
+the prefill/decode split; the FLOPs and CO₂ estimates; the timeseries; the quality
+flags. Pure bookkeeping: no hardware, no clocks.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llem_nb.energy.base import EnergyReading
+from llem_nb.energy.counter import CounterTrack
 from llem_nb.energy.integrate import PowerCurve
 
 COUNTER_RESOLUTION = 0.1

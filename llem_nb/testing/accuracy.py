@@ -94,7 +94,9 @@ def idle_net(gpus: int, update_s: float, avg_s: float) -> tuple[float, bool]:
     reading = meter.stop()
     meter.close()
     config = sim_config()
-    result = ExperimentResult(experiment_id="idle", config_hash="0" * 64, config=config.model_dump())
+    result = ExperimentResult(
+        experiment_id="idle", config_hash="0" * 64, config=config.model_dump()
+    )
     clamped = fill_energy(result, reading, idle, reading.t1 - reading.t0)
     return (result.energy_net_j or 0.0) / (result.energy_gross_j or 1.0), bool(clamped)
 
@@ -112,11 +114,12 @@ def cross_check_window(
         read_latency_s=0.002,
         **kw,
     )
-    fake = FakeNvml([gpu], clock=SimClock())
-    meter = NvmlMeter([0], nvml=fake, clock=fake.clock)
-    fake.clock.sleep(LOAD_AT_S - 0.5)
+    clock = SimClock()
+    fake = FakeNvml([gpu], clock=clock)
+    meter = NvmlMeter([0], nvml=fake, clock=clock)
+    clock.sleep(LOAD_AT_S - 0.5)
     meter.start()
-    fake.clock.sleep(window_s)
+    clock.sleep(window_s)
     reading = meter.stop()
     meter.close()
     return reading

@@ -26,7 +26,9 @@ def test_healthy_gpu_ratio_is_one(shape: str, avg_s: float, window_s: float) -> 
     reading = window(TRACES[shape], window_s, avg_s)
     ratio = reading.devices[0].counter_vs_power_ratio
     assert ratio is not None
-    assert ratio == pytest.approx(1.0, abs=RATIO_GOAL), f"{shape}, {avg_s:g} s average, {window_s:g} s"
+    assert ratio == pytest.approx(1.0, abs=RATIO_GOAL), (
+        f"{shape}, {avg_s:g} s average, {window_s:g} s"
+    )
     assert reading.counter_vs_power_ratio == pytest.approx(ratio)
     assert "counter_power_disagree" not in assess(reading, window_s=window_s).flags
 

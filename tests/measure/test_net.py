@@ -66,7 +66,10 @@ def test_devices_keep_their_sign_and_the_total_sums_them() -> None:
     reading, idle = reading_of((1500.0, 100.0), (990.0, 100.0))
     out = result()
     assert fill_energy(out, reading, idle, 10.0) == []
-    assert [d.energy_net_j for d in out.energy_devices] == [pytest.approx(500.0), pytest.approx(-10.0)]
+    assert [d.energy_net_j for d in out.energy_devices] == [
+        pytest.approx(500.0),
+        pytest.approx(-10.0),
+    ]
     assert out.energy_net_j == pytest.approx(490.0)
 
 
@@ -75,7 +78,10 @@ def test_a_total_below_idle_beyond_noise_is_clamped_once_and_flagged() -> None:
     out = result()
     clamped = fill_energy(out, reading, idle, 10.0)
     assert out.energy_net_j == 0.0
-    assert [d.energy_net_j for d in out.energy_devices] == [pytest.approx(-100.0), pytest.approx(-50.0)]
+    assert [d.energy_net_j for d in out.energy_devices] == [
+        pytest.approx(-100.0),
+        pytest.approx(-50.0),
+    ]
     assert clamped == ["gpu0+gpu1"]
 
 

@@ -29,7 +29,9 @@ CORNERS = [
 ]
 
 
-@pytest.mark.parametrize(("prefill_s", "poll_s", "update_s", "avg_s", "phase_s"), OLD_MISSES + CORNERS)
+@pytest.mark.parametrize(
+    ("prefill_s", "poll_s", "update_s", "avg_s", "phase_s"), OLD_MISSES + CORNERS
+)
 def test_prefill_share_is_right_or_flagged(
     prefill_s: float, poll_s: float, update_s: float, avg_s: float, phase_s: float
 ) -> None:
