@@ -17,8 +17,8 @@ idle machine, 15-20 s on a loaded 2-core one), the first load and warm-up.
 
     .venv/bin/python benchmarks/study_overhead.py [--min-window-s 10] [--cycles 3] [--no-demo]
 
-``--smoke``: the tiny model only, batch sizes 1 and 2, one cycle, 0.05 s windows, for
-``make test`` (a subprocess worker's start dominates it).
+``--smoke``: the tiny model in the kernel only (a subprocess worker's start would dominate),
+batch sizes 1 and 2, one cycle, 0.05 s windows, for ``make test``.
 """
 
 from __future__ import annotations
@@ -78,10 +78,9 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="llem-study-overhead-"))
     tiny = str(tiny_model(scratch / "tiny"))
-    cases: list[tuple[str, str, str]] = [
-        ("tiny model, kernel", tiny, "local"),
-        ("tiny model, subprocess", tiny, "subprocess"),
-    ]
+    cases: list[tuple[str, str, str]] = [("tiny model, kernel", tiny, "local")]
+    if not args.smoke:
+        cases.append(("tiny model, subprocess", tiny, "subprocess"))
     if not args.no_demo:
         print("preparing the demo model (converted once, then cached) …", flush=True)
         cases.append(("demo model, kernel", str(demo_model()), "local"))

@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
 NEEDS_TORCH = {"overhead.py", "study_overhead.py"}
+"""Load a tiny torch model: about 10 s of CPU at smoke size, so marked ``slow``."""
 TIMEOUT_S = 900
 
 
@@ -38,7 +39,10 @@ def test_the_benchmarks_are_all_here() -> None:
     assert {"accuracy.py", "bookkeeping.py", "docker_dispatch.py"} <= set(SCRIPTS)
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize(
+    "script",
+    [pytest.param(s, marks=pytest.mark.slow) if s in NEEDS_TORCH else s for s in SCRIPTS],
+)
 def test_benchmark_runs_at_smoke_size(script: str) -> None:
     if script in NEEDS_TORCH:
         pytest.importorskip("torch")
