@@ -13,8 +13,8 @@ Two methods, both recorded, and a rule for which one stands:
   cannot tell it from one that updates every few tens of ms: a live counter resolves a
   phase only when the longest update period its reads leave plausible (``live_bound_s``)
   is at most ``LIVE_SHARE`` of the phase. A counter whose updates fit no grid has its
-  ticks placed by guess inside their read brackets: it resolves a phase only when those
-  brackets around both boundaries are within ``COUNTER_RESOLUTION`` of it.
+  ticks placed by guess inside their read brackets: those brackets, not the guesses, say
+  how close it was read to a boundary.
 - ``power``: each GPU's share of its power integral that falls in prefill intervals, times
   its window energy (prefill + decode = gross whatever the source). Its resolution is
   the power curve's: a prefill shorter than ``POLL_PERIODS_PER_PHASE`` configured poll
@@ -158,12 +158,10 @@ def _counter_split(
                 return None, False
             total += e1 - e0
             inside = bisect.bisect_left(instants, b) - bisect.bisect_right(instants, a)
-            if track.regular:
-                close = u0 + u1 <= COUNTER_RESOLUTION * (b - a)
-                many = inside >= TICKS_PER_PHASE
-            else:
-                close = _bracket_s(track, a) + _bracket_s(track, b) <= COUNTER_RESOLUTION * (b - a)
-                many = False
+            if not track.regular:
+                u0, u1 = _bracket_s(track, a), _bracket_s(track, b)
+            close = u0 + u1 <= COUNTER_RESOLUTION * (b - a)
+            many = inside >= TICKS_PER_PHASE
             proven = bound_s <= LIVE_SHARE * (b - a)
             resolved = resolved and proven and (close or many)
     return total, resolved
