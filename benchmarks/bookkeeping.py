@@ -17,6 +17,8 @@ measurement choice, not bookkeeping, and would make 10k runs take minutes.
 
     .venv/bin/python benchmarks/bookkeeping.py [--sizes 1000 10000] [--harness 100] [--gc-rows]
 
+``--smoke``: a few experiments per row (seconds), for ``make test``.
+
 A run keeps every ExperimentResult (``StudyResult.results``), so the heap grows with N and
 CPython's cyclic GC costs a little more per allocation; that touches the runner's own time
 just as much. ``--gc-rows`` shows the loop with the GC paused, to separate the two.
@@ -101,7 +103,11 @@ def measure(
     runner = NoopRunner(LocalRunner(source="argument") if harness else None)
     t0, cpu0, times0 = time.perf_counter(), time.process_time(), os.times()
     run = prepare_run(
-        study, runner=runner, results_dir=root, progress=False, sync_interval_s=sync_interval_s
+        study.config,
+        runner=runner,
+        results_dir=root,
+        progress=False,
+        sync_interval_s=sync_interval_s,
     )
     t1 = time.perf_counter()
     if not gc_on:
@@ -135,12 +141,15 @@ def main() -> None:
     parser.add_argument(
         "--gc-rows", action="store_true", help="also run each size with the cyclic GC paused"
     )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds), for make test")
     args = parser.parse_args()
+    if args.smoke:
+        args.sizes, args.repeats, args.fsync_each, args.harness = [5, 10], 1, 3, 2
     FakeBackend.step_s = 0.0
     rows = []
     with tempfile.TemporaryDirectory(prefix="llem-bookkeeping-") as tmp:
         root = Path(tmp)
-        measure(50, root / "warm")
+        measure(3 if args.smoke else 50, root / "warm")
         modes = [("group fsync (default, ≤ 1/s)", True)]
         if args.gc_rows:
             modes.append(("same, cyclic GC paused", False))

@@ -10,6 +10,8 @@ Goals: a/b ≥ 5×, a/c ≤ 1.5×. Then, on ``--index-n`` files (default 100k): 
 index, checks each file's size and mtime). Goal: ≥ 10×.
 
     .venv/bin/python benchmarks/load_results.py [--n 10000] [--index-n 100000]
+
+``--smoke``: 40 and 60 files (seconds), for ``make test``.
 """
 
 from __future__ import annotations
@@ -213,7 +215,10 @@ def main() -> None:
     parser.add_argument(
         "--index-n", type=int, default=100_000, help="files for the index test (0: skip it)"
     )
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds), for make test")
     args = parser.parse_args()
+    if args.smoke:
+        args.n, args.index_n = 40, 60
     with tempfile.TemporaryDirectory(prefix="llem-bench-") as directory:
         t = time.perf_counter()
         write_files(directory, args.n)

@@ -5,6 +5,8 @@ The two are timed alternately (ABAB…) so drift hits both; the ratio of medians
 printed. Goal: ≤ 1.01 (per-step latency capture and token accounting included).
 
     .venv/bin/python benchmarks/overhead.py [--repeats 7] [--n-prompts 32] [--batch-size 8]
+
+``--smoke``: one repeat of two prompts and two tokens (seconds), for ``make test``.
 """
 
 from __future__ import annotations
@@ -61,7 +63,10 @@ def main() -> None:
     parser.add_argument("--n-prompts", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-output-tokens", type=int, default=32)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes (seconds), for make test")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.n_prompts, args.batch_size, args.max_output_tokens = 1, 2, 2, 2
 
     import torch
 

@@ -16,6 +16,9 @@ is paid once per study: a subprocess worker's Python start and torch import (~5 
 idle machine, 15-20 s on a loaded 2-core one), the first load and warm-up.
 
     .venv/bin/python benchmarks/study_overhead.py [--min-window-s 10] [--cycles 3] [--no-demo]
+
+``--smoke``: the tiny model in the kernel only (a subprocess worker's start would dominate),
+batch sizes 1 and 2, one cycle, 0.05 s windows, for ``make test``.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def sweep(model: str, name: str, args: argparse.Namespace) -> Any:
             measurement={"min_window_s": args.min_window_s},
             pytorch={"num_threads": args.threads},
         )
-        .sweep(batch_size=BATCH_SIZES)
+        .sweep(batch_size=args.batch_sizes)
         .cycles(args.cycles)
     )
 
@@ -61,23 +64,29 @@ def main() -> None:
     parser.add_argument("--max-output-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo model")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=BATCH_SIZES)
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny model, one cycle, short windows (make test)"
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.min_window_s, args.cycles, args.n_prompts = 0.05, 1, 2
+        args.max_output_tokens, args.no_demo, args.batch_sizes = 2, True, [1, 2]
 
     from llem_nb.backends.models import demo_model, tiny_model
     from llem_nb.study.overhead import compare_reuse, overhead_table
 
     scratch = Path(tempfile.mkdtemp(prefix="llem-study-overhead-"))
     tiny = str(tiny_model(scratch / "tiny"))
-    cases: list[tuple[str, str, str]] = [
-        ("tiny model, kernel", tiny, "local"),
-        ("tiny model, subprocess", tiny, "subprocess"),
-    ]
+    cases: list[tuple[str, str, str]] = [("tiny model, kernel", tiny, "local")]
+    if not args.smoke:
+        cases.append(("tiny model, subprocess", tiny, "subprocess"))
     if not args.no_demo:
         print("preparing the demo model (converted once, then cached) …", flush=True)
         cases.append(("demo model, kernel", str(demo_model()), "local"))
 
     print(
-        f"{len(BATCH_SIZES)} batch sizes × {args.cycles} cycles, {args.n_prompts} prompts, "
+        f"{len(args.batch_sizes)} batch sizes × {args.cycles} cycles, {args.n_prompts} prompts, "
         f"{args.max_output_tokens} new tokens, windows held to ≥ {args.min_window_s:g} s, "
         f"{args.threads} torch thread(s), CPU (no energy counter here)",
         flush=True,

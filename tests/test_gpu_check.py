@@ -45,7 +45,9 @@ def test_fake_gpu_run_writes_results_and_a_table(tmp_path: Path) -> None:
     assert all(math.isfinite(v) and v > 0 for v in table["J/tok"])
     # real time, 0.05 s windows, a loaded machine: the poller's timestamps are a few ms off
     assert table["ctr/pwr"].tolist() == pytest.approx([1.0] * 4, rel=0.1)
-    assert (table["idle_W"] > 0).all() and (table["flags"].str.contains("short_window") == (table["window_s"] < 5)).all()
+    assert (table["idle_W"] > 0).all()
+    short = table["flags"].str.contains("short_window")
+    assert (short == (table["window_s"] < 0.05)).all(), "flagged only under the minimum set"
     saved = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert list(saved.columns) == list(table.columns)
     one = json.loads(next(results.glob("*.result.json")).read_text())

@@ -54,13 +54,24 @@ class DeviceReading:
     power_avg_s: float | None = None
     counter_update_s: float | None = None
     edges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    check_j: tuple[float, float] | None = None
+    """(counter joules, power joules) compared like with like when power readings are
+    averaged (``llem_nb.energy.crosscheck``); None: the whole window's pair is compared."""
+
+    def check_pair_j(self) -> tuple[float, float] | None:
+        """The (counter, power) joules the cross-check compares; None unless both were read."""
+        if self.method != "counter" or self.energy_j is None:
+            return None
+        if self.check_j is not None:
+            return self.check_j if self.check_j[1] else None
+        return (self.energy_j, self.power_integral_j) if self.power_integral_j else None
 
     @property
     def counter_vs_power_ratio(self) -> float | None:
-        """Counter energy ÷ power-polling integral; None unless both were read."""
-        if self.method != "counter" or self.energy_j is None or not self.power_integral_j:
-            return None
-        return self.energy_j / self.power_integral_j
+        """Counter energy ÷ power-polling integral over the same span; None unless both
+        were read."""
+        pair = self.check_pair_j()
+        return None if pair is None else pair[0] / pair[1]
 
 
 @dataclass
@@ -68,7 +79,8 @@ class EnergyReading:
     """What a meter measured between ``start()`` and ``stop()`` (``t0``, ``t1`` on its clock).
 
     ``tracks[k]``: device ``k``'s counter reads (None without a counter);
-    ``marks``: the phase boundaries the backend announced (label, instant).
+    ``marks``: the phase boundaries the backend announced (label, instant);
+    ``poll_interval_s``: the configured poll period (the samples' gaps are dithered).
     """
 
     source: str
@@ -80,6 +92,7 @@ class EnergyReading:
     states: list[StateSample] = field(default_factory=list)
     tracks: list[CounterTrack | None] = field(default_factory=list)
     marks: list[tuple[str, float]] = field(default_factory=list)
+    poll_interval_s: float | None = None
     t0: float = 0.0
     t1: float = 0.0
 
@@ -94,15 +107,11 @@ class EnergyReading:
     @property
     def counter_vs_power_ratio(self) -> float | None:
         """Summed counter energy ÷ summed power integral, over devices that have both."""
-        pairs = [
-            (d.energy_j, d.power_integral_j)
-            for d in self.devices
-            if d.counter_vs_power_ratio is not None
-        ]
-        power = sum(p for _, p in pairs if p is not None)
+        pairs = [pair for d in self.devices if (pair := d.check_pair_j()) is not None]
+        power = sum(p for _, p in pairs)
         if not pairs or power <= 0:
             return None
-        return sum(e for e, _ in pairs if e is not None) / power
+        return sum(e for e, _ in pairs) / power
 
 
 class EnergyMeter(ABC):

@@ -25,6 +25,7 @@ from typing import Any
 from llem_nb.energy import nvml_facts as facts
 from llem_nb.energy.base import DeviceReading, EnergyMeter, EnergyReading
 from llem_nb.energy.clock import Clock
+from llem_nb.energy.crosscheck import averaged_check_j
 from llem_nb.energy.nvml_devices import as_text, load_pynvml, nvml_init_reason
 from llem_nb.energy.nvml_span import Span
 from llem_nb.errors import MeterError
@@ -170,6 +171,8 @@ class NvmlMeter(EnergyMeter):
         reading.power_method = "instant" if self._instant[k] else "power_usage"
         reading.power_avg_s = self._power_avg[k]
         reading.counter_update_s = track.update_period_s if track is not None else None
+        if method == "counter" and track is not None:
+            reading.check_j = averaged_check_j(track, span.curve(k), t0, t1, self._power_avg[k])
         reading.edges = span.edges_of(k)
         if (
             method == "counter"
@@ -216,6 +219,7 @@ class NvmlMeter(EnergyMeter):
         reading.samples, reading.states = list(span.samples), list(span.states)
         reading.tracks = list(span.tracks)
         reading.marks = list(span.marks)
+        reading.poll_interval_s = self.poll_interval_s
         return reading
 
     def _idle_power_w(self, seconds: float) -> dict[str, float]:

@@ -1,9 +1,10 @@
 """From a window's raw readings to result fields: tokens, latency, energy, and what follows.
 
 Gross energy per device as the meter read it; net = gross − idle power × window per
-device, clamped at 0 (and flagged); the counter-vs-power ratio; the prefill/decode split;
-the FLOPs and CO₂ estimates; the timeseries; the quality flags. Pure bookkeeping: no
-hardware, no clocks.
+device, signed, summed, and the total clamped once at 0 (flagged when the deficit is
+beyond the meter's noise, ``NET_NOISE_SHARE`` of gross); the counter-vs-power ratio;
+the prefill/decode split; the FLOPs and CO₂ estimates; the timeseries; the quality
+flags. Pure bookkeeping: no hardware, no clocks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from llem_nb.measure.series import build_timeseries
 from llem_nb.measure.thermal import CooldownRecord
 from llem_nb.measure.warmup import WarmupRecord
 from llem_nb.results.schema import DeviceEnergy, ExperimentResult, RequestStats
+
+NET_NOISE_SHARE = 0.005
+"""A net total below 0 by at most this share of gross is noise (idle-only windows): it
+reads 0, unflagged; a larger deficit is clamped to 0 and flagged ``net_energy_clamped``."""
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -69,17 +74,14 @@ def fill_tokens_and_latency(result: ExperimentResult, output: GenerationOutput) 
 def fill_energy(
     result: ExperimentResult, reading: EnergyReading, idle: Mapping[str, float], window_s: float
 ) -> list[str]:
-    """Gross, idle and net per device and summed; returns the labels whose net was clamped."""
+    """Gross, idle and net per device (signed) and summed (clamped once at 0); returns the
+    devices whose summed net was clamped beyond noise, as one ``a+b`` label (else none)."""
     devices: list[DeviceEnergy] = []
-    clamped: list[str] = []
     for dev in reading.devices:
         idle_w = idle.get(dev.label, dev.idle_power_w)
         net: float | None = None
         if dev.energy_j is not None and idle_w is not None:
             net = dev.energy_j - idle_w * window_s
-            if net < 0:
-                net = 0.0
-                clamped.append(dev.label)
         devices.append(
             DeviceEnergy(
                 label=dev.label,
@@ -108,10 +110,14 @@ def fill_energy(
     result.mig = any(d.mig for d in reading.devices)
     idle_values = [d.idle_power_w for d in devices]
     nets = [d.energy_net_j for d in devices]
+    clamped: list[str] = []
     if devices and all(v is not None for v in idle_values):
         result.idle_power_w = float(sum(v for v in idle_values if v is not None))
         if all(n is not None for n in nets):
-            result.energy_net_j = float(sum(n for n in nets if n is not None))
+            total = float(sum(n for n in nets if n is not None))
+            if total < -NET_NOISE_SHARE * (reading.energy_j or 0.0):
+                clamped.append("+".join(d.label for d in devices))
+            result.energy_net_j = max(total, 0.0)
     return clamped
 
 
@@ -152,13 +158,16 @@ def fill_quality(
     warmup: WarmupRecord,
     cooldown: CooldownRecord | None,
     extra: Sequence[tuple[str, str]] = (),
+    min_window_s: float | None = None,
 ) -> None:
     """Flags and warnings from the reading, everything that happened before it, and
-    ``extra`` (flag, warning) pairs found while accounting (e.g. the phase split)."""
+    ``extra`` (flag, warning) pairs found while accounting (e.g. the phase split).
+    ``min_window_s``: the window the run aimed for (see ``assess``)."""
     window_s = result.window_s or 0.0
     found = assess(
         reading,
         window_s=window_s,
+        min_window_s=min_window_s,
         net_clamped=clamped,
         other_processes=other_processes,
         warmup_converged=warmup.converged,

@@ -359,6 +359,7 @@ class Harness:
             warmup=warm,
             cooldown=cool,
             extra=[*split_flags, *compiled],
+            min_window_s=config.measurement.target_window_s(uses_gpu=bool(backend.gpu_indices())),
         )
         fill_boundary(
             result, config, window_s=result.window_s or 0.0, host=host, zones=zones, host_idle=idle

@@ -9,12 +9,18 @@ Two methods, both recorded, and a rule for which one stands:
   is at most ``COUNTER_RESOLUTION`` of the phase), or it updated at least
   ``TICKS_PER_PHASE`` times inside the phase, so that the intervals beside each boundary
   lie on the right side of it. A counter that updates every 100 ms cannot split a 50 ms
-  prefill.
+  prefill. A counter that changed at every read is taken as live, but reads far apart
+  cannot tell it from one that updates every few tens of ms: a live counter resolves a
+  phase only when the longest update period its reads leave plausible (``live_bound_s``)
+  is at most ``LIVE_SHARE`` of the phase. A counter whose updates fit no grid has its
+  ticks placed by guess inside their read brackets: those brackets, not the guesses, say
+  how close it was read to a boundary.
 - ``power``: each GPU's share of its power integral that falls in prefill intervals, times
   its window energy (prefill + decode = gross whatever the source). Its resolution is
-  the power curve's: a prefill shorter than a few poll periods, or than the window NVML
-  averages power over (1 s on Ampere and later), is smeared into decode; the split is
-  then flagged ``phase_unresolved``.
+  the power curve's: a prefill shorter than ``POLL_PERIODS_PER_PHASE`` configured poll
+  periods (not the samples' median gap: the poller dithers its rounds), or than
+  ``AVERAGES_PER_PHASE`` windows NVML averages power over (1 s on Ampere and later), is
+  smeared into decode; the split is then flagged ``phase_unresolved``.
 
 Continuous batching has no phases to split by time (one request's prefill overlaps
 others' decode): no split there. Without phases or energy both methods are None.
@@ -23,17 +29,21 @@ others' decode): no split there. Without phases or energy both methods are None.
 from __future__ import annotations
 
 import bisect
-import statistics
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from llem_nb.energy.base import EnergyReading
+from llem_nb.energy.counter import CounterTrack
 from llem_nb.energy.integrate import PowerCurve
 
 COUNTER_RESOLUTION = 0.1
 TICKS_PER_PHASE = 3
 POLL_PERIODS_PER_PHASE = 3
+AVERAGES_PER_PHASE = 10
+LIVE_CHANCE = 0.05
+LIVE_SHARE = 0.25
 
 
 @dataclass
@@ -84,6 +94,47 @@ def _power_split(
     return total
 
 
+def live_bound_s(track: CounterTrack) -> float:
+    """For a live track, the longest update period under which every read changing still
+    had a ``LIVE_CHANCE`` chance (a gap of ``g`` sees an update with probability
+    ``g / period``): reads far apart cannot tell a live counter from a stepped one. 0 for
+    a counter that updates in steps (its ticks are located, not assumed)."""
+    if not track.live:
+        return 0.0
+    gaps = [
+        b - a
+        for a, b, va, vb in zip(
+            track.times, track.times[1:], track.values, track.values[1:], strict=False
+        )
+        if vb != va and b > a
+    ]
+    if not gaps:
+        return 0.0
+
+    def log_chance(period: float) -> float:
+        return sum(math.log(min(1.0, g / period)) for g in gaps)
+
+    lo, hi = min(gaps), max(gaps) * 2
+    if log_chance(hi) >= math.log(LIVE_CHANCE):
+        return hi
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        if log_chance(mid) >= math.log(LIVE_CHANCE):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _bracket_s(track: CounterTrack, t: float) -> float:
+    """For ticks placed by guess, the time around ``t`` they may really lie in: the
+    widest read bracket of the two ticks around it."""
+    ticks = track.ticks()
+    i = bisect.bisect_right([tick.t for tick in ticks], t)
+    around = ticks[max(i - 1, 0) : i + 1]
+    return max((tick.hi - tick.lo for tick in around), default=math.inf)
+
+
 def _counter_split(
     reading: EnergyReading, intervals: list[tuple[float, float]]
 ) -> tuple[float | None, bool]:
@@ -99,6 +150,7 @@ def _counter_split(
         curve = PowerCurve(reading.samples, k)
         weight = curve.integral if len(curve) >= 2 else None
         instants = [tick.t for tick in track.ticks()]
+        bound_s = live_bound_s(track)
         for a, b in intervals:
             e0, e1 = track.energy_at(a, weight), track.energy_at(b, weight)
             u0, u1 = track.uncertainty_s(a), track.uncertainty_s(b)
@@ -106,21 +158,31 @@ def _counter_split(
                 return None, False
             total += e1 - e0
             inside = bisect.bisect_left(instants, b) - bisect.bisect_right(instants, a)
+            if not track.regular:
+                u0, u1 = _bracket_s(track, a), _bracket_s(track, b)
             close = u0 + u1 <= COUNTER_RESOLUTION * (b - a)
-            resolved = resolved and (close or inside >= TICKS_PER_PHASE)
+            many = inside >= TICKS_PER_PHASE
+            proven = bound_s <= LIVE_SHARE * (b - a)
+            resolved = resolved and proven and (close or many)
     return total, resolved
 
 
 def _poll_period(reading: EnergyReading) -> float | None:
-    gaps = [b.t - a.t for a, b in zip(reading.samples, reading.samples[1:], strict=False)]
-    return statistics.median(gaps) if gaps else None
+    """The configured poll period; without one, the samples' mean gap (not the median:
+    dithered rounds make most gaps shorter than the period)."""
+    if reading.poll_interval_s:
+        return reading.poll_interval_s
+    times = [s.t for s in reading.samples]
+    return (times[-1] - times[0]) / (len(times) - 1) if len(times) >= 2 else None
 
 
 def _power_resolution(reading: EnergyReading) -> float:
-    """The shortest phase the power curve resolves: a few polls, or NVML's averaging window."""
+    """The shortest phase the power curve resolves: a few polls, and ``AVERAGES_PER_PHASE``
+    of NVML's averaging windows (averaged power smears half a window of each phase into
+    the next)."""
     poll = _poll_period(reading) or 0.0
     averaging = max((d.power_avg_s or 0.0 for d in reading.devices), default=0.0)
-    return max(POLL_PERIODS_PER_PHASE * poll, averaging)
+    return max(POLL_PERIODS_PER_PHASE * poll, AVERAGES_PER_PHASE * averaging)
 
 
 def split_phases(

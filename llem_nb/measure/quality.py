@@ -36,10 +36,11 @@ THROTTLE_CAUSES: dict[str, tuple[int, str]] = {
 }
 
 FLAGS: dict[str, str] = {
-    "short_window": f"measured window shorter than {MIN_WINDOW_S:g} s",
+    "short_window": "measured window shorter than the configured measurement.min_window_s "
+    f"(max_repeats reached first), or than {MIN_WINDOW_S:g} s with the minimum off",
     "counter_power_disagree": "energy counter and power integral differ by more than "
     f"{MAX_COUNTER_POWER_DISAGREEMENT:.0%}",
-    "net_energy_clamped": "idle energy exceeded gross energy; net clamped at 0",
+    "net_energy_clamped": "idle energy exceeded gross energy beyond noise; total net clamped at 0",
     "temperature_drift": f"GPU temperature moved more than {MAX_TEMPERATURE_DRIFT_C:g} °C",
     "other_processes": "other processes were using a measured GPU",
     "throttled": "clocks were throttled for a reason other than idling",
@@ -107,20 +108,37 @@ def _throttling(reading: EnergyReading, labels: list[str], out: Assessment) -> N
                 out.add(flag, f"{label}: {text}")
 
 
+def _short_window(window_s: float, min_window_s: float | None, out: Assessment) -> None:
+    """Below the minimum that applied: the configured one (only the ``max_repeats`` cap can
+    stop a window short of it), else ``MIN_WINDOW_S``."""
+    if min_window_s:
+        if window_s < min_window_s:
+            out.add(
+                "short_window",
+                f"window {window_s:.2f} s < measurement.min_window_s {min_window_s:g} s: "
+                "measurement.max_repeats was reached first; raise it or use more prompts",
+            )
+    elif window_s < MIN_WINDOW_S:
+        out.add("short_window", f"window {window_s:.2f} s < {MIN_WINDOW_S:g} s: edges dominate")
+
+
 def assess(
     reading: EnergyReading,
     *,
     window_s: float,
+    min_window_s: float | None = None,
     net_clamped: Iterable[str] = (),
     other_processes: Mapping[str, list[int]] | None = None,
     warmup_converged: bool | None = None,
     cooldown_reached: bool | None = None,
 ) -> Assessment:
-    """The meter's flags and warnings, plus every flag raised here, with its warning."""
+    """The meter's flags and warnings, plus every flag raised here, with its warning.
+
+    ``min_window_s``: the minimum window the run aimed for (None or 0: none, the
+    ``MIN_WINDOW_S`` rule applies instead)."""
     out = Assessment(list(dict.fromkeys(reading.flags)), list(reading.warnings))
     labels = [d.label for d in reading.devices]
-    if window_s < MIN_WINDOW_S:
-        out.add("short_window", f"window {window_s:.2f} s < {MIN_WINDOW_S:g} s: edges dominate")
+    _short_window(window_s, min_window_s, out)
     for device in reading.devices:
         ratio = device.counter_vs_power_ratio
         if ratio is not None and abs(ratio - 1) > MAX_COUNTER_POWER_DISAGREEMENT:

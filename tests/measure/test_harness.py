@@ -97,7 +97,10 @@ def test_net_below_zero_is_clamped_and_flagged() -> None:
     assert result.energy_gross_j is not None and result.energy_gross_j > 0
     assert result.idle_power_w == pytest.approx(300.0, rel=1e-3)
     assert result.energy_net_j == 0.0
-    assert result.energy_devices[0].energy_net_j == 0.0
+    assert result.window_s is not None
+    device_net = result.energy_gross_j - 300.0 * result.window_s
+    assert result.energy_devices[0].energy_net_j == pytest.approx(device_net, rel=1e-3)
+    assert device_net < 0, "the device's own net keeps its sign; only the total is clamped"
     assert "net_energy_clamped" in result.quality_flags
     assert any("gpu0: idle power" in w for w in result.warnings)
 
