@@ -99,3 +99,34 @@ def test_meter_flags_are_kept_and_estimate_flagged_once() -> None:
     assert kept.flags == ["mig_whole_gpu"] and kept.warnings == ["meter says so"]
     assert flags(reading(source="estimate")) == ["energy_estimated"]
     assert flags(reading(source="estimate", flags=["energy_estimated"])) == ["energy_estimated"]
+
+
+def test_temperature_drift_is_the_range_not_last_minus_first() -> None:
+    mid_peak = assess(reading(temps=(50.0, 65.0, 51.0), throttle=(0, 0, 0)), window_s=10.0)
+    assert mid_peak.flags == ["temperature_drift"]
+    assert mid_peak.warnings == ["gpu0 temperature ranged 50–65 °C during the window"]
+    assert flags(reading(temps=(60.0, 49.0), throttle=(0, 0))) == ["temperature_drift"]
+    assert flags(reading(temps=(50.0, 60.0), throttle=(0, 0))) == []
+
+
+def test_throttling_anywhere_in_the_window_counts() -> None:
+    out = assess(reading(temps=(50.0, 50.0, 50.0), throttle=(0, 0x4, 0x1)), window_s=10.0)
+    assert out.flags == ["throttled", "throttled_power_cap"]
+    assert out.warnings[0] == "gpu0 clocks were throttled during the window: software power cap"
+
+
+def test_throttle_reasons_are_read_per_gpu() -> None:
+    devices = [
+        DeviceReading(f"gpu{k}", 100.0, "counter", k, samples=200, power_integral_j=100.0)
+        for k in (0, 1)
+    ]
+    states = [
+        StateSample(0.0, (50.0, 50.0), (1980.0, 1980.0), (1.0, 1.0), (0, 0x20)),
+        StateSample(1.0, (50.0, 50.0), (1980.0, 1980.0), (1.0, 1.0), (0x1, 0)),
+    ]
+    out = assess(EnergyReading("nvml", 10.0, devices, states=states), window_s=10.0)
+    assert out.flags == ["throttled", "throttled_thermal"]
+    assert out.warnings == [
+        "gpu1 clocks were throttled during the window: software thermal slowdown",
+        "gpu1: clocks held down by temperature (software or hardware)",
+    ]

@@ -149,3 +149,38 @@ def test_lock_held_by_another_process_fails_fast_and_dies_with_it(tmp_path: Path
         child.wait()
     with StudyLock(tmp_path) as lock:
         assert lock.held
+
+
+def test_an_interrupted_line_is_fsynced_even_inside_the_interval(
+    tmp_path: Path, monkeypatch
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    j = Journal(tmp_path / "journal.jsonl", sync_interval_s=3600)
+    j.append("finished", **A, cycle=0)
+    assert len(synced) == 1
+    j.append("interrupted", **A, cycle=1)
+    assert len(synced) == 2
+    j.append("started", **B, cycle=0, sync=None)
+    j.append("failed", **B, cycle=0)
+    assert len(synced) == 2
+    j.close()
+
+
+def test_the_queue_batch_is_one_fsynced_write(tmp_path: Path, monkeypatch) -> None:
+    writes: list[bytes] = []
+    synced: list[int] = []
+    real_write, real_fsync = os.write, os.fsync
+    monkeypatch.setattr(
+        os, "write", lambda fd, data: (writes.append(bytes(data)), real_write(fd, data))[1]
+    )
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    j = Journal(tmp_path / "journal.jsonl", sync_interval_s=3600)
+    j.append_many([{"event": "queued", **A, "cycle": c} for c in range(3)])
+    assert len(writes) == 1 and writes[0].count(b"\n") == 3
+    assert len(synced) == 1
+    j.append_many([])
+    assert len(writes) == 1 and len(synced) == 1
+    j.close()
+    assert [p.state for p in replay(tmp_path / "journal.jsonl").pairs.values()] == ["queued"] * 3

@@ -77,9 +77,7 @@ def test_a_missing_image_of_ours_is_built_here_not_pulled() -> None:
 
 
 def test_a_missing_image_of_the_users_own_is_pulled_and_never_built_under_another_tag() -> None:
-    err = classify(
-        failure(phase="pull", exc=ImageNotFound("x"), image="nonexistent/image:v999")
-    )
+    err = classify(failure(phase="pull", exc=ImageNotFound("x"), image="nonexistent/image:v999"))
     assert isinstance(err, ImagePullError)
     assert "docker pull nonexistent/image:v999" in err.fix_suggestion
     assert "images build" not in err.fix_suggestion
@@ -355,3 +353,38 @@ def test_container_settings_mount_inputs_and_pass_secrets_only_as_environment(
     assert kw["mem_limit"] == kw["memswap_limit"] == "2g"
     assert kw["device_requests"] is None and kw["network_mode"] == "none"
     assert kw["user"] is None and kw["shm_size"] == "2g"
+
+
+def test_the_oom_signature_counts_within_the_last_50_log_lines_only() -> None:
+    error = info("EngineDeadError", "EngineCore encountered an issue")
+    oom = "ERROR engine core: torch.OutOfMemoryError: CUDA out of memory.\n"
+    within = oom + "".join(f"shutdown step {k}\n" for k in range(49))
+    assert isinstance(classify(failure(exit_code=1, error=error, logs=within)), OOMError)
+    beyond = oom + "".join(f"shutdown step {k}\n" for k in range(50))
+    err = classify(failure(exit_code=1, error=error, logs=beyond))
+    assert type(err) is ContainerError
+    assert err.error_type == "EngineDeadError"
+    assert err.stderr_snippet.splitlines() == [f"shutdown step {k}" for k in range(30, 50)]
+
+
+def test_eperm_reaching_the_daemon_is_a_permission_error() -> None:
+    blocked = requests.exceptions.ConnectionError(
+        "Connection aborted.", builtins.PermissionError(errno.EPERM, "blocked by policy")
+    )
+    err = classify_connection(blocked, host="unix:///var/run/docker.sock")
+    assert isinstance(err, DockerPermissionError)
+    other = requests.exceptions.ConnectionError(
+        "Connection aborted.", OSError(errno.EIO, "blocked by policy")
+    )
+    assert isinstance(classify_connection(other, host="tcp://h:2375"), DockerUnavailableError)
+
+
+def test_a_gpu_driver_message_without_an_http_status_is_a_gpu_access_error() -> None:
+    exc = APIError(GPU_DRIVER_MSG)
+    err = classify(failure(phase="start", exc=exc, gpu_requested=True))
+    assert isinstance(err, GPUAccessError)
+    assert GPU_DRIVER_MSG in str(err)
+    refused = classify(
+        failure(phase="start", exc=api_error(GPU_DRIVER_MSG, 400), gpu_requested=True)
+    )
+    assert type(refused) is ContainerError and "HTTP 400" in str(refused)
