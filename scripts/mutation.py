@@ -12,6 +12,8 @@ Usage: python scripts/mutation.py [--force] [--min-score 0.9] [module.py ...]
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import hashlib
 import json
 import os
@@ -86,6 +88,31 @@ def scratch_tree(module: str, tests: list[str]) -> Path:
     return work
 
 
+def mutant_bodies(path: Path) -> dict[str, str]:
+    """Source of every function in mutmut's copy of a module (original and mutants)."""
+    source = path.read_text()
+    return {
+        node.name: ast.get_source_segment(source, node) or ""
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and "__mutmut_" in node.name
+    }
+
+
+def change(bodies: dict[str, str], mutant: str) -> str:
+    """The lines a mutant changes, as ``old ⇒ new`` (much faster than ``mutmut show``)."""
+    orig_name = mutant.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    old = bodies.get(orig_name, "").replace(orig_name, mutant, 1).splitlines()
+    new = bodies.get(mutant, "").splitlines()
+    diff = [
+        line
+        for line in difflib.unified_diff(old, new, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    removed = " ".join(x[1:].strip() for x in diff if x.startswith("-"))
+    added = " ".join(x[1:].strip() for x in diff if x.startswith("+"))
+    return f"{removed}  ⇒  {added}"
+
+
 def mutmut(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(work)}
     cmd = [sys.executable, "-m", "mutmut", *args]
@@ -105,10 +132,11 @@ def run_module(module: str, tests: list[str], equivalent: dict[str, str]) -> dic
     if not statuses:
         sys.stderr.write(ran.stdout[-4000:] + ran.stderr[-4000:])
         raise SystemExit(f"mutmut produced no mutants for {module}")
+    bodies = mutant_bodies(work / "mutants" / module)
     survivors = {}
     for name, status in sorted(statuses.items()):
         if status not in KILLED and name not in equivalent:
-            survivors[name] = f"{status}\n{mutmut(work, 'show', name).stdout.strip()}"
+            survivors[name] = f"{status}: {change(bodies, name.rpartition('.')[2])}"
     counted = [n for n in statuses if n not in equivalent]
     killed = sum(1 for n in counted if statuses[n] in KILLED)
     return {
@@ -152,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         for name, text in result["survivors"].items():
-            print(f"  survived {name}: {text}\n")
+            print(f"  {name.rpartition('.')[2]} {text}")
         if score < args.min_score:
             below.append(module)
     if below:
