@@ -130,3 +130,40 @@ def test_throttle_reasons_are_read_per_gpu() -> None:
         "gpu1 clocks were throttled during the window: software thermal slowdown",
         "gpu1: clocks held down by temperature (software or hardware)",
     ]
+
+
+def test_every_rule_says_its_numbers_in_its_warning() -> None:
+    out = assess(
+        reading(energy_j=106.0, samples=5, temps=(40.0, 55.0), throttle=(0x1, 0x8)),
+        window_s=4.0,
+        net_clamped=["gpu0"],
+        other_processes={"gpu0": [17, 23]},
+        warmup_converged=False,
+        cooldown_reached=False,
+    )
+    assert out.flags == [
+        "short_window", "counter_power_disagree", "net_energy_clamped", "temperature_drift",
+        "other_processes", "throttled", "throttled_hw_slowdown", "few_power_samples",
+        "warmup_not_converged", "cooldown_timeout",
+    ]  # fmt: skip
+    assert out.warnings == [
+        "window 4.00 s < 5 s: edges dominate",
+        "gpu0: energy counter / power integral = 1.060 (more than 5% apart)",
+        "gpu0: idle power × window exceeded gross energy",
+        "gpu0 temperature ranged 40–55 °C during the window",
+        "gpu0 was also used by PID(s) 17, 23",
+        "gpu0 clocks were throttled during the window: hardware slowdown",
+        "gpu0: hardware slowdown (power supply or thermal protection)",
+        "gpu0: 5 power samples (< 10); the cross-check is weak",
+        "warm-up latency CV stayed above the threshold",
+        "the GPU did not cool down before the window",
+    ]
+
+
+def test_estimate_warning_and_a_repeated_flag_listed_once() -> None:
+    out = assess(reading(source="estimate", temps=(None, 70.0), throttle=(0, 0)), window_s=10.0)  # type: ignore[arg-type]
+    assert out.flags == ["energy_estimated"]
+    assert out.warnings == ["energy is a CPU-time model estimate, not a measurement"]
+    twice = assess(reading(), window_s=10.0, net_clamped=["gpu0", "gpu1"])
+    assert twice.flags == ["net_energy_clamped"] and len(twice.warnings) == 2
+    assert throttle_names(0x4 | 0x100) == ["software power cap", "display clock setting"]
