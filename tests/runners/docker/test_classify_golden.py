@@ -4,18 +4,18 @@ exchange dir, image, exit code, traceback): a changed word in what users read fa
 
 from __future__ import annotations
 
+import builtins
+import errno
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 docker = pytest.importorskip("docker")
-import builtins  # noqa: E402
-import errno  # noqa: E402
-from typing import Any  # noqa: E402
-
 import requests  # noqa: E402
 from docker.errors import APIError, ImageNotFound, NotFound  # noqa: E402
+
 from llem_nb.results.schema import ErrorInfo  # noqa: E402
 from llem_nb.runners.docker.classify import Failure, classify, classify_connection  # noqa: E402
 
