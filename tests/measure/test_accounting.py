@@ -9,7 +9,15 @@ import pytest
 from llem_nb.backends.base import GenerationOutput, RequestOutput
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.base import DeviceReading, EnergyReading
-from llem_nb.measure.accounting import fill_energy, fill_tokens_and_latency
+from llem_nb.measure.accounting import (
+    fill_derived,
+    fill_energy,
+    fill_quality,
+    fill_tokens_and_latency,
+)
+from llem_nb.measure.flops import FLOPS_METHOD
+from llem_nb.measure.thermal import CooldownRecord
+from llem_nb.measure.warmup import WarmupRecord
 from llem_nb.results.frame import load_results
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.results.store import ResultStore
@@ -113,3 +121,70 @@ def test_cpu_only_rows_count_no_gpu(source: str, label: str) -> None:
     assert result.energy_source == source
     assert result.energy_gross_j == pytest.approx(120.0)
     assert result.energy_net_j is None
+
+
+def test_derived_flops_co2_and_tokens() -> None:
+    config = ExperimentConfig(model="tiny-llama", carbon={"grid_gco2_per_kwh": 400.0, "pue": 1.5})
+    result = ExperimentResult(
+        experiment_id="exp", config_hash="h" * 64, config=config.model_dump(mode="json")
+    )
+    result.environment = {"parameters_for_flops": 1000}
+    output = GenerationOutput(requests=[_request(0.1, None), _request(0.2, None)])
+    fill_tokens_and_latency(result, output)
+    reading = EnergyReading(source="nvml", window_s=10.0, devices=[_gpu(0, 3.6e6)])
+    fill_energy(result, reading, {"gpu0": 100.0}, 10.0)
+    pairs = fill_derived(result, config, reading, output, (0.0, 10.0))
+    assert result.flops_estimate == 2.0 * 1000 * 12
+    assert result.flops_method == FLOPS_METHOD
+    assert result.co2_g == pytest.approx(600.0)
+    assert result.co2_net_g == pytest.approx((3.6e6 - 1000.0) / 3.6e6 * 600.0)
+    assert result.mig is False
+    assert pairs == list(zip(result.quality_flags, result.warnings, strict=True))
+    result.environment = {"parameters_for_flops": "unknown"}
+    fill_derived(result, config, reading, output, (0.0, 10.0))
+    assert result.flops_estimate is None and result.flops_method is None
+
+
+def test_quality_gathers_meter_flags_extras_warmup_and_cooldown_note() -> None:
+    result = _result()
+    reading = EnergyReading(
+        source="nvml",
+        window_s=2.0,
+        devices=[DeviceReading("gpu0", 10.0, "counter", 0, samples=50)],
+        flags=["counter_stale"],
+        warnings=["gpu0 counter stale"],
+    )
+    warmup = WarmupRecord(mode="cv", runs=3, latencies_s=[1.0, 1.2, 1.1], cv=0.2, converged=False)
+    cooldown = CooldownRecord(
+        within_c=2.0, idle_c={}, start_c={}, end_c={}, waited_s=5.0, reached=False, note="hot"
+    )
+    fill_quality(
+        result,
+        reading,
+        clamped=["gpu0"],
+        other_processes={},
+        warmup=warmup,
+        cooldown=cooldown,
+        extra=[("phase_unresolved", "prefill too short")],
+    )
+    assert result.quality_flags == [
+        "counter_stale", "short_window", "net_energy_clamped", "warmup_not_converged",
+        "cooldown_timeout", "phase_unresolved",
+    ]  # fmt: skip
+    assert result.warnings[0] == "gpu0 counter stale"
+    assert result.warnings[1] == "window 0.00 s < 5 s: edges dominate"
+    assert result.warnings[-2:] == ["prefill too short", "hot"]
+    assert result.warmup == warmup.as_dict()
+    assert result.window_cooldown == cooldown.as_dict()
+    plain = _result()
+    plain.window_s = 8.0
+    fill_quality(
+        plain,
+        reading,
+        clamped=[],
+        other_processes={},
+        warmup=WarmupRecord("fixed", 0),
+        cooldown=None,
+    )
+    assert plain.quality_flags == ["counter_stale"]
+    assert plain.warnings == ["gpu0 counter stale"] and plain.window_cooldown is None
