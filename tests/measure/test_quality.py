@@ -167,3 +167,13 @@ def test_estimate_warning_and_a_repeated_flag_listed_once() -> None:
     twice = assess(reading(), window_s=10.0, net_clamped=["gpu0", "gpu1"])
     assert twice.flags == ["net_energy_clamped"] and len(twice.warnings) == 2
     assert throttle_names(0x4 | 0x100) == ["software power cap", "display clock setting"]
+
+
+def test_throttle_causes_are_named_together_and_an_estimate_warned_once() -> None:
+    out = assess(reading(throttle=(0x4, 0x20)), window_s=10.0)
+    assert out.warnings[0] == (
+        "gpu0 clocks were throttled during the window: software power cap, "
+        "software thermal slowdown"
+    )
+    kept = assess(reading(source="estimate", flags=["energy_estimated"]), window_s=10.0)
+    assert kept.warnings == ["meter says so"]
