@@ -8,7 +8,7 @@ import pytest
 
 from llem_nb.backends.base import GenerationOutput, RequestOutput
 from llem_nb.config.experiment import ExperimentConfig
-from llem_nb.energy.base import DeviceReading, EnergyReading
+from llem_nb.energy.base import DeviceReading, EnergyReading, PowerSample, StateSample
 from llem_nb.measure.accounting import (
     fill_derived,
     fill_energy,
@@ -188,3 +188,77 @@ def test_quality_gathers_meter_flags_extras_warmup_and_cooldown_note() -> None:
     )
     assert plain.quality_flags == ["counter_stale"]
     assert plain.warnings == ["gpu0 counter stale"] and plain.window_cooldown is None
+
+
+def _polled(energy_j: float = 1000.0) -> EnergyReading:
+    """gpu0 at a constant 100 W for 10 s, polled every 0.5 s, one state snapshot."""
+    return EnergyReading(
+        source="nvml",
+        window_s=10.0,
+        devices=[DeviceReading("gpu0", energy_j, "power", 0, samples=21, power_method="instant")],
+        samples=[PowerSample(i * 0.5, (100.0,)) for i in range(21)],
+        states=[StateSample(0.0, (50.0,), (1980.0,), (1.0,), (0,))],
+    )
+
+
+def test_the_phase_split_and_timeseries_reach_the_result() -> None:
+    config = ExperimentConfig(model="tiny-llama")
+    result = _result()
+    result.cycle = 2
+    output = GenerationOutput(requests=[_request(0.1, None)], phases=[(1.0, 3.0)])
+    assert fill_derived(result, config, _polled(), output, (0.0, 10.0)) == []
+    assert (result.prefill_energy_j, result.decode_energy_j) == (200.0, 800.0)
+    assert result.phase_method == "power"
+    assert result.phases is not None and result.phases["prefill_s"] == 2.0
+    assert result._timeseries is not None
+    assert result._timeseries.meta["experiment_id"] == "exp"
+    assert result._timeseries.meta["cycle"] == 2
+    short = GenerationOutput(requests=[_request(0.1, None)], phases=[(1.0, 1.1)])
+    pairs = fill_derived(result, config, _polled(), short, (0.0, 10.0))
+    assert [flag for flag, _ in pairs] == ["phase_unresolved"]
+    assert pairs[0][1].startswith("prefill phases as short as 100 ms")
+    continuous = GenerationOutput(
+        requests=[_request(0.1, None)], phases=[(1.0, 3.0)], batching="continuous"
+    )
+    fill_derived(result, config, _polled(), continuous, (0.0, 10.0))
+    assert result.prefill_energy_j is None and result.decode_energy_j is None
+    result.output_tokens = None
+    fill_derived(result, config, _polled(), output, (0.0, 10.0))
+    assert result.flops_estimate is None
+
+
+def test_device_fields_are_copied_and_net_clamped_only_below_zero() -> None:
+    result = _result()
+    device = DeviceReading(
+        "gpu3", 500.0, "counter", 3, uuid="GPU-3", name="H100", samples=40,
+        power_integral_j=490.0, idle_power_w=50.0, mig=True, power_method="instant",
+        power_avg_s=0.025, counter_update_s=0.1, edges={"start": {"power_limit_w": 700.0}},
+    )  # fmt: skip
+    reading = EnergyReading(source="nvml", window_s=10.0, devices=[device])
+    assert fill_energy(result, reading, {}, 10.0) == []
+    (dev,) = result.energy_devices
+    assert dev.model_dump() == {
+        "label": "gpu3", "index": 3, "uuid": "GPU-3", "name": "H100", "energy_j": 500.0,
+        "method": "counter", "samples": 40, "power_integral_j": 490.0, "idle_power_w": 50.0,
+        "energy_net_j": 0.0, "counter_vs_power_ratio": 500.0 / 490.0, "power_method": "instant",
+        "power_avg_s": 0.025, "counter_update_s": 0.1,
+        "edges": {"start": {"power_limit_w": 700.0}}, "mig": True,
+    }  # fmt: skip
+    assert result.mig is True and result.idle_power_w == 50.0
+    assert fill_energy(result, reading, {"gpu3": 49.95}, 10.0) == []
+    assert result.energy_net_j == pytest.approx(0.5)
+
+
+def test_request_lists_batching_and_no_requests() -> None:
+    result = _result()
+    reqs = [_request(0.1, 0.01), _request(0.2, None)]
+    fill_tokens_and_latency(result, GenerationOutput(requests=reqs, batching="static"))
+    assert result.batching == "static"
+    assert result.requests is not None
+    assert result.requests.model_dump() == {
+        "input_tokens": [4, 4], "output_tokens": [2, 2], "e2e_s": pytest.approx([0.11, 0.21]),
+        "ttft_s": [0.1, 0.2], "queue_s": [0.01, None],
+    }  # fmt: skip
+    empty = _result()
+    fill_tokens_and_latency(empty, GenerationOutput(requests=[]))
+    assert empty.latency_s_mean is None and empty.latency_s_p50 is None and empty.n_requests == 0
