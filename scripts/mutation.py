@@ -129,9 +129,9 @@ def run_module(module: str, tests: list[str], equivalent: dict[str, str]) -> dic
         for line in listed.stdout.splitlines()
         if (m := RESULT_LINE.match(line)) and m.group(1).startswith(mutant_prefix(module))
     }
-    if not statuses:
+    if not statuses or all(status == "not checked" for status in statuses.values()):
         sys.stderr.write(ran.stdout[-4000:] + ran.stderr[-4000:])
-        raise SystemExit(f"mutmut produced no mutants for {module}")
+        raise SystemExit(f"mutmut checked no mutant of {module}: do its tests pass unmutated?")
     bodies = mutant_bodies(work / "mutants" / module)
     survivors = {}
     for name, status in sorted(statuses.items()):

