@@ -8,6 +8,7 @@ import pytest
 
 from llem_nb.backends.base import GenerationOutput, RequestOutput
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.sections import CarbonConfig
 from llem_nb.energy.base import DeviceReading, EnergyReading, PowerSample, StateSample
 from llem_nb.measure.accounting import (
     fill_derived,
@@ -15,6 +16,7 @@ from llem_nb.measure.accounting import (
     fill_quality,
     fill_tokens_and_latency,
 )
+from llem_nb.measure.carbon import co2_grams
 from llem_nb.measure.flops import FLOPS_METHOD
 from llem_nb.measure.thermal import CooldownRecord
 from llem_nb.measure.warmup import WarmupRecord
@@ -262,3 +264,10 @@ def test_request_lists_batching_and_no_requests() -> None:
     empty = _result()
     fill_tokens_and_latency(empty, GenerationOutput(requests=[]))
     assert empty.latency_s_mean is None and empty.latency_s_p50 is None and empty.n_requests == 0
+
+
+def test_co2_needs_both_energy_and_an_intensity() -> None:
+    grid = CarbonConfig(grid_gco2_per_kwh=400.0)
+    assert co2_grams(None, grid) is None
+    assert co2_grams(3.6e6, CarbonConfig()) is None
+    assert co2_grams(3.6e6, grid) == pytest.approx(400.0)
