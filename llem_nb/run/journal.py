@@ -6,8 +6,9 @@ interrupted; a study's state is what replaying the lines gives. Appending is O(1
 half-written by this process). A crash mid-write can still leave a torn last line:
 replay ignores it with a warning, and the next writer starts on a fresh line.
 
-Durability: terminal lines (finished, failed, interrupted) are fsync'd, grouped so
-that at most one fsync happens per ``sync_interval_s`` (1 s). Real experiments take
+Durability: terminal lines (finished, failed) are fsync'd, grouped so that at most
+one fsync happens per ``sync_interval_s`` (1 s); ``interrupted`` lines, written as a run
+stops, and the batch that queues a run's pairs are fsync'd at once. Real experiments take
 longer than that, so in practice every terminal line is fsync'd; sub-second no-op
 experiments share one fsync. A line lost to a power cut costs at most a rerun:
 resume verifies every result file and never trusts the journal alone.
@@ -30,6 +31,8 @@ from llem_nb.errors import LlemWarning
 JOURNAL_NAME = "journal.jsonl"
 PAIR_EVENTS = ("queued", "started", "finished", "failed", "interrupted")
 TERMINAL = frozenset({"finished", "failed", "interrupted"})
+ALWAYS_SYNCED = frozenset({"interrupted"})
+"""Written as a run stops (a signal, a dying child): fsync'd at once, whatever the interval."""
 SESSION = "session"
 """A line without a pair: a run began or ended (``phase``: open, close)."""
 
@@ -162,13 +165,15 @@ class Journal:
         sync: bool | None = None,
         **extra: Any,
     ) -> None:
-        """Write one line. ``sync``: True forces an fsync, None fsyncs terminal events when due."""
+        """Write one line. ``sync``: True forces an fsync, None fsyncs ``interrupted`` always
+        and other terminal events when due."""
         record: dict[str, Any] = {"ts": _now(), "event": event}
         if config_hash is not None:
             record.update(config_hash=config_hash, experiment_id=experiment_id, cycle=cycle)
         record.update(extra)
         self._write(_line(record))
-        if sync or (sync is None and event in TERMINAL and self.sync_due()):
+        due = event in ALWAYS_SYNCED or (event in TERMINAL and self.sync_due())
+        if sync or (sync is None and due):
             self.sync()
 
     def append_many(self, records: Iterable[Mapping[str, Any]], *, sync: bool = True) -> None:

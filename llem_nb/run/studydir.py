@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from llem_nb.config.study import StudyConfig
 from llem_nb.errors import ConfigError, LlemWarning, ResultError
 from llem_nb.results.schema import MACHINE_FAILURES, RESULT_KIND
-from llem_nb.results.store import ResultStore
+from llem_nb.results.store import ResultStore, _fsync_dir
 from llem_nb.run.definition import STUDY_FILE, check_definition, recorded_definition
 from llem_nb.run.journal import JOURNAL_NAME, Journal, JournalState, JournalWarning, replay
 from llem_nb.run.lock import StudyLock
@@ -232,9 +232,15 @@ def _target(name: str, results_dir: Path, resume: bool | str | os.PathLike[str])
 
 
 def _write_definition(study_dir: Path, config: StudyConfig) -> None:
+    """``study.yaml`` whole or not at all, also across a power cut: a temporary file,
+    fsync'd, renamed over the old one, then the directory fsync'd."""
     tmp = study_dir / f".{STUDY_FILE}.tmp"
-    tmp.write_text(config.to_yaml_text())
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(config.to_yaml_text())
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, study_dir / STUDY_FILE)
+    _fsync_dir(study_dir)
 
 
 def open_study_dir(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 
-from llem_nb.config.experiment import ExperimentConfig, validate_experiment
+from llem_nb.config.experiment import ExperimentConfig, canonical_json, validate_experiment
 from llem_nb.config.study import StudyConfig, expand
 from llem_nb.errors import ConfigError
 from llem_nb.study.study import Study
@@ -102,10 +103,18 @@ def test_hash_ignores_key_order_and_non_measurement_fields() -> None:
     assert len(a.config_hash) == 64
 
 
+GOLDEN_HASH = "48b6501f7ac08567c8f111bc33e29ec9d29f6df018c74e5b37dc0b34ee2fdf7c"
+"""config_hash of {model: m, batch_size: 3, decoder.temperature: 0.7}: experiment ids (and so
+resume) depend on it; a change here renames every stored result."""
+TREE = Path(__file__).resolve().parents[2]
+
+
 def test_hash_stable_across_processes() -> None:
     config = validate_experiment({"model": "m", "batch_size": 3, "decoder": {"temperature": 0.7}})
+    assert config.config_hash == GOLDEN_HASH
     code = (
-        "from llem_nb.config.experiment import validate_experiment;"
+        "import llem_nb; from llem_nb.config.experiment import validate_experiment;"
+        "print(llem_nb.__file__);"
         "print(validate_experiment({'decoder': {'temperature': 0.7}, 'batch_size': 3,"
         " 'model': 'm'}).config_hash)"
     )
@@ -115,9 +124,25 @@ def test_hash_stable_across_processes() -> None:
             capture_output=True,
             text=True,
             check=True,
-            env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"},
+            cwd="/",
+            env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(TREE)},
         )
-        assert out.stdout.strip() == config.config_hash
+        imported, digest = out.stdout.split()
+        assert Path(imported).resolve() == TREE / "llem_nb" / "__init__.py"
+        assert digest == GOLDEN_HASH
+
+
+def test_passthrough_key_order_does_not_change_the_experiment() -> None:
+    def vllm(engine: dict[str, int]) -> str:
+        return validate_experiment(
+            {"model": "m", "backend": "vllm", "vllm": {"engine": engine}}
+        ).config_hash
+
+    assert vllm({"x_opt": 1, "a_opt": 2}) == vllm({"a_opt": 2, "x_opt": 1})
+    assert vllm({"x_opt": 1, "a_opt": 2}) != vllm({"x_opt": 2, "a_opt": 1})
+    assert canonical_json({"x": {"z": 1, "b": [2, 1]}, "a": None}) == (
+        '{"a":null,"x":{"b":[2,1],"z":1}}'
+    )
 
 
 def test_yaml_round_trip(tmp_path) -> None:

@@ -75,7 +75,9 @@ def test_counter_matches_exact_integral(trace: Trace) -> None:
     assert dev.name == "NVIDIA Fake 0" and dev.uuid == fake.gpus[0].uuid
     assert dev.energy_j == pytest.approx(trace.integral(t0, t1), rel=REL)
     assert dev.power_integral_j is not None and dev.power_integral_j > 0
-    assert dev.samples >= 2 and dev.samples == sum(1 for x in reading.samples if t0 <= fake.elapsed(x.t) <= t1)
+    assert dev.samples >= 2 and dev.samples == sum(
+        1 for x in reading.samples if t0 <= fake.elapsed(x.t) <= t1
+    )
     assert reading.energy_j == dev.energy_j
     assert reading.flags == [] and reading.warnings == []
 
@@ -301,3 +303,48 @@ def test_fake_requires_init() -> None:
     assert fake.nvmlDeviceGetPowerManagementLimit(h) == 700_000
     assert fake.nvmlDeviceGetHandleByUUID(fake.gpus[0].uuid) == h
     fake.nvmlShutdown()
+
+
+def test_failed_power_reads_at_the_end_keep_a_valid_counter() -> None:
+    fake = sim(gpu(0, 200.0), gpu(1, 100.0))
+    fake.gpus[0].power_gaps = ((fake.now() + 0.3, fake.now() + 10.0),)
+    _, reading, t0, t1 = measure(fake)
+    first, second = reading.devices
+    assert first.method == "counter"
+    assert first.energy_j == pytest.approx(200.0 * (t1 - t0), rel=REL)
+    assert reading.energy_j == pytest.approx(300.0 * (t1 - t0), rel=REL)
+    assert reading.flags == ["power_poll_gaps"]
+    assert second.energy_j == pytest.approx(100.0 * (t1 - t0), rel=REL)
+
+
+def test_failed_counter_reads_at_the_end_keep_the_power_curve() -> None:
+    fake = sim(gpu(0, 200.0))
+    fake.gpus[0].counter_gaps = ((fake.now() + 0.3, fake.now() + 10.0),)
+    _, reading, t0, t1 = measure(fake)
+    (dev,) = reading.devices
+    assert dev.energy_j == pytest.approx(200.0 * (t1 - t0), rel=REL)
+    assert "gpu_read_error" not in reading.flags
+    assert "counter_read_gaps" in reading.flags
+
+
+def test_a_single_failed_power_read_is_flagged() -> None:
+    fake = sim(gpu(0, 200.0))
+    start = fake.now() + 0.2
+    fake.gpus[0].power_gaps = ((start, start + FINE_POLL_S * 0.9),)
+    _, reading, t0, t1 = measure(fake)
+    assert sum(1 for s in reading.samples if s.watts[0] is None) == 1
+    assert reading.flags == ["power_poll_gaps"]
+    assert any(w.startswith("gpu0: 1 power read(s) failed") for w in reading.warnings)
+    assert reading.devices[0].energy_j == pytest.approx(200.0 * (t1 - t0), rel=REL)
+
+
+@pytest.mark.parametrize(("before_w", "after_w"), [(300.0, 350.0), (350.0, 300.0)])
+def test_a_power_limit_raised_or_lowered_in_the_window_is_flagged(
+    before_w: float, after_w: float
+) -> None:
+    fake = sim(gpu(0, 200.0))
+    switch = fake.now() + 0.2
+    fake.gpus[0].power_limit_w = lambda t: before_w if t < switch else after_w
+    _, reading, _, _ = measure(fake)
+    assert reading.flags == ["power_limit_changed"]
+    assert f"power limit changed from {before_w:g} W to {after_w:g} W" in reading.warnings[0]

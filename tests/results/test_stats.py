@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from llem_nb.config.experiment import validate_experiment
 from llem_nb.errors import ConfigError
 from llem_nb.results.frame import load_results
 from llem_nb.results.schema import ExperimentResult
-from llem_nb.results.stats import betainc, summarize, t_quantile
+from llem_nb.results.stats import betainc, summarize, t_quantile, welch
 from llem_nb.results.store import ResultStore
 
 # Two-sided Student-t critical values from standard tables (df: t).
@@ -177,3 +178,26 @@ def test_summarize_a_loaded_study_and_the_plot_error_bars(tmp_path: Path) -> Non
     bars = [(seg[0][1], seg[1][1]) for seg in segments]
     expected = list(zip(out[f"{e}_ci95_low"], out[f"{e}_ci95_high"], strict=True))
     assert bars == [pytest.approx(pair) for pair in expected]
+
+
+def test_welch_without_spread_compares_the_means_exactly() -> None:
+    t, df, p, method = welch([2.0, 2.0, 2.0], [3.0, 3.0])
+    assert (t, df, p, method) == (math.inf, math.inf, 0.0, "exact (no spread)")
+    t, _, p, _ = welch([3.0, 3.0], [2.0, 2.0, 2.0])
+    assert t == -math.inf and p == 0.0
+    t, _, p, _ = welch([2.0, 2.0], [2.0, 2.0])
+    assert (t, p) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("scipy", [True, False])
+def test_welch_with_spread_matches_the_hand_computed_values(
+    scipy: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """se² = 5/12 + 4/3 = 1.75, t = 1.5 / √1.75, df = 1.75² / ((5/12)²/3 + (4/3)²/2)."""
+    if not scipy:
+        monkeypatch.setitem(sys.modules, "scipy", None)
+    t, df, p, method = welch([1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0])
+    assert t == pytest.approx(1.5 / math.sqrt(1.75))
+    assert df == pytest.approx(3.0625 / ((5 / 12) ** 2 / 3 + (4 / 3) ** 2 / 2))
+    assert p == pytest.approx(0.33382, abs=1e-4)
+    assert method == ("Welch's t-test (scipy)" if scipy else "Welch's t-test (llem_nb's Student-t)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -20,8 +21,15 @@ from tests.support.faultkit import (
 
 from llem_nb.errors import ConfigError, PreflightError
 from llem_nb.run.lock import StudyLock, StudyLocked
+from llem_nb.run.plan import make_tasks, valid_points
 from llem_nb.run.progress import ProgressEvent
-from llem_nb.run.studydir import ResumeWarning
+from llem_nb.run.studydir import (
+    ResumeWarning,
+    _write_definition,
+    check_definition,
+    find_latest,
+    open_study_dir,
+)
 from llem_nb.runners.local import LocalRunner
 from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend
@@ -251,3 +259,105 @@ def test_preflight_checks_only_what_the_resume_will_run(fake_backend: str, tmp_p
     assert result_files(first.dir) == before and not list(first.dir.glob("*.failed-*"))
     with StudyLock(first.dir):
         pass
+
+
+def _definition_dir(tmp_path: Path, study: Study, name: str = "d") -> Path:
+    study_dir = tmp_path / name
+    study_dir.mkdir()
+    (study_dir / "study.yaml").write_text(study.config.to_yaml_text())
+    return study_dir
+
+
+def test_removing_a_sweep_axis_is_a_change(fake_backend: str, tmp_path: Path) -> None:
+    two_axes = fake_study(fake_backend).sweep(max_output_tokens=[2, 3])
+    study_dir = _definition_dir(tmp_path, two_axes)
+    with pytest.raises(ConfigError) as info:
+        check_definition(study_dir, fake_study(fake_backend).config, force=False)
+    assert "sweep.max_output_tokens: [2, 3] → '<unset>'" in info.value.message
+    assert check_definition(study_dir, two_axes.config, force=False) == []
+
+
+def test_removing_a_base_override_is_a_change(fake_backend: str, tmp_path: Path) -> None:
+    overridden = fake_study(fake_backend, max_input_tokens=99)
+    study_dir = _definition_dir(tmp_path, overridden)
+    plain = fake_study(fake_backend).config
+    changes = check_definition(study_dir, plain, force=True)
+    assert changes == ["base.max_input_tokens: 99 → '<unset>'"]
+    with pytest.raises(ConfigError, match=r"base\.max_input_tokens: 99 → '<unset>'"):
+        check_definition(study_dir, plain, force=False)
+
+
+def test_an_added_axis_is_a_change_too(fake_backend: str, tmp_path: Path) -> None:
+    study_dir = _definition_dir(tmp_path, fake_study(fake_backend))
+    wider = fake_study(fake_backend).sweep(max_output_tokens=[2, 3]).config
+    assert check_definition(study_dir, wider, force=True) == [
+        "sweep.max_output_tokens: '<unset>' → [2, 3]"
+    ]
+
+
+def test_resume_true_picks_the_most_recently_journaled_of_several(
+    fake_backend: str, tmp_path: Path
+) -> None:
+    study = fake_study(fake_backend)
+    dirs = [_definition_dir(tmp_path, study, f"faults_2026010{k}-000000") for k in (1, 2, 3)]
+    for k, (study_dir, mtime) in enumerate(zip(dirs, (300, 100, 200), strict=True)):
+        journal = study_dir / "journal.jsonl"
+        journal.write_text("")
+        os.utime(journal, (mtime, mtime))
+        os.utime(study_dir / "study.yaml", (1000 + k, 1000 + k))
+    assert find_latest(tmp_path, "faults") == dirs[0]
+    os.utime(dirs[2] / "journal.jsonl", (400, 400))
+    assert find_latest(tmp_path, "faults") == dirs[2]
+    assert find_latest(tmp_path, "other") is None
+
+
+def _fsynced_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the file behind every fsync (Linux /proc), in order."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    return synced
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_study_yaml_and_the_queue_are_fsynced_before_anything_runs(
+    fake_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study = fake_study(fake_backend, sizes=(1,), cycles=2)
+    synced = _fsynced_paths(monkeypatch)
+    tasks = make_tasks(valid_points(study.config)[0], study.config)
+    opened = open_study_dir(study.config, tasks, results_dir=tmp_path, sync_interval_s=3600)
+    try:
+        name = opened.dir.name
+        assert synced == [".study.yaml.tmp", name, "journal.jsonl"]
+        lines = [json.loads(x) for x in (opened.dir / "journal.jsonl").read_text().splitlines()]
+        assert [x["event"] for x in lines] == ["session", "queued", "queued"]
+        assert not (opened.dir / ".study.yaml.tmp").exists()
+    finally:
+        opened.journal.close()
+        opened.lock.release()
+
+
+def test_study_yaml_is_replaced_whole_or_not_at_all(
+    fake_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = fake_study(fake_backend)
+    study_dir = _definition_dir(tmp_path, old)
+    before = (study_dir / "study.yaml").read_bytes()
+
+    def crash(src: object, dst: object) -> None:
+        raise OSError(5, "I/O error (simulated crash before the rename)")
+
+    monkeypatch.setattr(os, "replace", crash)
+    new = fake_study(fake_backend, sizes=(1, 2, 4)).config
+    with pytest.raises(OSError, match="simulated crash"):
+        _write_definition(study_dir, new)
+    assert (study_dir / "study.yaml").read_bytes() == before
+    monkeypatch.undo()
+    _write_definition(study_dir, new)
+    assert Study.from_yaml(study_dir / "study.yaml").config == new

@@ -355,6 +355,41 @@ def test_container_settings_mount_inputs_and_pass_secrets_only_as_environment(
     assert kw["user"] is None and kw["shm_size"] == "8g"
 
 
+def test_the_oom_signature_counts_within_the_last_50_log_lines_only() -> None:
+    error = info("EngineDeadError", "EngineCore encountered an issue")
+    oom = "ERROR engine core: torch.OutOfMemoryError: CUDA out of memory.\n"
+    within = oom + "".join(f"shutdown step {k}\n" for k in range(49))
+    assert isinstance(classify(failure(exit_code=1, error=error, logs=within)), OOMError)
+    beyond = oom + "".join(f"shutdown step {k}\n" for k in range(50))
+    err = classify(failure(exit_code=1, error=error, logs=beyond))
+    assert type(err) is ContainerError
+    assert err.error_type == "EngineDeadError"
+    assert err.stderr_snippet.splitlines() == [f"shutdown step {k}" for k in range(30, 50)]
+
+
+def test_eperm_reaching_the_daemon_is_a_permission_error() -> None:
+    blocked = requests.exceptions.ConnectionError(
+        "Connection aborted.", builtins.PermissionError(errno.EPERM, "blocked by policy")
+    )
+    err = classify_connection(blocked, host="unix:///var/run/docker.sock")
+    assert isinstance(err, DockerPermissionError)
+    other = requests.exceptions.ConnectionError(
+        "Connection aborted.", OSError(errno.EIO, "blocked by policy")
+    )
+    assert isinstance(classify_connection(other, host="tcp://h:2375"), DockerUnavailableError)
+
+
+def test_a_gpu_driver_message_without_an_http_status_is_a_gpu_access_error() -> None:
+    exc = APIError(GPU_DRIVER_MSG)
+    err = classify(failure(phase="start", exc=exc, gpu_requested=True))
+    assert isinstance(err, GPUAccessError)
+    assert GPU_DRIVER_MSG in str(err)
+    refused = classify(
+        failure(phase="start", exc=api_error(GPU_DRIVER_MSG, 400), gpu_requested=True)
+    )
+    assert type(refused) is ContainerError and "HTTP 400" in str(refused)
+
+
 def test_the_seeds_error_names_catch_ours() -> None:
     """Code written against LLenergyMeasure's Docker errors catches what we raise."""
     from llem_nb.runners import docker
