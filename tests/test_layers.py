@@ -163,6 +163,47 @@ def test_each_layer_says_what_it_owns() -> None:
             assert doc and len(doc) > 40, f"{layer} has no docstring saying what it owns"
 
 
+NVML_HOMES = ("llem_nb.energy", "llem_nb.testing")
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """Top-level names of every non-llem_nb module ``path`` imports, anywhere in the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found - {"llem_nb"}
+
+
+def nvml_outside_energy(root: Path = PACKAGE) -> list[str]:
+    return sorted(
+        name
+        for name, path in modules(root).items()
+        if "pynvml" in third_party_imports(path)
+        and not any(name == home or name.startswith(home + ".") for home in NVML_HOMES)
+    )
+
+
+def test_nvml_is_imported_only_under_energy_and_testing() -> None:
+    """One door to the hardware: everything else takes ``llem_nb.energy.device.Nvml``."""
+    assert nvml_outside_energy() == []
+
+
+def test_a_planted_raw_nvml_import_is_caught(tmp_path: Path) -> None:
+    root = _plant(
+        tmp_path,
+        {
+            "energy/__init__.py": "",
+            "energy/device.py": "import pynvml\n",
+            "runners/__init__.py": "",
+            "runners/images.py": "def f():\n    from pynvml import nvmlInit\n",
+        },
+    )
+    assert nvml_outside_energy(root) == ["llem_nb.runners.images"]
+
+
 def _plant(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "llem_nb"
     for name, text in {"__init__.py": "", **files}.items():

@@ -36,6 +36,7 @@ from llem_nb.backends import _vllm_env as engine_env
 from llem_nb.backends._vllm_timing import Clock, StepTracker
 from llem_nb.backends.base import Backend, GenerationOutput, key_of
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.energy.device import Nvml
 from llem_nb.errors import BackendError, ConfigError, LlemWarning
 
 GPU_FIX = "set gpus to the GPUs to use, or 'all'"
@@ -56,10 +57,10 @@ class VllmBackend(Backend):
         config: ExperimentConfig,
         *,
         clock: Clock = time.monotonic,
-        nvml: Any = None,
+        nvml: Nvml | None = None,
         cuda: Any = None,
     ) -> None:
-        """``clock``, ``nvml`` (pynvml) and ``cuda`` (torch.cuda) are replaceable for tests."""
+        """``clock``, ``nvml`` (the NVML door) and ``cuda`` (torch.cuda) are replaceable."""
         super().__init__(config)
         self._clock = clock
         self._nvml = nvml

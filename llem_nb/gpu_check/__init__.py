@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from llem_nb.energy.device import Nvml
+
 
 class NoGpu(Exception):
     """No NVIDIA GPU usable here (message says why)."""
@@ -79,16 +81,13 @@ def _gpu_load(seconds: float) -> None:
         torch.cuda.synchronize()
 
 
-def _probe(out: Path, nvml: Any, load: Callable[[float], None]) -> list[str]:
+def _probe(out: Path, nvml: Nvml, load: Callable[[float], None]) -> list[str]:
     """Run the NVML probe on GPU 0, save its trace, and return its lines for the output."""
     from llem_nb.energy.clock import SYSTEM_CLOCK
     from llem_nb.gpu_check.probe import probe_gpu
 
-    nvml.nvmlInit()
-    try:
-        found = probe_gpu(nvml, nvml.nvmlDeviceGetHandleByIndex(0), SYSTEM_CLOCK, load)
-    finally:
-        nvml.nvmlShutdown()
+    with nvml.session():
+        found = probe_gpu(nvml.device(0), SYSTEM_CLOCK, load)
     found.write_trace(out / "nvml_trace.csv")
     return found.lines()
 
@@ -125,22 +124,20 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    nvml: Any = None
     if args.fake:
         trace = LiveTrace(80.0)
-        nvml = FakeNvml([FakeGpu(power_w=trace, counter_update_s=0.05, power_avg_s=1.0)])
+        fake = FakeNvml([FakeGpu(power_w=trace, counter_update_s=0.05, power_avg_s=1.0)])
+        nvml = Nvml(fake)
 
         def load(seconds: float) -> None:
-            trace.set(nvml.now(), 350.0)
+            trace.set(fake.now(), 350.0)
     else:
         try:
             require_gpu()
         except NoGpu as exc:
             print(f"gpu-check needs an NVIDIA GPU: {exc}", file=sys.stderr)
             return 2
-        from llem_nb.energy.nvml_devices import load_pynvml
-
-        nvml, load = load_pynvml(), _gpu_load
+        nvml, load = Nvml.load(), _gpu_load
     start = time.perf_counter()
     probe_lines = _probe(out, nvml, load)
     kwargs: dict[str, Any] = {"fake": args.fake, "nvml": nvml if args.fake else None}

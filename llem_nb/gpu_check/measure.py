@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.config.experiment import ExperimentConfig, validate_experiment
+from llem_nb.energy.device import Nvml
 from llem_nb.gpu_check.models import BIG_LLAMA, FAKE_BIG_LLAMA, build_llama
 
 BATCH_SIZES = (1, 8, 32)
@@ -112,7 +113,7 @@ def run_check(
     baseline_s: float = 5.0,
     max_output_tokens: int = 64,
     big_shape: dict[str, Any] | None = None,
-    nvml: Any = None,
+    nvml: Nvml | None = None,
     emit: Callable[[str], None] = print,
 ) -> tuple[Path, Any]:
     """Build the models, measure every (model, batch) point, write and return the results."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.config.study import InvalidPoint, StudyConfig
+from llem_nb.energy.device import Nvml
 from llem_nb.errors import LlemWarning, ResultError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.results.store import ResultStore
@@ -61,7 +62,7 @@ class StudyRun:
         owned_runners: bool,
         journal: Journal,
         lock: StudyLock,
-        nvml: Any = None,
+        nvml: Nvml | None = None,
     ) -> None:
         self.config = config
         self.name = config.name

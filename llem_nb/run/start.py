@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.config.study import StudyConfig
+from llem_nb.energy.device import NvmlLike, as_nvml
 from llem_nb.run.loop import StudyRun
 from llem_nb.run.paths import check_datasets, check_results_dir
 from llem_nb.run.plan import make_tasks, preflight, resolve_runners, valid_points
@@ -42,7 +43,7 @@ def prepare_run(
     resume: bool | str | Path = False,
     retry_failed: bool = False,
     force: bool = False,
-    nvml: Any = None,
+    nvml: NvmlLike = None,
     sync_interval_s: float = SYNC_INTERVAL_S,
 ) -> StudyRun:
     """Check everything, then open (or reopen, with ``resume``) the study dir, locked.
@@ -78,7 +79,7 @@ def prepare_run(
             owned_runners=not isinstance(runner, Runner),
             journal=opened.journal,
             lock=opened.lock,
-            nvml=nvml,
+            nvml=None if nvml is None else as_nvml(nvml),
         )
         for callback in callbacks or []:
             run.subscribe(callback)

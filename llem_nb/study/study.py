@@ -18,6 +18,7 @@ from llem_nb.config.experiment import ExperimentConfig, config_error, validate_e
 from llem_nb.config.keys import check_key, normalize_key
 from llem_nb.config.sections import CycleOrder, Reuse
 from llem_nb.config.study import InvalidPoint, Point, StudyConfig, check_axis_value, expand
+from llem_nb.energy.device import NvmlLike
 from llem_nb.errors import ConfigError
 from llem_nb.results.html import flagged, frame_html, kv_table
 
@@ -208,7 +209,7 @@ class Study:
         resume: bool | str | Path = False,
         retry_failed: bool = False,
         force: bool = False,
-        nvml: Any = None,
+        nvml: NvmlLike = None,
     ) -> StudyResult:
         """Run every point × cycle; returns a ``StudyResult`` with ``.df`` and ``.dir``.
 
@@ -218,8 +219,9 @@ class Study:
         interrupted ones rerun, failed ones rerun only with ``retry_failed=True``. A
         study whose definition changed since is refused (the error names what changed)
         unless ``force=True``. KeyboardInterrupt stops cleanly and returns the partial
-        result (``interrupted=True``). ``nvml`` replaces ``pynvml`` for the cooldown's
-        temperature reads (tests pass ``llem_nb.testing.FakeNvml``).
+        result (``interrupted=True``). ``nvml`` replaces NVML for the cooldown's
+        temperature reads: an ``llem_nb.energy.device.Nvml`` door, or a pynvml-like module
+        (tests pass ``llem_nb.testing.FakeNvml``), which is wrapped in one.
         """
         from llem_nb.run.start import run_study
 
@@ -245,7 +247,7 @@ class Study:
         resume: bool | str | Path = False,
         retry_failed: bool = False,
         force: bool = False,
-        nvml: Any = None,
+        nvml: NvmlLike = None,
     ) -> RunHandle:
         """Like ``run()`` but in a background thread: returns a ``RunHandle`` at once.
 
@@ -277,7 +279,7 @@ class Study:
         progress: bool = True,
         callbacks: list[Callback] | None = None,
         retry_failed: bool = False,
-        nvml: Any = None,
+        nvml: NvmlLike = None,
     ) -> StudyResult:
         """Finish the run in ``study_dir`` (``StudyResult.dir``), after a crash or interrupt.
 

@@ -10,9 +10,9 @@ import html
 import importlib.util
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from llem_nb.config.plugins import known_runners
+from llem_nb.energy.device import NvmlLike
 from llem_nb.errors import ConfigError, LlemError
 from llem_nb.runners.docker.images import docker_reason, parse_image
 from llem_nb.runners.resolve import RunnerSpec, check_runner_value, resolve_runner
@@ -73,7 +73,7 @@ def _docker_capabilities() -> list[Capability]:
     ]
 
 
-def probe_capabilities(nvml: Any = None) -> list[Capability]:
+def probe_capabilities(nvml: NvmlLike = None) -> list[Capability]:
     """What runners can use here: Docker daemon, NVIDIA toolkit, GPUs (NVML), Ray."""
     from llem_nb.energy.factory import nvml_available
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llem_nb._version import __version__
+from llem_nb.energy.device import maybe_nvml
 from llem_nb.errors import ConfigError
 
 REGISTRY = "ghcr.io/llem-nb"
@@ -96,18 +97,12 @@ def _upper_path(ref: str) -> bool:
 @functools.lru_cache(maxsize=1)
 def _cuda() -> tuple[int | None, bool, str]:
     """(CUDA major, whether an NVIDIA driver is here, where the major came from)."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            version = int(pynvml.nvmlSystemGetCudaDriverVersion())
-        finally:
-            pynvml.nvmlShutdown()
-        if version > 0:
+    nvml = maybe_nvml()
+    if nvml is not None:
+        with nvml.session():
+            version = nvml.cuda_driver_version()
+        if version is not None and version > 0:
             return version // 1000, True, "the NVIDIA driver (NVML)"
-    except Exception:  # no library, no driver, no GPU: try nvcc
-        pass
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         return None, False, "no NVIDIA driver (NVML) and no nvcc here"
