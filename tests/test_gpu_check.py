@@ -9,16 +9,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llem_nb import cli, gpu_check
+from llem_nb import cli
+from llem_nb.cli import gpu_check
 from llem_nb.gpu_check import measure, models
 from llem_nb.testing import FakeGpu, FakeNvml, ramp
 
 
-def test_without_a_gpu_it_exits_2_with_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    assert gpu_check.main([]) == 2
-    assert cli.main(["gpu-check", "--out", "unused"]) == 2
+def test_without_a_gpu_it_exits_2_with_a_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert gpu_check.main(["--out", str(tmp_path / "a")]) == 2
+    assert cli.main(["gpu-check", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "gpu-check needs an NVIDIA GPU" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [], "nothing is written when there is no GPU"
 
 
 @pytest.mark.slow
@@ -45,7 +49,9 @@ def test_fake_gpu_run_writes_results_and_a_table(tmp_path: Path) -> None:
     assert all(math.isfinite(v) and v > 0 for v in table["J/tok"])
     # real time, 0.05 s windows, a loaded machine: the poller's timestamps are a few ms off
     assert table["ctr/pwr"].tolist() == pytest.approx([1.0] * 4, rel=0.1)
-    assert (table["idle_W"] > 0).all() and (table["flags"].str.contains("short_window") == (table["window_s"] < 5)).all()
+    assert (table["idle_W"] > 0).all() and (
+        table["flags"].str.contains("short_window") == (table["window_s"] < 5)
+    ).all()
     saved = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert list(saved.columns) == list(table.columns)
     one = json.loads(next(results.glob("*.result.json")).read_text())

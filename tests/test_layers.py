@@ -35,6 +35,7 @@ RANKS: dict[str, int] = {
     "llem_nb.testing": 9,
     "llem_nb.cli": 10,
     "llem_nb.gpu_check": 10,
+    "llem_nb.gpu_check.__main__": 11,
     "llem_nb": 10,
 }
 MAX_LINES = 400
@@ -204,6 +205,40 @@ def test_a_planted_raw_nvml_import_is_caught(tmp_path: Path) -> None:
     assert nvml_outside_energy(root) == ["llem_nb.runners.images"]
 
 
+def command_lines_outside_cli(root: Path = PACKAGE) -> list[str]:
+    """Modules outside ``cli/`` that build a command line (argparse, subparsers)."""
+    return sorted(
+        name
+        for name, path in modules(root).items()
+        if not (name == "llem_nb.cli" or name.startswith("llem_nb.cli."))
+        and (
+            "argparse" in third_party_imports(path)
+            or any(
+                isinstance(node, ast.Attribute)
+                and node.attr in ("add_parser", "add_subparsers", "add_argument")
+                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            )
+        )
+    )
+
+
+def test_cli_subcommands_live_under_cli() -> None:
+    assert command_lines_outside_cli() == []
+
+
+def test_a_planted_subcommand_outside_cli_is_caught(tmp_path: Path) -> None:
+    root = _plant(
+        tmp_path,
+        {
+            "cli/__init__.py": "import argparse\n",
+            "runners/__init__.py": "",
+            "runners/cli.py": "def add(sub):\n    sub.add_parser('images')\n",
+            "gpu_check/__init__.py": "import argparse\n",
+        },
+    )
+    assert command_lines_outside_cli(root) == ["llem_nb.gpu_check", "llem_nb.runners.cli"]
+
+
 def _plant(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "llem_nb"
     for name, text in {"__init__.py": "", **files}.items():
@@ -239,3 +274,13 @@ def test_every_module_imports(module: str) -> None:
     import importlib
 
     importlib.import_module(module)
+
+
+def test_dockerignore_names_only_paths_that_exist() -> None:
+    repo = PACKAGE.parent
+    kept = [
+        line[1:].strip()
+        for line in (repo / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    ]
+    assert kept and [p for p in kept if not (repo / p).exists()] == []

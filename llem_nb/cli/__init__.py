@@ -20,9 +20,7 @@ __all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_US
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from llem_nb import gpu_check
-    from llem_nb.cli import compare, demo, env, report, resume, run
-    from llem_nb.runners.docker.cli import add_images_parser
+    from llem_nb.cli import compare, demo, env, gpu_check, images, report, resume, run
 
     parser = argparse.ArgumentParser(prog="llem-nb", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"llem-nb {__version__}")
@@ -34,12 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="log llem_nb's decisions (runner, image, retries) to stderr; -vv for debug",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (demo, run, resume, report, compare, env):
+    for command in (demo, run, resume, report, compare, env, gpu_check, images):
         command.add(sub)
-    check = sub.add_parser("gpu-check", help="short real study on an NVIDIA GPU; prints a table")
-    gpu_check.add_arguments(check)
-    check.set_defaults(func=gpu_check.run)
-    add_images_parser(sub)
     return parser
 
 

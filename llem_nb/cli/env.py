@@ -27,7 +27,7 @@ def environment_report() -> list[tuple[str, str, str]]:
     for name, module in (("backend: pytorch", "transformers"), ("backend: vllm", "vllm")):
         found = importlib.util.find_spec(module) is not None
         rows.append((name, "yes" if found else "no", "" if found else f"pip install {module}"))
-    from llem_nb.runners.docker.cli import docker_env_rows
+    from llem_nb.cli.images import docker_env_rows
 
     rows.extend(docker_env_rows())
     return rows

@@ -8,7 +8,7 @@ from typing import Any
 from llem_nb.runners.docker.images import IMAGE_BACKENDS
 
 
-def add_images_parser(sub: Any) -> None:
+def add(sub: Any) -> None:
     """Register ``images build|list|save|load`` on the CLI's subparsers."""
     images = sub.add_parser("images", help="build, list, save or load the Docker runner's images")
     isub = images.add_subparsers(dest="images_command", required=True)
