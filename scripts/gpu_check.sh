@@ -60,7 +60,7 @@ for tool in nvidia-ctk nvidia-container-cli nvidia-container-runtime; do
     echo "$tool: not installed"
   fi
 done
-"$PY" -c "import llem_nb as ll; print(ll.docker_status())" 2>&1 | tail -20 || true
+"$PY" -c "from llem_nb.runners.docker import docker_status; print(docker_status())" 2>&1 | tail -20 || true
 
 echo "== gpu-check"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false

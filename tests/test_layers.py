@@ -205,6 +205,42 @@ def test_a_planted_raw_nvml_import_is_caught(tmp_path: Path) -> None:
     assert nvml_outside_energy(root) == ["llem_nb.runners.images"]
 
 
+PURE_CALLS = frozenset({"sorted", "list", "tuple", "dict", "frozenset", "set"})
+
+
+def top_level_effects(path: Path) -> list[str]:
+    """Calls run at import time by a module's top level (outside functions and classes),
+    other than building a literal (``sorted``, ``list`` …): registering, wiring, writing
+    the environment."""
+    found: list[str] = []
+    for statement in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Call) and not (
+                isinstance(node.func, ast.Name) and node.func.id in PURE_CALLS
+            ):
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+            elif isinstance(node, ast.Subscript | ast.Attribute) and isinstance(
+                node.ctx, ast.Store
+            ):
+                found.append(f"line {node.lineno}: assigns {ast.unparse(node)}")
+    return found
+
+
+def test_the_package_top_level_has_no_side_effects() -> None:
+    assert top_level_effects(PACKAGE / "__init__.py") == []
+
+
+def test_a_planted_import_time_effect_is_caught(tmp_path: Path) -> None:
+    path = tmp_path / "init.py"
+    path.write_text(
+        "import os\n__all__ = sorted(['a'])\n"
+        "def _wire():\n    pass\n_wire()\nos.environ['X'] = '1'\n"
+    )
+    assert top_level_effects(path) == ["line 5: _wire()", "line 6: assigns os.environ['X']"]
+
+
 def command_lines_outside_cli(root: Path = PACKAGE) -> list[str]:
     """Modules outside ``cli/`` that build a command line (argparse, subparsers)."""
     return sorted(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import plugin_env
 from llem_nb.results.schema import ErrorInfo, ExperimentResult
 from llem_nb.results.timeseries import restore_timeseries
 from llem_nb.runners import CONFIG_ENV
@@ -130,7 +131,7 @@ def run_entrypoint(
     from llem_nb.errors import RunnerError
 
     exchange = Exchange(config, cycle=cycle, study=study)
-    child_env = {**os.environ, **(env or {}), CONFIG_ENV: str(exchange.config_path)}
+    child_env = {**os.environ, **plugin_env(), **(env or {}), CONFIG_ENV: str(exchange.config_path)}
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     with open(exchange.log_path, "wb") as log:
         try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from llem_nb.backends.base import load_identity
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import plugin_env
 from llem_nb.errors import ExperimentTimeout, RunnerError
 from llem_nb.measure.harness import Harness
 from llem_nb.measure.reuse import ModelKeeper
@@ -100,7 +101,7 @@ class SubprocessRunner(Runner):
         if self.reuse == "auto":
             return self._in_worker(config, cycle=cycle, study=study)
         exchange = Exchange(config, cycle=cycle, study=study)
-        env = {**os.environ, CONFIG_ENV: str(exchange.config_path)}
+        env = {**os.environ, **plugin_env(), CONFIG_ENV: str(exchange.config_path)}
         timeout = config.timeout_s or self.timeout_s
         with open(exchange.log_path, "wb") as log:
             proc = subprocess.Popen(
@@ -138,7 +139,7 @@ class SubprocessRunner(Runner):
     def _worker_for(self, config: ExperimentConfig) -> Worker:
         """The live worker serving this load key in this environment, else a new one."""
         identity: Any = load_identity(config) or ("config", config.config_hash)
-        env = dict(os.environ)
+        env = {**os.environ, **plugin_env()}
         worker = self._worker
         if worker is not None and worker.alive and (worker.identity, worker.env) == (identity, env):
             return worker

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import plugin_env
 from llem_nb.errors import ConfigError, PreflightError, RunnerError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
@@ -49,7 +50,8 @@ def _ray() -> Any:
 
 def task_env() -> dict[str, str]:
     """The driver's llem_nb/HF/vLLM settings at submission, passed to that task's process."""
-    return {k: v for k, v in os.environ.items() if k.startswith(PASS_ENV_PREFIXES)}
+    passed = {k: v for k, v in os.environ.items() if k.startswith(PASS_ENV_PREFIXES)}
+    return {**passed, **plugin_env()}
 
 
 def gpus_needed(config: ExperimentConfig, cluster_gpus: float) -> int:

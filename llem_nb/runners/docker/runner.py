@@ -30,6 +30,7 @@ from dataclasses import replace
 from typing import Any
 
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import plugin_env
 from llem_nb.errors import ConfigError, PreflightError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
@@ -276,7 +277,8 @@ class DockerRunner(Runner):
             "PYTHONUNBUFFERED": "1",
             "HOME": "/tmp",
         }
-        env.update({k: os.environ[k] for k in (*PASS_ENV, "LLEM_BACKENDS") if os.environ.get(k)})
+        env.update({k: os.environ[k] for k in PASS_ENV if os.environ.get(k)})
+        env.update({k: v for k, v in plugin_env().items() if k == "LLEM_BACKENDS"})
         env.update({k: v for k, v in os.environ.items() if k.startswith(PASS_PREFIXES)})
         volumes: dict[str, dict[str, str]] = {
             str(exchange.dir): {"bind": CONTAINER_DIR, "mode": "rw"}

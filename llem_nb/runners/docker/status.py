@@ -24,7 +24,7 @@ class ImageStatus:
 
 @dataclass(frozen=True)
 class DockerStatus:
-    """What one look at Docker found (``ll.docker_status()``)."""
+    """What one look at Docker found (``llem_nb.runners.docker.docker_status()``)."""
 
     host: str
     sdk: bool
