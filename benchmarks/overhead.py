@@ -16,6 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from llem_nb.backends.datasets import load_prompts
+from llem_nb.backends.models import tiny_model
+from llem_nb.config.experiment import validate_experiment
+from llem_nb.measure.harness import Harness
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -48,8 +53,6 @@ def bare_loop(
 
 
 def harness_window(config: object) -> float:
-    from llem_nb.measure.harness import Harness
-
     result = Harness().run(config)  # type: ignore[arg-type]
     assert result.window_s is not None
     return result.window_s
@@ -64,10 +67,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-
-    from llem_nb.backends.datasets import load_prompts
-    from llem_nb.backends.models import tiny_model
-    from llem_nb.config.experiment import validate_experiment
 
     torch.set_num_threads(1)
     model_dir = tiny_model(Path(tempfile.mkdtemp()) / "tiny")

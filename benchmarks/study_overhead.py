@@ -26,6 +26,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from llem_nb.backends.models import demo_model, tiny_model
+from llem_nb.study.overhead import compare_reuse, overhead_table
+from llem_nb.study.study import Study
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -34,8 +38,6 @@ GOALS = {"demo model, kernel": 1.15, "tiny model, subprocess": 1.3}
 
 
 def sweep(model: str, name: str, args: argparse.Namespace) -> Any:
-    from llem_nb.study.study import Study
-
     return (
         Study(
             name,
@@ -62,9 +64,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--no-demo", action="store_true", help="skip the demo model")
     args = parser.parse_args()
-
-    from llem_nb.backends.models import demo_model, tiny_model
-    from llem_nb.study.overhead import compare_reuse, overhead_table
 
     scratch = Path(tempfile.mkdtemp(prefix="llem-study-overhead-"))
     tiny = str(tiny_model(scratch / "tiny"))

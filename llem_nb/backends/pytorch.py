@@ -23,6 +23,7 @@ from typing import Any
 from llem_nb.backends import _hf
 from llem_nb.backends._step_timing import StepClock, StepTimer, step_timer_for
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
+from llem_nb.backends.models import quiet_progress
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.nvml_devices import check_visible_devices, nvml_indices_for
 from llem_nb.errors import BackendError, ConfigError
@@ -128,8 +129,6 @@ class PytorchBackend(Backend):
         _require_stack()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from llem_nb.backends.models import quiet_progress
 
         path = _hf.resolve_model(self.config.model)
         self._ordinals = _ordinals(self.config)

@@ -15,12 +15,13 @@ from typing import Any
 
 from llem_nb._version import __version__
 from llem_nb.cli.exits import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from llem_nb.errors import LlemError
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from llem_nb.cli import compare, demo, env, gpu_check, images, report, resume, run
+    from llem_nb.cli import compare, demo, env, gpu_check, images, report, resume, run  # noqa: PLC0415 - import cycle at load time
 
     parser = argparse.ArgumentParser(prog="llem-nb", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"llem-nb {__version__}")
@@ -60,8 +61,6 @@ def _log_to_stderr(level: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llem_nb.errors import LlemError
-
     args = build_parser().parse_args(argv)
     if args.verbose:
         _log_to_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO)

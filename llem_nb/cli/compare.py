@@ -14,6 +14,8 @@ import math
 import re
 from typing import Any
 
+from llem_nb.errors import ConfigError
+
 _LIMIT = re.compile(r"^\s*([\w.]+)\s*(<=|>=|==|!=|<|>)\s*(.+?)\s*$")
 
 
@@ -42,8 +44,6 @@ def _typed(value: str, column: Any) -> Any:
 
 
 def limits(items: list[str]) -> dict[str, str]:
-    from llem_nb.errors import ConfigError
-
     out = {}
     for item in items:
         match = _LIMIT.match(item)
@@ -63,10 +63,9 @@ def _plain(value: Any) -> Any:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from llem_nb.errors import ConfigError
-    from llem_nb.results.compare import compare
-    from llem_nb.results.frame import load_results
-    from llem_nb.results.recommend import recommend
+    from llem_nb.results.compare import compare  # noqa: PLC0415 - keeps compare light (numpy)
+    from llem_nb.results.frame import load_results  # noqa: PLC0415 - keeps compare light (numpy, pandas, pydantic)
+    from llem_nb.results.recommend import recommend  # noqa: PLC0415 - keeps compare light (numpy, pandas)
 
     df = load_results(args.dirs)
     if (args.a is None) != (args.b is None):

@@ -43,9 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The command: exit 2 without a GPU (unless ``--fake``), else probe, measure and print."""
-    from llem_nb.gpu_check.measure import run_check, summary
-    from llem_nb.testing.nvml import FakeGpu, FakeNvml
-    from llem_nb.testing.traces import LiveTrace
+    from llem_nb.gpu_check.measure import run_check, summary  # noqa: PLC0415 - keeps gpu_check light (pydantic)
+    from llem_nb.testing.nvml import FakeGpu, FakeNvml  # noqa: PLC0415 - keeps gpu_check light (pydantic)
+    from llem_nb.testing.traces import LiveTrace  # noqa: PLC0415 - keeps gpu_check light (pydantic)
 
     out = Path(args.out)
     if args.fake:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from llem_nb.cli.demo import summary_table
+
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Exit codes as ``llem_nb.cli`` lists them: 0 ok, 1 some failed, 130 interrupted (this
     module cannot import them from the package that imports it)."""
-    from llem_nb.cli.demo import summary_table
-    from llem_nb.study.study import Study
+    from llem_nb.study.study import Study  # noqa: PLC0415 - keeps resume light (pydantic, yaml)
 
     result = Study.resume(args.dir, args.runner, retry_failed=args.retry_failed)
     done = len(result.results)

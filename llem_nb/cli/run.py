@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from llem_nb.cli.demo import summary_table
 from llem_nb.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from llem_nb.results.labels import point_label
 
 
 def show_info_logs(stream: TextIO | None = None) -> logging.Handler:
@@ -30,8 +31,6 @@ def show_info_logs(stream: TextIO | None = None) -> logging.Handler:
 
 def failure_lines(result: Any) -> list[str]:
     """What a user needs to act on one failed experiment: type, message, fix, kept dir."""
-    from llem_nb.results.labels import point_label
-
     error = result.error
     label = point_label(getattr(result, "point", None) or {}, model=result.config.get("model"))
     what = (
@@ -61,7 +60,7 @@ def summary_line(result: Any) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from llem_nb.study.study import Study
+    from llem_nb.study.study import Study  # noqa: PLC0415 - keeps run light (pydantic, yaml)
 
     handler = show_info_logs()
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import itertools
 import statistics
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,8 +165,6 @@ def probe_gpu(
     poll_s: float = 0.005,
 ) -> Probe:
     """Idle reads back to back, then reads while ``load(load_s)`` runs on another thread."""
-    import threading
-
     reader = _Reader(device, clock)
     end = clock.now() + idle_s / 2
     while clock.now() < end:

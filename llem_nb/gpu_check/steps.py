@@ -4,12 +4,18 @@ line that names the GPU."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from llem_nb.backends.models import tiny_model
+from llem_nb.energy.clock import SYSTEM_CLOCK
 from llem_nb.energy.device import Nvml
+from llem_nb.energy.factory import nvml_available
+from llem_nb.gpu_check.probe import probe_gpu
+from llem_nb.gpu_check.reuse import reuse_lines
 
 
 class NoGpu(Exception):
@@ -18,8 +24,6 @@ class NoGpu(Exception):
 
 def require_gpu() -> None:
     """Raise ``NoGpu`` unless NVML and CUDA both see a GPU."""
-    from llem_nb.energy.factory import nvml_available
-
     ok, why = nvml_available()
     if not ok:
         raise NoGpu(why)
@@ -54,9 +58,6 @@ def gpu_load(seconds: float) -> None:
 
 def probe_lines(out: Path, nvml: Nvml, load: Callable[[float], None]) -> list[str]:
     """Run the NVML probe on GPU 0, save its trace, and return its lines for the output."""
-    from llem_nb.energy.clock import SYSTEM_CLOCK
-    from llem_nb.gpu_check.probe import probe_gpu
-
     with nvml.session():
         found = probe_gpu(nvml.device(0), SYSTEM_CLOCK, load)
     found.write_trace(out / "nvml_trace.csv")
@@ -66,12 +67,8 @@ def probe_lines(out: Path, nvml: Nvml, load: Callable[[float], None]) -> list[st
 def after_lines(out: Path, fake: bool) -> list[str]:
     """The container-path and reuse steps on one tiny model: GPU defaults on a GPU, short
     windows on the CPU with ``--fake`` (the fake GPU lives in this process only)."""
-    import shutil
-
-    from llem_nb.backends.models import tiny_model
-    from llem_nb.gpu_check.entrypoint import entrypoint_lines
-    from llem_nb.gpu_check.measure import experiment
-    from llem_nb.gpu_check.reuse import reuse_lines
+    from llem_nb.gpu_check.entrypoint import entrypoint_lines  # noqa: PLC0415 - keeps steps light (pydantic)
+    from llem_nb.gpu_check.measure import experiment  # noqa: PLC0415 - keeps steps light (pydantic)
 
     base: dict[str, Any] = {"max_output_tokens": 32, "baseline": {"seconds": 5.0}}
     if fake:

@@ -124,7 +124,7 @@ def _our_configs(df: pd.DataFrame) -> pd.DataFrame:
     """Per model × backend × precision × batch size: mean and 95 % interval of our gross
     energy per output token; estimated rows apart from measured ones (``estimate``),
     never averaged together."""
-    from llem_nb.results.stats import summarize
+    from llem_nb.results.stats import summarize  # noqa: PLC0415 - keeps published light (numpy)
 
     data = usable(df, ["batch_size", GROSS], "reference")
     keys = [k for k in ("model", "backend", "precision") if k in data.columns]

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 from llem_nb import plots
 from llem_nb._version import __version__
 from llem_nb.errors import LlemError, ResultError
-from llem_nb.plots.base import MEASURED_SOURCES, estimated
+from llem_nb.measure.quality import FLAGS
+from llem_nb.plots.base import MEASURED_SOURCES, estimated, short
 from llem_nb.reporting import decisions
 from llem_nb.reporting import html as h
 from llem_nb.reporting.methods import methods, methods_html, read_records
+from llem_nb.results.stats import summarize
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +51,7 @@ def _frame(source: Any) -> tuple[pd.DataFrame, list[Path]]:
     """The results DataFrame and the directories it came from (for environment records)."""
     import pandas as pd
 
-    from llem_nb.results.frame import load_results
+    from llem_nb.results.frame import load_results  # noqa: PLC0415 - keeps build light (pydantic)
 
     if isinstance(source, pd.DataFrame):
         df, dirs = source, []
@@ -109,9 +111,6 @@ def config_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: its settings, runs, and metrics as mean ± 95 % CI half-width."""
     import pandas as pd
 
-    from llem_nb.plots.base import short
-    from llem_nb.results.stats import summarize
-
     if "experiment_id" not in df.columns:
         return pd.DataFrame()
     stats = summarize(df, metrics=list(_METRICS))
@@ -138,7 +137,6 @@ def _flags(df: pd.DataFrame) -> pd.DataFrame:
     if "quality_flags" not in df.columns:
         return pd.DataFrame(columns=["flag", "rows", "meaning"])
     counts = df["quality_flags"].explode().dropna().value_counts()
-    from llem_nb.measure.quality import FLAGS
 
     rows = [(str(k), int(v), FLAGS.get(str(k), "")) for k, v in counts.items() if k]
     return pd.DataFrame(rows, columns=["flag", "rows", "meaning"])
@@ -197,8 +195,6 @@ def _first_ok(df: pd.DataFrame) -> Any:
 
 
 def _summary(df: pd.DataFrame) -> list[tuple[str, Any]]:
-    from llem_nb.plots.base import short
-
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
 
     def distinct(column: str) -> str:

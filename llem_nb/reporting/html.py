@@ -113,7 +113,7 @@ def frame_table(table_id: str, df: pd.DataFrame, max_rows: int = 500) -> str:
 def figure_png(fig: Figure, dpi: int = 110) -> str:
     """The figure as a base64 PNG data URI; the figure counts as shown (in a notebook it
     is not displayed again at the end of the cell)."""
-    from llem_nb.plots.base import shown
+    from llem_nb.plots.base import shown  # noqa: PLC0415 - keeps html light (matplotlib)
 
     shown(fig)
     buf = io.BytesIO()

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llem_nb.errors import ConfigError
 from llem_nb.results.labels import format_value
 
 if TYPE_CHECKING:
@@ -51,8 +52,6 @@ class Limit:
 
 def parse_where(where: Mapping[str, Constraint] | None, df: pd.DataFrame) -> list[Limit]:
     """The limits of ``where``; ``ConfigError`` naming a bad column or comparison."""
-    from llem_nb.errors import ConfigError
-
     limits = []
     for column, raw in (where or {}).items():
         if column not in df.columns:

@@ -53,8 +53,8 @@ def sentence_for(
     confidence: float,
 ) -> str:
     """The pick with its interval and n, the runners-up, the Pareto front, then the notes."""
-    from llem_nb.results.columns import DOCS
-    from llem_nb.results.compare import metric_phrase
+    from llem_nb.results.columns import DOCS  # noqa: PLC0415 - keeps recommend_text light (numpy, pandas)
+    from llem_nb.results.compare import metric_phrase  # noqa: PLC0415 - keeps recommend_text light (numpy)
 
     unit = DOCS.get(objective, ("", ""))[0]
     limit_text = " and ".join(lim.text() for lim in limits)

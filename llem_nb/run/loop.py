@@ -311,7 +311,7 @@ class StudyRun:
             with contextlib.suppress(OSError):
                 self._journal.close()
             with contextlib.suppress(Exception):  # only a cache: load_results rebuilds it
-                from llem_nb.results.frame import refresh_index
+                from llem_nb.results.frame import refresh_index  # noqa: PLC0415 - keeps loop light (numpy, pandas)
 
                 refresh_index(self.dir)
             self._lock.release()

@@ -23,6 +23,7 @@ from llem_nb.measure.reuse import ModelKeeper
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
 from llem_nb.runners.exchange import CONFIG_ENV, Exchange
+from llem_nb.runners.interpreter import check_python, is_this_python, preflight_in
 from llem_nb.runners.worker import Worker, WorkerTimeout
 
 
@@ -79,22 +80,16 @@ class SubprocessRunner(Runner):
     @classmethod
     def from_arg(cls, arg: str, *, source: str | None = None) -> SubprocessRunner:
         """``subprocess:<python>``: run each experiment with that interpreter (a vLLM venv)."""
-        from llem_nb.runners.interpreter import check_python
-
         return cls(source=source, python=check_python(arg))
 
     @property
     def checks_backend(self) -> bool:
         """True when the backend's checks must run in the child's interpreter, not here."""
-        from llem_nb.runners.interpreter import is_this_python
-
         return not is_this_python(self.python)
 
     def preflight(self, config: ExperimentConfig) -> None:
         """With another interpreter, run the backend's preflight there (before the study)."""
         if self.checks_backend:
-            from llem_nb.runners.interpreter import preflight_in
-
             preflight_in(self.python, config)
 
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:

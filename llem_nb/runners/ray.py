@@ -20,8 +20,10 @@ from typing import Any
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.plugins import plugin_env
 from llem_nb.errors import ConfigError, PreflightError, RunnerError
+from llem_nb.measure.harness import Harness
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
+from llem_nb.runners.docker.runner import DockerRunner
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +85,12 @@ def run_on_worker(payload: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The task body: the same Harness (or DockerRunner) as on the driver's machine."""
     config = ExperimentConfig.model_validate(payload["config"])
     if payload["docker"]:
-        from llem_nb.runners.docker.runner import DockerRunner
-
         runner = DockerRunner(payload["image"])
         try:
             result = runner.run(config, cycle=payload["cycle"], study=payload["study"])
         finally:
             runner.close()  # removes the container, which a clean exit leaves for later
     else:
-        from llem_nb.measure.harness import Harness
-
         result = Harness().run(config, cycle=payload["cycle"], study=payload["study"])
     environment = dict(result.environment)
     environment["ray_node_ip"] = _ray().util.get_node_ip_address()

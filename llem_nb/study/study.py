@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from llem_nb.config.experiment import ExperimentConfig, config_error, validate_experiment
-from llem_nb.config.keys import check_key, normalize_key
+from llem_nb.config.keys import check_key, normalize_key, set_dotted
 from llem_nb.config.sections import CycleOrder, Reuse
 from llem_nb.config.study import InvalidPoint, Point, StudyConfig, check_axis_value, expand
 from llem_nb.energy.device import NvmlLike
 from llem_nb.errors import ConfigError
 from llem_nb.results.html import flagged, frame_html, kv_table
+from llem_nb.run.handle import RunHandle
+from llem_nb.run.start import prepare_run, run_study
+from llem_nb.run.studydir import read_definition
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,8 +226,6 @@ class Study:
         temperature reads: an ``llem_nb.energy.device.Nvml`` door, or a pynvml-like module
         (tests pass ``llem_nb.testing.FakeNvml``), which is wrapped in one.
         """
-        from llem_nb.run.start import run_study
-
         return run_study(
             self.config,
             runner=runner,
@@ -254,9 +255,6 @@ class Study:
         Bad input raises here, before anything runs. ``handle.wait()`` returns the
         StudyResult; ``handle.stop()`` stops cleanly; ``handle.progress`` is a snapshot.
         """
-        from llem_nb.run.handle import RunHandle
-        from llem_nb.run.start import prepare_run
-
         run = prepare_run(
             self.config,
             runner=runner,
@@ -287,8 +285,6 @@ class Study:
         cycle pairs that have no valid result yet (failed ones too, with
         ``retry_failed=True``). Works after a kernel restart: nothing but the dir is needed.
         """
-        from llem_nb.run.studydir import read_definition
-
         study = cls.from_config(read_definition(Path(study_dir)))
         return study.run(
             runner,
@@ -311,8 +307,6 @@ class Study:
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    from llem_nb.config.keys import set_dotted
-
     out: dict[str, Any] = {}
     for key, value in flat.items():
         set_dotted(out, key, value)

@@ -44,8 +44,15 @@ from llem_nb.runners.docker.container import (
     remove_container,
     save_logs,
 )
-from llem_nb.runners.docker.errors import ContainerError
-from llem_nb.runners.docker.images import image_choice, parse_image
+from llem_nb.runners.docker.errors import TOOLKIT_FIX, ContainerError, DockerError
+from llem_nb.runners.docker.images import (
+    build_command,
+    image_choice,
+    image_present,
+    is_default_name,
+    parse_image,
+)
+from llem_nb.runners.docker.probe import connect, probe
 from llem_nb.runners.exchange import CONFIG_ENV, Exchange
 
 CONTAINER_DIR = "/run/llem"
@@ -151,8 +158,6 @@ class DockerRunner(Runner):
     def client(self) -> Any:
         """The SDK client, connected on first use (a DockerError says why it cannot be)."""
         if self._client is None:
-            from llem_nb.runners.docker.probe import connect
-
             self._client = connect(self.base_url)
         return self._client
 
@@ -167,10 +172,6 @@ class DockerRunner(Runner):
     def preflight(self, config: ExperimentConfig) -> None:
         """Before a study starts: the daemon answers; for GPU runs it has the NVIDIA toolkit;
         an image named like llem_nb's own (built here, never pulled) is present."""
-        from llem_nb.runners.docker.errors import TOOLKIT_FIX, DockerError
-        from llem_nb.runners.docker.images import build_command, image_present, is_default_name
-        from llem_nb.runners.docker.probe import probe
-
         try:
             client = self.client
         except DockerError as exc:
@@ -311,7 +312,6 @@ class DockerRunner(Runner):
     def _container_user(self) -> str | None:
         if self.user is not None:
             return self.user or None
-        from llem_nb.runners.docker.probe import probe
 
         if probe(self.base_url).rootless:
             return None

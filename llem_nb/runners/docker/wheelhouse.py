@@ -24,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
 from llem_nb.errors import ConfigError, PreflightError
 
 TORCH_VERSION = "2.13.0"
@@ -116,7 +118,6 @@ def wheelhouse_root() -> Path:
     """``$LLEM_WHEELHOUSE_DIR``, else ``<user cache>/llem_nb/wheelhouse``."""
     if os.environ.get(WHEELHOUSE_ENV):
         return Path(os.environ[WHEELHOUSE_ENV]).expanduser()
-    import platformdirs
 
     return Path(platformdirs.user_cache_dir("llem_nb")) / "wheelhouse"
 
