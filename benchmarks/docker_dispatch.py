@@ -31,6 +31,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.runners.docker.runner import DockerRunner
+from llem_nb.testing import use_fake_backend
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "docker-engine.sh"
 IMPORTS = "import llem_nb.measure.harness, llem_nb.results.timeseries, llem_nb.runners.exchange"
@@ -91,9 +95,6 @@ def main() -> None:
 
     host, image, started = engine()
     os.environ["DOCKER_HOST"] = host
-    from llem_nb.config.experiment import ExperimentConfig
-    from llem_nb.runners.docker.runner import DockerRunner
-    from llem_nb.testing import use_fake_backend
 
     backend = use_fake_backend()
 

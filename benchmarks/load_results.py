@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
+import pandas as pd  # noqa: TID253 - a benchmark of the frame loader
 
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.results.frame import load_results

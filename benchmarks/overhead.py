@@ -18,6 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from llem_nb.backends.datasets import load_prompts
+from llem_nb.backends.models import tiny_model
+from llem_nb.config.experiment import validate_experiment
+from llem_nb.measure.harness import Harness
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -50,8 +55,6 @@ def bare_loop(
 
 
 def harness_window(config: object) -> float:
-    from llem_nb.measure.harness import Harness
-
     result = Harness().run(config)  # type: ignore[arg-type]
     assert result.window_s is not None
     return result.window_s
@@ -69,10 +72,6 @@ def main() -> None:
         args.repeats, args.n_prompts, args.batch_size, args.max_output_tokens = 1, 2, 2, 2
 
     import torch
-
-    from llem_nb.backends.datasets import load_prompts
-    from llem_nb.backends.models import tiny_model
-    from llem_nb.config.experiment import validate_experiment
 
     torch.set_num_threads(1)
     model_dir = tiny_model(Path(tempfile.mkdtemp()) / "tiny")

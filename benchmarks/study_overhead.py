@@ -29,6 +29,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from llem_nb.backends.models import demo_model, tiny_model
+from llem_nb.study.overhead import compare_reuse, overhead_table
+from llem_nb.study.study import Study
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -37,8 +41,6 @@ GOALS = {"demo model, kernel": 1.15, "tiny model, subprocess": 1.3}
 
 
 def sweep(model: str, name: str, args: argparse.Namespace) -> Any:
-    from llem_nb.study.study import Study
-
     return (
         Study(
             name,
@@ -72,9 +74,6 @@ def main() -> None:
     if args.smoke:
         args.min_window_s, args.cycles, args.n_prompts = 0.05, 1, 2
         args.max_output_tokens, args.no_demo, args.batch_sizes = 2, True, [1, 2]
-
-    from llem_nb.backends.models import demo_model, tiny_model
-    from llem_nb.study.overhead import compare_reuse, overhead_table
 
     scratch = Path(tempfile.mkdtemp(prefix="llem-study-overhead-"))
     tiny = str(tiny_model(scratch / "tiny"))

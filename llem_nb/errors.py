@@ -51,6 +51,22 @@ class MeterError(LlemError):
     """An energy meter could not be opened or read."""
 
 
+class NvmlError(MeterError):
+    """NVML refused a call; ``code`` is NVML's return code (None when not known)."""
+
+    def __init__(self, message: str, *, code: int | None = None, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.code = code
+
+
+class NvmlNotSupported(NvmlError):
+    """This GPU, driver or pynvml does not offer the call."""
+
+
+class NvmlUnavailable(NvmlError):
+    """No NVML here: pynvml not installed, no driver, or it would not initialise."""
+
+
 class ResultError(LlemError):
     """A result could not be written or read."""
 

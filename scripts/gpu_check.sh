@@ -78,7 +78,7 @@ for tool in nvidia-ctk nvidia-container-cli nvidia-container-runtime; do
     echo "$tool: not installed"
   fi
 done
-"$PY" -c "import llem_nb as ll; print(ll.docker_status())" 2>&1 | tail -20 || true
+"$PY" -c "from llem_nb.runners.docker import docker_status; print(docker_status())" 2>&1 | tail -20 || true
 
 echo "== gpu-check"
 status=0

@@ -9,16 +9,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from llem_nb import cli, gpu_check
+from llem_nb import cli
+from llem_nb.cli import gpu_check
 from llem_nb.gpu_check import measure, models
 from llem_nb.testing import FakeGpu, FakeNvml, ramp
 
 
-def test_without_a_gpu_it_exits_2_with_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    assert gpu_check.main([]) == 2
-    assert cli.main(["gpu-check", "--out", "unused"]) == 2
+def test_without_a_gpu_it_exits_2_with_a_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert gpu_check.main(["--out", str(tmp_path / "a")]) == 2
+    assert cli.main(["gpu-check", "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
     assert "gpu-check needs an NVIDIA GPU" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [], "nothing is written when there is no GPU"
 
 
 @pytest.mark.slow

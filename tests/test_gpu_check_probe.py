@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from llem_nb.energy.device import Nvml
 from llem_nb.gpu_check.probe import probe_gpu
 from llem_nb.testing import FakeGpu, FakeNvml, LiveTrace, SimClock
 
@@ -14,13 +15,13 @@ def probe(**gpu: object) -> tuple[object, FakeNvml]:
     clock = SimClock()
     trace = LiveTrace(90.0)
     fake = FakeNvml([FakeGpu(power_w=trace, read_latency_s=0.002, **gpu)], clock=clock)  # type: ignore[arg-type]
-    fake.nvmlInit()
-    handle = fake.nvmlDeviceGetHandleByIndex(0)
+    nvml = Nvml(fake)
+    nvml.init()
 
     def load(seconds: float) -> None:
         trace.set(fake.now(), 390.0)
 
-    return probe_gpu(fake, handle, clock, load, idle_s=2.0, load_s=3.0), fake
+    return probe_gpu(nvml.device(0), clock, load, idle_s=2.0, load_s=3.0), fake
 
 
 @pytest.mark.parametrize(("update_s", "avg_s"), [(0.1, 1.0), (0.02, 1.0), (0.0, 0.0)])

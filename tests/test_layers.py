@@ -35,6 +35,7 @@ RANKS: dict[str, int] = {
     "llem_nb.testing": 9,
     "llem_nb.cli": 10,
     "llem_nb.gpu_check": 10,
+    "llem_nb.gpu_check.__main__": 11,
     "llem_nb": 10,
 }
 MAX_LINES = 400
@@ -163,6 +164,117 @@ def test_each_layer_says_what_it_owns() -> None:
             assert doc and len(doc) > 40, f"{layer} has no docstring saying what it owns"
 
 
+NVML_HOMES = ("llem_nb.energy", "llem_nb.testing")
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """Top-level names of every non-llem_nb module ``path`` imports, anywhere in the file."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found - {"llem_nb"}
+
+
+def nvml_outside_energy(root: Path = PACKAGE) -> list[str]:
+    return sorted(
+        name
+        for name, path in modules(root).items()
+        if "pynvml" in third_party_imports(path)
+        and not any(name == home or name.startswith(home + ".") for home in NVML_HOMES)
+    )
+
+
+def test_nvml_is_imported_only_under_energy_and_testing() -> None:
+    """One door to the hardware: everything else takes ``llem_nb.energy.device.Nvml``."""
+    assert nvml_outside_energy() == []
+
+
+def test_a_planted_raw_nvml_import_is_caught(tmp_path: Path) -> None:
+    root = _plant(
+        tmp_path,
+        {
+            "energy/__init__.py": "",
+            "energy/device.py": "import pynvml\n",
+            "runners/__init__.py": "",
+            "runners/images.py": "def f():\n    from pynvml import nvmlInit\n",
+        },
+    )
+    assert nvml_outside_energy(root) == ["llem_nb.runners.images"]
+
+
+PURE_CALLS = frozenset({"sorted", "list", "tuple", "dict", "frozenset", "set"})
+
+
+def top_level_effects(path: Path) -> list[str]:
+    """Calls run at import time by a module's top level (outside functions and classes),
+    other than building a literal (``sorted``, ``list`` …): registering, wiring, writing
+    the environment."""
+    found: list[str] = []
+    for statement in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Call) and not (
+                isinstance(node.func, ast.Name) and node.func.id in PURE_CALLS
+            ):
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+            elif isinstance(node, ast.Subscript | ast.Attribute) and isinstance(
+                node.ctx, ast.Store
+            ):
+                found.append(f"line {node.lineno}: assigns {ast.unparse(node)}")
+    return found
+
+
+def test_the_package_top_level_has_no_side_effects() -> None:
+    assert top_level_effects(PACKAGE / "__init__.py") == []
+
+
+def test_a_planted_import_time_effect_is_caught(tmp_path: Path) -> None:
+    path = tmp_path / "init.py"
+    path.write_text(
+        "import os\n__all__ = sorted(['a'])\n"
+        "def _wire():\n    pass\n_wire()\nos.environ['X'] = '1'\n"
+    )
+    assert top_level_effects(path) == ["line 5: _wire()", "line 6: assigns os.environ['X']"]
+
+
+def command_lines_outside_cli(root: Path = PACKAGE) -> list[str]:
+    """Modules outside ``cli/`` that build a command line (argparse, subparsers)."""
+    return sorted(
+        name
+        for name, path in modules(root).items()
+        if not (name == "llem_nb.cli" or name.startswith("llem_nb.cli."))
+        and (
+            "argparse" in third_party_imports(path)
+            or any(
+                isinstance(node, ast.Attribute)
+                and node.attr in ("add_parser", "add_subparsers", "add_argument")
+                for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            )
+        )
+    )
+
+
+def test_cli_subcommands_live_under_cli() -> None:
+    assert command_lines_outside_cli() == []
+
+
+def test_a_planted_subcommand_outside_cli_is_caught(tmp_path: Path) -> None:
+    root = _plant(
+        tmp_path,
+        {
+            "cli/__init__.py": "import argparse\n",
+            "runners/__init__.py": "",
+            "runners/cli.py": "def add(sub):\n    sub.add_parser('images')\n",
+            "gpu_check/__init__.py": "import argparse\n",
+        },
+    )
+    assert command_lines_outside_cli(root) == ["llem_nb.gpu_check", "llem_nb.runners.cli"]
+
+
 def _plant(tmp_path: Path, files: dict[str, str]) -> Path:
     root = tmp_path / "llem_nb"
     for name, text in {"__init__.py": "", **files}.items():
@@ -198,3 +310,13 @@ def test_every_module_imports(module: str) -> None:
     import importlib
 
     importlib.import_module(module)
+
+
+def test_dockerignore_names_only_paths_that_exist() -> None:
+    repo = PACKAGE.parent
+    kept = [
+        line[1:].strip()
+        for line in (repo / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    ]
+    assert kept and [p for p in kept if not (repo / p).exists()] == []

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.config.experiment import ExperimentConfig
-from llem_nb.errors import ConfigError
+from llem_nb.energy.device import NvmlLike, maybe_nvml
+from llem_nb.energy.nvml_devices import bare_uuid, visible_nvml_indices
+from llem_nb.errors import ConfigError, NvmlError
 
 MEMORY_MARGIN = 0.10
 """Share of each GPU's free memory left out of ``max_memory`` (allocator, CUDA context)."""
@@ -44,22 +46,13 @@ def pin_pci_order(cuda: Any) -> bool:
     return order == "PCI_BUS_ID"
 
 
-def nvml_uuids(nvml: Any) -> list[str]:
+def nvml_uuids(nvml: NvmlLike = None) -> list[str]:
     """Every GPU's UUID in NVML index order; [] without NVML."""
-    from llem_nb.energy.nvml_devices import as_text
-
-    try:
-        nvml.nvmlInit()
-    except Exception:
+    door = maybe_nvml(nvml)
+    if door is None:
         return []
-    try:
-        count = nvml.nvmlDeviceGetCount()
-        return [
-            as_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetHandleByIndex(i)))
-            for i in range(count)
-        ]
-    finally:
-        nvml.nvmlShutdown()
+    with door.session():
+        return [device.uuid() for device in door.devices()]
 
 
 def refuse_cpu_fallback(nvml_count: int, cuda: Any, torch_version: str, torch_cuda: Any) -> None:
@@ -144,8 +137,6 @@ def max_memory(cuda: Any, ordinals: Sequence[int], margin: float = MEMORY_MARGIN
 
 def ordinal_for_nvml_index(index: int, nvml_ids: Sequence[str], cuda_ids: Sequence[str]) -> int:
     """The CUDA ordinal of NVML GPU ``index``, matched by UUID (any ``CUDA_DEVICE_ORDER``)."""
-    from llem_nb.energy.nvml_devices import bare_uuid
-
     if index >= len(nvml_ids):
         raise ConfigError(
             f"GPU {index} is out of range: NVML sees {len(nvml_ids)}",
@@ -163,12 +154,12 @@ def ordinal_for_nvml_index(index: int, nvml_ids: Sequence[str], cuda_ids: Sequen
     )
 
 
-def nvml_visible_count(nvml: Any = None) -> int:
+def nvml_visible_count(nvml: NvmlLike = None) -> int:
     """GPUs NVML exposes to this process under ``CUDA_VISIBLE_DEVICES``; 0 without NVML."""
-    from llem_nb.energy.nvml_devices import load_pynvml, visible_nvml_indices
-
+    door = maybe_nvml(nvml)
+    if door is None:
+        return 0
     try:
-        nv = nvml if nvml is not None else load_pynvml()
-        return len(visible_nvml_indices(nv, os.environ.get("CUDA_VISIBLE_DEVICES")))
-    except Exception:
+        return len(visible_nvml_indices(door, os.environ.get("CUDA_VISIBLE_DEVICES")))
+    except NvmlError:
         return 0

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from llem_nb.backends._gpu_place import ordinal_for_nvml_index
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ConfigError
 
@@ -108,8 +109,6 @@ def _ordinal_of(
     if match:
         ordinal = int(match.group(1))
     elif text.isdigit() and nvml_ids and visible is None:
-        from llem_nb.backends._gpu_place import ordinal_for_nvml_index
-
         ordinal = ordinal_for_nvml_index(int(text), nvml_ids, uuids)
     elif text.isdigit():
         if visible is not None and text not in visible:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import difflib
+import importlib.metadata as metadata
 import importlib.util
 import json
 import sys
@@ -54,7 +55,6 @@ def installed_version() -> str:
     module = sys.modules.get("vllm")
     if module is not None:
         return str(getattr(module, "__version__", "?"))
-    import importlib.metadata as metadata
 
     for dist in metadata.packages_distributions().get("vllm", []):
         try:

@@ -5,17 +5,19 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llem_nb.errors import BackendError
+from llem_nb.energy.device import Nvml, maybe_nvml
+from llem_nb.energy.nvml_devices import visible_nvml_indices
+from llem_nb.errors import BackendError, MeterError
 
 
-def visible_gpu_count() -> int:
+def visible_gpu_count(nvml: Nvml | None = None) -> int:
     """GPUs this process may use, by NVML (0 when there is no NVIDIA driver)."""
-    from llem_nb.energy.nvml_devices import load_pynvml, visible_nvml_indices
-
+    door = maybe_nvml(nvml)
+    if door is None:
+        return 0
     try:
-        nvml = load_pynvml()
-        return len(visible_nvml_indices(nvml, os.environ.get("CUDA_VISIBLE_DEVICES")))
-    except Exception:
+        return len(visible_nvml_indices(door, os.environ.get("CUDA_VISIBLE_DEVICES")))
+    except MeterError:
         return 0
 
 

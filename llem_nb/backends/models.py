@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import platformdirs
+
 from llem_nb.errors import BackendError, ConfigError
 
 TINY_FORMAT = 1
@@ -222,8 +224,6 @@ def tiny_model(
 
 def default_cache_dir() -> Path:
     """Where ``demo_model`` keeps its converted checkpoint by default."""
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("llem_nb")) / "models" / DEMO_NAME
 
 

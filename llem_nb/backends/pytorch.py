@@ -25,6 +25,7 @@ from llem_nb.backends._step_timing import StepClock, StepTimer, step_timer_for
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
 from llem_nb.backends.deadline import StopAtDeadline
 from llem_nb.backends.deadline import passed as deadline_passed
+from llem_nb.backends.models import quiet_progress
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.nvml_devices import check_visible_devices, nvml_indices_for
 from llem_nb.errors import BackendError, ConfigError
@@ -64,9 +65,7 @@ def _ordinals(config: ExperimentConfig, cuda: Any = None, nvml: Any = None) -> l
     uuids = _hf.cuda_uuids(cuda, count) if listed else []
     nvml_ids: list[str] = []
     if listed and not pci:
-        from llem_nb.energy.nvml_devices import load_pynvml
-
-        nvml_ids = _gpu_place.nvml_uuids(nvml if nvml is not None else load_pynvml())
+        nvml_ids = _gpu_place.nvml_uuids(nvml)
     return _hf.assigned_ordinals(config.gpus, count, _hf.cuda_visible(), uuids, nvml_ids)
 
 
@@ -157,8 +156,6 @@ class PytorchBackend(Backend):
         _require_stack()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from llem_nb.backends.models import quiet_progress
 
         path = _hf.resolve_model(self.config.model)
         cuda = self._cuda if self._cuda is not None else torch.cuda

@@ -28,6 +28,7 @@ import os
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import Any, ClassVar
 
 from llem_nb.backends import _hf
@@ -37,6 +38,8 @@ from llem_nb.backends._vllm_timing import Clock, StepTracker
 from llem_nb.backends.base import Backend, GenerationOutput, key_of
 from llem_nb.backends.deadline import passed as deadline_passed
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.energy.device import Nvml
+from llem_nb.energy.nvml_devices import nvml_indices_for
 from llem_nb.errors import BackendError, ConfigError, LlemWarning
 
 GPU_FIX = "set gpus to the GPUs to use, or 'all'"
@@ -57,10 +60,10 @@ class VllmBackend(Backend):
         config: ExperimentConfig,
         *,
         clock: Clock = time.monotonic,
-        nvml: Any = None,
+        nvml: Nvml | None = None,
         cuda: Any = None,
     ) -> None:
-        """``clock``, ``nvml`` (pynvml) and ``cuda`` (torch.cuda) are replaceable for tests."""
+        """``clock``, ``nvml`` (the NVML door) and ``cuda`` (torch.cuda) are replaceable."""
         super().__init__(config)
         self._clock = clock
         self._nvml = nvml
@@ -122,8 +125,6 @@ class VllmBackend(Backend):
         follows the batch size unless ``vllm.engine.max_num_seqs`` is set, ``max_model_len``
         the token limits, ``seed`` the decoder's seed: points that differ in sampling
         settings, prompts or batching mode share one engine."""
-        from pathlib import Path
-
         engine = args.engine_kwargs(config, Path(config.model), on_cpu=False)
         return key_of(
             {
@@ -298,7 +299,6 @@ class VllmBackend(Backend):
         """
         if self._on_cpu:
             return []
-        from llem_nb.energy.nvml_devices import nvml_indices_for
 
         ordinals = list(range(args.world_size(self.config)))
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -26,6 +26,7 @@ from llem_nb.cli.exits import (
     EXIT_USAGE,
 )
 from llem_nb.cli.signals import sigterm_as_interrupt
+from llem_nb.errors import LlemError
 
 __all__ = [
     "EXIT_CONFIG",
@@ -40,9 +41,7 @@ __all__ = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from llem_nb import gpu_check
-    from llem_nb.cli import compare, demo, env, report, resume, run
-    from llem_nb.runners.docker.cli import add_images_parser
+    from llem_nb.cli import compare, demo, env, gpu_check, images, report, resume, run  # noqa: PLC0415 - import cycle at load time
 
     parser = argparse.ArgumentParser(prog="llem-nb", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"llem-nb {__version__}")
@@ -54,12 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="log llem_nb's decisions (runner, image, retries) to stderr; -vv for debug",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (demo, run, resume, report, compare, env):
+    for command in (demo, run, resume, report, compare, env, gpu_check, images):
         command.add(sub)
-    check = sub.add_parser("gpu-check", help="short real study on an NVIDIA GPU; prints a table")
-    gpu_check.add_arguments(check)
-    check.set_defaults(func=gpu_check.run)
-    add_images_parser(sub)
     return parser
 
 
@@ -86,8 +81,6 @@ def _log_to_stderr(level: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llem_nb.errors import LlemError
-
     args = build_parser().parse_args(argv)
     if args.verbose:
         _log_to_stderr(logging.DEBUG if args.verbose > 1 else logging.INFO)

@@ -14,6 +14,9 @@ import math
 import re
 from typing import Any
 
+from llem_nb.errors import ConfigError
+from llem_nb.results.constraints import limit_text
+
 
 def selector(text: str, df: Any) -> Any:
     """A label or experiment id as given; else ``key=value,…`` as a {column: value} mapping."""
@@ -40,8 +43,6 @@ def _typed(value: str, column: Any) -> Any:
 
 
 def limits(items: list[str]) -> dict[str, str]:
-    from llem_nb.results.constraints import limit_text
-
     return dict(limit_text(item, "--where") for item in items)
 
 
@@ -52,10 +53,9 @@ def _plain(value: Any) -> Any:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from llem_nb.errors import ConfigError
-    from llem_nb.results.compare import compare
-    from llem_nb.results.frame import load_results
-    from llem_nb.results.recommend import recommend
+    from llem_nb.results.compare import compare  # noqa: PLC0415 - keeps compare light (numpy)
+    from llem_nb.results.frame import load_results  # noqa: PLC0415 - keeps compare light (numpy, pandas, pydantic)
+    from llem_nb.results.recommend import recommend  # noqa: PLC0415 - keeps compare light (numpy, pandas)
 
     df = load_results(args.dirs)
     if (args.a is None) != (args.b is None):

@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from llem_nb.backends.models import demo_model, tiny_model
+
 DEMO_BATCH_SIZES = (1, 2, 4, 8)
 
 
 def quickstart_study(model: str, *, n_prompts: int = 8, max_output_tokens: int = 32) -> Any:
     """The study the quickstart notebook and ``llem-nb demo`` run: a batch-size sweep."""
-    from llem_nb.study.study import Study
+    from llem_nb.study.study import Study  # noqa: PLC0415 - keeps demo light (pydantic, yaml)
 
     return Study(
         "quickstart",
@@ -56,8 +58,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from llem_nb import plots
-    from llem_nb.backends.models import demo_model, tiny_model
+    from llem_nb import plots  # noqa: PLC0415 - keeps demo light (matplotlib)
 
     out = Path(args.out)
     if args.model == "tiny":

@@ -6,12 +6,13 @@ import argparse
 import importlib.util
 from typing import Any
 
+from llem_nb.cli.images import docker_env_rows
+from llem_nb.energy.factory import nvml_available
+from llem_nb.energy.rapl import RaplMeter
+
 
 def environment_report() -> list[tuple[str, str, str]]:
     """(what, status, why) rows describing what is usable on this machine."""
-    from llem_nb.energy.factory import nvml_available
-    from llem_nb.energy.rapl import RaplMeter
-
     rows: list[tuple[str, str, str]] = []
     ok, why = nvml_available()
     rows.append(("energy: nvml", "yes" if ok else "no", why))
@@ -27,7 +28,6 @@ def environment_report() -> list[tuple[str, str, str]]:
     for name, module in (("backend: pytorch", "transformers"), ("backend: vllm", "vllm")):
         found = importlib.util.find_spec(module) is not None
         rows.append((name, "yes" if found else "no", "" if found else f"pip install {module}"))
-    from llem_nb.runners.docker.cli import docker_env_rows
 
     rows.extend(docker_env_rows())
     return rows

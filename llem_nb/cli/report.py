@@ -7,7 +7,7 @@ from typing import Any
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from llem_nb.reporting.build import report
+    from llem_nb.reporting.build import report  # noqa: PLC0415 - keeps report light (matplotlib, numpy, pandas)
 
     out = report(args.dirs if len(args.dirs) > 1 else args.dirs[0], args.output, title=args.title)
     print(f"report: {out}")

@@ -8,18 +8,17 @@ each. An edited ``study.yaml`` is refused unless ``--force``.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from llem_nb.cli.demo import summary_table
 from llem_nb.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from llem_nb.errors import ConfigError
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     """Exit codes as ``llem_nb.cli.exits`` lists them: 0 ok, 1 some failed, 130 interrupted."""
-    from pathlib import Path
-
-    from llem_nb.cli.demo import summary_table
-    from llem_nb.errors import ConfigError
-    from llem_nb.study.study import Study
+    from llem_nb.study.study import Study  # noqa: PLC0415 - keeps resume light (pydantic, yaml)
 
     if not Path(args.dir).exists():
         raise ConfigError(

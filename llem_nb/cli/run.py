@@ -18,6 +18,8 @@ from typing import Any, TextIO
 
 from llem_nb.cli.demo import summary_table
 from llem_nb.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from llem_nb.errors import ConfigError
+from llem_nb.results.labels import point_label
 
 
 def show_info_logs(stream: TextIO | None = None) -> logging.Handler:
@@ -33,8 +35,6 @@ def show_info_logs(stream: TextIO | None = None) -> logging.Handler:
 
 def failure_lines(result: Any) -> list[str]:
     """What a user needs to act on one failed experiment: type, message, fix, kept dir."""
-    from llem_nb.results.labels import point_label
-
     error = result.error
     label = point_label(getattr(result, "point", None) or {}, model=result.config.get("model"))
     what = (
@@ -69,8 +69,7 @@ ONE_EXPERIMENT_FIELDS = ("backend", "precision", "batch_size", "n_prompts", "max
 
 def study_from_args(args: argparse.Namespace) -> Any:
     """The study to run: the file named, or one experiment built from ``--model`` and flags."""
-    from llem_nb.errors import ConfigError
-    from llem_nb.study.study import Study
+    from llem_nb.study.study import Study  # noqa: PLC0415 - keeps run light (pydantic, yaml)
 
     flags = {f: getattr(args, f) for f in ONE_EXPERIMENT_FIELDS if getattr(args, f) is not None}
     if args.study is not None:

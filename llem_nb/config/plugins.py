@@ -7,8 +7,10 @@ read on first use. A backend may declare a config section (a pydantic model, the
 class attribute ``config_section``): its ``name.*`` keys are then accepted, and
 validated by it, in configs and sweeps. Registrations made in this process travel to
 child processes and containers through ``LLEM_BACKENDS`` / ``LLEM_RUNNERS`` (as lazy
-paths). Everything that needs a plugin name (config validation, sweeps, runner
-resolution, the runner picker, the single-experiment API) asks here.
+paths) in the environment that whoever starts the child builds from ``plugin_env()``;
+registering never writes ``os.environ``. Everything that needs a plugin name (config
+validation, sweeps, runner resolution, the runner picker, the single-experiment API)
+asks here.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Registry:
         self.kind, self.field, self.group, self.env = kind, field, group, env
         self._builtins = frozenset(builtins)
         self._entries: dict[str, _Entry] = dict(builtins)
+        self._exported: dict[str, str] = {}
         self._discovered = False
 
     def refresh(self) -> None:
@@ -75,17 +78,30 @@ class Registry:
     def register(
         self, name: str, ref: Any, *, section: Any = None, child_processes: bool = True
     ) -> None:
-        """Add (or replace) ``name``; with ``child_processes``, export its lazy path."""
+        """Add (or replace) ``name``; with ``child_processes``, children started from
+        here see its lazy path (``plugin_env``)."""
         self._entries[name] = _Entry(ref, section)
         path = _path_of(ref)
         if child_processes and path is not None:
-            entries = dict(
-                item.strip().split("=", 1)
-                for item in os.environ.get(self.env, "").split(",")
-                if "=" in item
-            )
-            entries[name] = path
-            os.environ[self.env] = ",".join(f"{k}={v}" for k, v in entries.items())
+            self._exported[name] = path
+        else:
+            self._exported.pop(name, None)
+
+    def unregister(self, name: str) -> None:
+        """Forget a name registered in this process (built-ins stay)."""
+        if name not in self._builtins:
+            self._entries.pop(name, None)
+            self._exported.pop(name, None)
+
+    def child_value(self) -> str:
+        """``$env`` for a child: what this process inherited plus what it registered."""
+        entries = dict(
+            item.strip().split("=", 1)
+            for item in os.environ.get(self.env, "").split(",")
+            if "=" in item
+        )
+        entries.update(self._exported)
+        return ",".join(f"{k}={v}" for k, v in entries.items())
 
     def names(self) -> list[str]:
         self._discover()
@@ -170,6 +186,12 @@ def register_runner(name: str, runner: Any, *, child_processes: bool = True) -> 
     """Add a runner: a ``Runner`` subclass or a lazy ``"module:Class"`` path. Its values are
     ``name`` and ``name:<argument>`` (the argument goes to ``Runner.from_arg``)."""
     RUNNERS.register(name, runner, child_processes=child_processes)
+
+
+def plugin_env() -> dict[str, str]:
+    """The environment a child process or container needs to know this process's plugins:
+    ``LLEM_BACKENDS`` / ``LLEM_RUNNERS``, each only when it has a value."""
+    return {r.env: value for r in (BACKENDS, RUNNERS) if (value := r.child_value())}
 
 
 def known_backends() -> list[str]:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llem_nb.config.experiment import ExperimentConfig, config_error, validate_experiment
 from llem_nb.config.keys import check_key, deep_merge, flatten, normalize_key, scope, set_dotted
-from llem_nb.config.plugins import BACKENDS
+from llem_nb.config.plugins import BACKENDS, known_backends
 from llem_nb.config.sections import (
     CooldownConfig,
     CycleOrder,
@@ -26,6 +26,7 @@ from llem_nb.config.sections import (
     plain_paths,
     study_cooldown,
 )
+from llem_nb.config.studyfile import read_yaml, study_mapping
 from llem_nb.errors import ConfigError
 
 
@@ -115,8 +116,6 @@ class StudyConfig(_Section):
     @field_validator("runners")
     @classmethod
     def _check_runners(cls, value: dict[str, str]) -> dict[str, str]:
-        from llem_nb.config.plugins import known_backends
-
         for backend in value:
             if backend not in known_backends():
                 raise ValueError(
@@ -147,8 +146,6 @@ class StudyConfig(_Section):
     def from_yaml_text(cls, text: str, *, path: str | Path | None = None) -> StudyConfig:
         """Parse a study in either layout (``config.studyfile``); ``path`` anchors a
         relative ``base:`` file."""
-        from llem_nb.config.studyfile import study_mapping
-
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
@@ -165,8 +162,6 @@ class StudyConfig(_Section):
     def from_yaml(cls, path: str | Path) -> StudyConfig:
         """A study file, llem_nb's layout or LLenergyMeasure's; a missing file is a
         ``ConfigError`` naming it."""
-        from llem_nb.config.studyfile import read_yaml, study_mapping
-
         return cls.load(study_mapping(read_yaml(path), Path(path)))
 
 

@@ -9,16 +9,16 @@ missing and what to set instead.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llem_nb.energy.base import (
     EnergyMeter,
 )
 from llem_nb.energy.clock import Clock
+from llem_nb.energy.device import NvmlLike, as_nvml
 from llem_nb.energy.estimate import EstimateMeter
 from llem_nb.energy.null import NullMeter
 from llem_nb.energy.nvml import NvmlMeter
-from llem_nb.energy.nvml_devices import as_text, load_pynvml, nvml_init_reason
 from llem_nb.energy.powercap import powercap_root
 from llem_nb.energy.rapl import READ_FIX, RaplMeter
 from llem_nb.errors import MeterError
@@ -27,33 +27,20 @@ if TYPE_CHECKING:
     from llem_nb.config.sections import EnergyConfig
 
 
-def nvml_available(nvml: Any = None) -> tuple[bool, str]:
+def nvml_available(nvml: NvmlLike = None) -> tuple[bool, str]:
     """Whether NVML initialises and sees a GPU here, and why not (or what it found)."""
     try:
-        nvml = nvml if nvml is not None else load_pynvml()
+        door = as_nvml(nvml)
     except MeterError as exc:
         return False, exc.message
-    try:
-        nvml.nvmlInit()
-    except nvml.NVMLError as exc:
-        return False, nvml_init_reason(nvml, exc)
-    try:
-        count = nvml.nvmlDeviceGetCount()
-        driver = as_text(nvml.nvmlSystemGetDriverVersion())
-    except nvml.NVMLError as exc:
-        return False, f"NVML error while listing GPUs: {exc}"
-    finally:
-        nvml.nvmlShutdown()
-    if count == 0:
-        return False, "NVML found no GPUs"
-    return True, f"NVIDIA driver {driver}, {count} GPU(s)"
+    return door.available()
 
 
 def make_meter(
     energy: EnergyConfig,
     gpu_indices: list[int],
     *,
-    nvml: Any = None,
+    nvml: NvmlLike = None,
     rapl_root: Path | None = None,
     clock: Clock | None = None,
 ) -> EnergyMeter:

@@ -26,9 +26,9 @@ from llem_nb.energy import nvml_facts as facts
 from llem_nb.energy.base import DeviceReading, EnergyMeter, EnergyReading
 from llem_nb.energy.clock import Clock
 from llem_nb.energy.crosscheck import averaged_check_j
-from llem_nb.energy.nvml_devices import as_text, load_pynvml, nvml_init_reason
+from llem_nb.energy.device import GpuDevice, Nvml, NvmlLike, as_nvml
 from llem_nb.energy.nvml_span import Span
-from llem_nb.errors import MeterError
+from llem_nb.errors import MeterError, NvmlError
 
 EDGE_WAIT_S = 1.0
 COUNTER_PERIODS_PER_WINDOW = 100
@@ -47,19 +47,21 @@ class NvmlMeter(EnergyMeter):
         *,
         poll_interval_s: float = 0.05,
         state_interval_s: float = 0.5,
-        nvml: Any = None,
+        nvml: NvmlLike = None,
         clock: Clock | None = None,
         edge_wait_s: float = EDGE_WAIT_S,
     ) -> None:
+        """``nvml``: the door (``Nvml``) or a pynvml-like module; None = the real NVML."""
         super().__init__(clock)
         self.gpu_indices = list(gpu_indices) if gpu_indices is not None else None
         self.poll_interval_s = poll_interval_s
         self.state_interval_s = max(state_interval_s, poll_interval_s)
         self.edge_wait_s = edge_wait_s
         self.driver_version = ""
-        self.nvml = nvml
+        self._given = nvml
+        self._door: Nvml | None = nvml if isinstance(nvml, Nvml) else None
         self._open = False
-        self._handles: list[Any] = []
+        self._handles: list[GpuDevice] = []
         self._info: list[tuple[int, str, str]] = []
         self._mig: list[bool] = []
         self._instant: list[bool] = []
@@ -72,54 +74,47 @@ class NvmlMeter(EnergyMeter):
     def _ensure_open(self) -> None:
         if self._open:
             return
-        nv = self.nvml = self.nvml if self.nvml is not None else load_pynvml()
-        try:
-            nv.nvmlInit()
-        except nv.NVMLError as exc:
-            fix = "install the NVIDIA driver, or set energy.source='auto'"
-            raise MeterError(nvml_init_reason(nv, exc), fix=fix) from exc
+        nv = self.nvml
+        nv.init()
         self._open = True
         try:
-            count = nv.nvmlDeviceGetCount()
+            count = nv.device_count()
             indices = self.gpu_indices if self.gpu_indices is not None else list(range(count))
             if any(not 0 <= i < count for i in indices):
                 raise MeterError(
                     f"NVML GPU indices {indices} do not all exist ({count} GPU(s) here)",
                     fix="pass NVML indices, e.g. from visible_nvml_indices() or `nvidia-smi -L`",
                 )
-            self.driver_version = as_text(nv.nvmlSystemGetDriverVersion())
-            self._handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in indices]
-            self._info = [
-                (i, as_text(nv.nvmlDeviceGetName(h)), as_text(nv.nvmlDeviceGetUUID(h)))
-                for i, h in zip(indices, self._handles, strict=True)
-            ]
-            self._mig = [self._mig_enabled(h) for h in self._handles]
-            self._instant = [self._instant_mw(h) is not None for h in self._handles]
+            self.driver_version = nv.driver_version()
+            self._handles = [nv.device(i) for i in indices]
+            self._info = [(d.index, d.name(), d.uuid()) for d in self._handles]
+            self._mig = [d.mig_enabled() for d in self._handles]
+            self._instant = [self._instant_mw(d) is not None for d in self._handles]
             self._power_avg = [
-                facts.power_avg_s(nv, h, instant)
-                for h, instant in zip(self._handles, self._instant, strict=True)
+                facts.power_avg_s(d, instant)
+                for d, instant in zip(self._handles, self._instant, strict=True)
             ]
-        except (MeterError, nv.NVMLError) as exc:
+        except NvmlError as exc:
             self.close()
-            if isinstance(exc, MeterError):
-                raise
-            raise MeterError(f"NVML could not open the GPUs: {exc}") from exc
+            raise MeterError(f"NVML could not open the GPUs: {exc.message}") from exc
+        except MeterError:
+            self.close()
+            raise
 
-    def _mig_enabled(self, handle: Any) -> bool:
-        try:
-            return bool(self.nvml.nvmlDeviceGetMigMode(handle)[0])
-        except (AttributeError, self.nvml.NVMLError):
-            return False
+    @property
+    def nvml(self) -> Nvml:
+        """The door this meter reads through (the real NVML unless one was given)."""
+        if self._door is None:
+            self._door = as_nvml(self._given)
+        return self._door
 
-    def _instant_mw(self, handle: Any) -> float | None:
+    @staticmethod
+    def _instant_mw(device: GpuDevice) -> float | None:
         """Instantaneous power (mW) from the field API; None where the driver lacks it."""
         try:
-            (value,) = self.nvml.nvmlDeviceGetFieldValues(handle, [facts.NVML_FI_DEV_POWER_INSTANT])
-        except (AttributeError, self.nvml.NVMLError):
+            return device.instant_power_mw() or None
+        except NvmlError:
             return None
-        if value.nvmlReturn != 0 or not value.value.uiVal:
-            return None
-        return float(value.value.uiVal)
 
     def _new_span(self) -> Span:
         self._ensure_open()
@@ -241,7 +236,7 @@ class NvmlMeter(EnergyMeter):
 
     def temperatures(self) -> dict[str, float]:
         self._ensure_open()
-        temps = facts.snapshot(self.nvml, self._handles, self.clock.now).temperature_c
+        temps = facts.snapshot(self._handles, self.clock.now).temperature_c
         return {
             f"gpu{i}": float(t)
             for (i, _, _), t in zip(self._info, temps, strict=True)
@@ -251,7 +246,7 @@ class NvmlMeter(EnergyMeter):
     def device_facts(self) -> list[dict[str, Any]]:
         self._ensure_open()
         return [
-            {**facts.device_facts(self.nvml, h, i), "power_avg_s": avg, "power_method": method}
+            {**facts.device_facts(h, i), "power_avg_s": avg, "power_method": method}
             for (i, _, _), h, avg, method in zip(
                 self._info,
                 self._handles,
@@ -265,7 +260,7 @@ class NvmlMeter(EnergyMeter):
         self._ensure_open()
         ours = facts.own_pids()
         found = {
-            f"gpu{i}": facts.other_processes(self.nvml, h, ours)
+            f"gpu{i}": facts.other_processes(h, ours)
             for (i, _, _), h in zip(self._info, self._handles, strict=True)
         }
         return {label: pids for label, pids in found.items() if pids}
@@ -285,4 +280,4 @@ class NvmlMeter(EnergyMeter):
         self._t0 = None
         if self._open:
             self._open = False
-            self.nvml.nvmlShutdown()
+            self.nvml.shutdown()

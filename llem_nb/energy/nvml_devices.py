@@ -1,4 +1,4 @@
-"""NVML outside the measured window: loading pynvml, naming GPUs, checking what is visible.
+"""NVML outside the measured window: naming GPUs, checking what is visible.
 
 - ``visible_nvml_indices`` / ``nvml_indices_for``: CUDA devices → NVML indices, by UUID
   (CUDA's own order need not be NVML's), through ``CUDA_VISIBLE_DEVICES`` otherwise.
@@ -13,38 +13,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
 
-from llem_nb.energy.nvml_facts import try_call
-from llem_nb.errors import MeterError, PreflightError
+from llem_nb.energy.device import GpuDevice, Nvml, NvmlLike, as_nvml, maybe_nvml
+from llem_nb.errors import MeterError, NvmlError, PreflightError
 
 CUDA_VISIBLE_FIX = (
     "set CUDA_VISIBLE_DEVICES to indices or UUIDs that `nvidia-smi -L` lists, or unset it"
 )
-
-
-def load_pynvml() -> Any:
-    """Import the real ``pynvml`` module (package ``nvidia-ml-py``) on first use."""
-    try:
-        import pynvml
-    except ImportError as exc:
-        fix = "pip install nvidia-ml-py, or set energy.source='auto'"
-        raise MeterError("nvidia-ml-py (pynvml) is not installed", fix=fix) from exc
-    return pynvml
-
-
-def as_text(value: str | bytes) -> str:
-    """NVML strings are bytes in old pynvml, str in new."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def nvml_init_reason(nvml: Any, exc: Exception) -> str:
-    """Why nvmlInit failed, in words a user can act on."""
-    if isinstance(exc, nvml.NVMLError_LibraryNotFound):
-        return "NVML library not found (no NVIDIA driver)"
-    if getattr(exc, "value", None) == 9:
-        return "NVIDIA driver not loaded"
-    return f"NVML failed to initialise: {exc}"
 
 
 def bare_uuid(uuid: str) -> str:
@@ -53,12 +28,11 @@ def bare_uuid(uuid: str) -> str:
     return uuid[4:] if uuid.startswith("gpu-") else uuid
 
 
-def _all_uuids(nvml: Any) -> list[str]:
-    handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(nvml.nvmlDeviceGetCount())]
-    return [as_text(nvml.nvmlDeviceGetUUID(h)) for h in handles]
+def _all_uuids(nvml: Nvml) -> list[str]:
+    return [device.uuid() for device in nvml.devices()]
 
 
-def visible_nvml_indices(nvml: Any, cuda_visible_devices: str | None) -> list[int]:
+def visible_nvml_indices(nvml: NvmlLike, cuda_visible_devices: str | None) -> list[int]:
     """NVML indices of the GPUs a ``CUDA_VISIBLE_DEVICES`` value exposes, in CUDA order.
 
     Entries are indices (assumed in PCI bus order, i.e. ``CUDA_DEVICE_ORDER=PCI_BUS_ID``),
@@ -66,34 +40,30 @@ def visible_nvml_indices(nvml: Any, cuda_visible_devices: str | None) -> list[in
     their parent GPU. As in CUDA, a negative index ends the list (``-1`` hides all GPUs).
     None means every GPU. An entry that names no GPU is a ``MeterError`` naming it.
     """
-    nvml.nvmlInit()
-    try:
-        uuids = _all_uuids(nvml)
+    with as_nvml(nvml).session() as nv:
+        uuids = _all_uuids(nv)
         if cuda_visible_devices is None:
             return list(range(len(uuids)))
         result: list[int] = []
         for entry in filter(None, (e.strip() for e in cuda_visible_devices.split(","))):
             if entry.startswith("-"):
                 break
-            index = _entry_index(nvml, entry, uuids)
+            index = _entry_index(nv, entry, uuids)
             if index not in result:
                 result.append(index)
         return result
-    finally:
-        nvml.nvmlShutdown()
 
 
-def _entry_index(nvml: Any, entry: str, uuids: list[str]) -> int:
+def _entry_index(nvml: Nvml, entry: str, uuids: list[str]) -> int:
     """One ``CUDA_VISIBLE_DEVICES`` entry as an NVML index; MeterError naming it if none fits."""
     hits: list[int] = []
     if entry.isdigit():
         hits = [int(entry)] if int(entry) < len(uuids) else []
     elif entry.upper().startswith("MIG-"):
         try:
-            mig = nvml.nvmlDeviceGetHandleByUUID(entry)
-            parent = nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(mig)
-            hits = [uuids.index(as_text(nvml.nvmlDeviceGetUUID(parent)))]
-        except (nvml.NVMLError, ValueError):
+            parent = nvml.device_by_uuid(entry).parent()
+            hits = [uuids.index(parent.uuid())]
+        except (NvmlError, ValueError):
             hits = []
     else:
         hits = [i for i, u in enumerate(uuids) if bare_uuid(u).startswith(bare_uuid(entry))]
@@ -106,28 +76,14 @@ def _entry_index(nvml: Any, entry: str, uuids: list[str]) -> int:
     return hits[0]
 
 
-def _usable(nvml: Any) -> Any:
-    """The pynvml module when NVML initialises here, else None (nothing to check against)."""
-    try:
-        nv = nvml if nvml is not None else load_pynvml()
-    except MeterError:
-        return None
-    try:
-        nv.nvmlInit()
-    except nv.NVMLError:
-        return None
-    nv.nvmlShutdown()
-    return nv
-
-
-def check_visible_devices(cuda_visible_devices: str | None, nvml: Any = None) -> None:
+def check_visible_devices(cuda_visible_devices: str | None, nvml: NvmlLike = None) -> None:
     """``PreflightError`` when ``CUDA_VISIBLE_DEVICES`` names a GPU this machine lacks.
 
     Without NVML (no driver) there is nothing to check against and torch decides.
     """
     if cuda_visible_devices is None:
         return
-    nv = _usable(nvml)
+    nv = maybe_nvml(nvml)
     if nv is None:
         return
     try:
@@ -144,7 +100,7 @@ def nvml_indices_for(
     ordinals: Sequence[int],
     uuids: Sequence[str] = (),
     cuda_visible_devices: str | None = None,
-    nvml: Any = None,
+    nvml: NvmlLike = None,
 ) -> list[int]:
     """NVML indices of CUDA devices ``ordinals`` (torch numbering).
 
@@ -154,7 +110,7 @@ def nvml_indices_for(
     instances) map through ``CUDA_VISIBLE_DEVICES``. Without NVML: numeric
     ``CUDA_VISIBLE_DEVICES`` entries, else the ordinal itself.
     """
-    nv = _usable(nvml)
+    nv = maybe_nvml(nvml)
     if nv is None:
         visible = [e.strip() for e in (cuda_visible_devices or "").split(",") if e.strip()]
         return [
@@ -164,11 +120,8 @@ def nvml_indices_for(
             for o in ordinals
         ]
     exposed = visible_nvml_indices(nv, cuda_visible_devices)
-    nv.nvmlInit()
-    try:
+    with nv.session():
         nvml_uuids = [bare_uuid(u) for u in _all_uuids(nv)]
-    finally:
-        nv.nvmlShutdown()
     out: list[int] = []
     for i, ordinal in enumerate(ordinals):
         wanted = bare_uuid(uuids[i]) if i < len(uuids) and uuids[i] else ""
@@ -185,53 +138,46 @@ def nvml_indices_for(
     return out
 
 
-def visible_temperatures(cuda_visible_devices: str | None, nvml: Any = None) -> dict[str, float]:
+def visible_temperatures(
+    cuda_visible_devices: str | None, nvml: NvmlLike = None
+) -> dict[str, float]:
     """Temperature (°C) of each GPU ``CUDA_VISIBLE_DEVICES`` exposes, by ``gpu{index}``;
     {} without NVML."""
-    nv = _usable(nvml)
+    nv = maybe_nvml(nvml)
     if nv is None:
         return {}
     indices = visible_nvml_indices(nv, cuda_visible_devices)
-    nv.nvmlInit()
-    try:
-        temps = {
-            f"gpu{i}": try_call(nv, "nvmlDeviceGetTemperature", nv.nvmlDeviceGetHandleByIndex(i), 0)
-            for i in indices
-        }
-    finally:
-        nv.nvmlShutdown()
-    return {label: float(t) for label, t in temps.items() if t is not None}
+    with nv.session():
+        temps = {f"gpu{i}": nv.device(i).temperature_c() for i in indices}
+    return {label: t for label, t in temps.items() if t is not None}
 
 
 class Thermometer:
     """GPU temperatures (°C) by NVML index, for the GPUs ``CUDA_VISIBLE_DEVICES`` exposes."""
 
-    def __init__(self, nvml: Any = None) -> None:
-        self._nvml = nv = nvml if nvml is not None else load_pynvml()
+    def __init__(self, nvml: NvmlLike = None) -> None:
         self._initialised = False
+        self._nvml = nv = as_nvml(nvml)
+        self._devices: list[GpuDevice] = []
         try:
             self.indices = visible_nvml_indices(nv, os.environ.get("CUDA_VISIBLE_DEVICES"))
-            nv.nvmlInit()
+            nv.init()
             self._initialised = True
-            self._handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in self.indices]
-        except nv.NVMLError as exc:
+            self._devices = [nv.device(i) for i in self.indices]
+        except NvmlError:
             self.close()
-            raise MeterError(nvml_init_reason(nv, exc)) from exc
+            raise
         if not self.indices:
             self.close()
             raise MeterError("NVML sees no GPU")
 
     def read(self) -> dict[int, float]:
-        nv = self._nvml
         try:
-            return {
-                i: float(nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))
-                for i, h in zip(self.indices, self._handles, strict=True)
-            }
-        except nv.NVMLError as exc:
-            raise MeterError(f"NVML could not read a GPU temperature: {exc}") from exc
+            return {d.index: float(d.call("nvmlDeviceGetTemperature", 0)) for d in self._devices}
+        except NvmlError as exc:
+            raise MeterError(f"NVML could not read a GPU temperature: {exc.message}") from exc
 
     def close(self) -> None:
         if self._initialised:
             self._initialised = False
-            self._nvml.nvmlShutdown()
+            self._nvml.shutdown()

@@ -19,19 +19,21 @@ from llem_nb.energy import nvml_facts as facts
 from llem_nb.energy.base import PowerSample, StateSample
 from llem_nb.energy.clock import Clock
 from llem_nb.energy.counter import CounterTrack
+from llem_nb.energy.device import GpuDevice, Nvml
 from llem_nb.energy.integrate import PowerCurve
 from llem_nb.energy.poller import Poller
+from llem_nb.errors import NvmlError, NvmlNotSupported
 
 EDGE_TICKS = 2
 
 
 class Span:
-    """The reads of one span over the given NVML handles (see the module docstring)."""
+    """The reads of one span over the given GPUs (see the module docstring)."""
 
     def __init__(
         self,
-        nvml: Any,
-        handles: Sequence[Any],
+        nvml: Nvml,
+        handles: Sequence[GpuDevice],
         instant: Sequence[bool],
         *,
         clock: Clock,
@@ -87,14 +89,13 @@ class Span:
         track = self.tracks[k]
         if track is None:
             return
-        nv = self.nvml
         before = self.clock.now()
         try:
-            mj = nv.nvmlDeviceGetTotalEnergyConsumption(self.handles[k])
-        except nv.NVMLError_NotSupported:
+            mj = self.handles[k].energy_mj()
+        except NvmlNotSupported:
             self.tracks[k] = None
             return
-        except nv.NVMLError as exc:
+        except NvmlError as exc:
             self.counter_errors[k] += 1
             self._error(k, exc, 0)
             return
@@ -102,18 +103,12 @@ class Span:
         track.add((before + self.clock.now()) / 2, mj / 1000.0)
 
     def _read_power(self, k: int) -> float | None:
-        nv, handle = self.nvml, self.handles[k]
+        device = self.handles[k]
         try:
-            if self.instant[k]:
-                (value,) = nv.nvmlDeviceGetFieldValues(handle, [facts.NVML_FI_DEV_POWER_INSTANT])
-                if value.nvmlReturn != 0:
-                    raise nv.NVMLError(value.nvmlReturn)
-                mw = float(value.value.uiVal)
-            else:
-                mw = float(nv.nvmlDeviceGetPowerUsage(handle))
-        except nv.NVMLError_NotSupported:
+            mw = device.instant_power_mw() if self.instant[k] else device.power_mw()
+        except NvmlNotSupported:
             return None
-        except nv.NVMLError as exc:
+        except NvmlError as exc:
             self.power_errors[k] += 1
             self._error(k, exc, 1)
             return None
@@ -133,13 +128,13 @@ class Span:
             self._read_counter(k)
 
     def _state(self) -> None:
-        self.states.append(facts.snapshot(self.nvml, self.handles, self.clock.now))
+        self.states.append(facts.snapshot(self.handles, self.clock.now))
 
     # ------------------------------------------------------------------ life
 
     def start(self) -> None:
         for k, handle in enumerate(self.handles):
-            self._edges[k]["start"] = facts.edge_state(self.nvml, handle)
+            self._edges[k]["start"] = facts.edge_state(handle)
         self._xid = facts.XidWatch(self.nvml, self.handles)
         self.poller.start()
 
@@ -170,7 +165,7 @@ class Span:
             return
         self.poller.stop()
         for k, handle in enumerate(self.handles):
-            self._edges[k]["end"] = facts.edge_state(self.nvml, handle)
+            self._edges[k]["end"] = facts.edge_state(handle)
         if self._xid is not None:
             self.xids = self._xid.drain()
             self._xid.close()

@@ -13,7 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from llem_nb.measure.harness import Harness
 from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.store import ResultStore
+from llem_nb.runners.exchange import run_entrypoint
 
 ROWS = (
     ("energy_source", "source", "{}"),
@@ -52,10 +55,6 @@ def side_by_side(local: ExperimentResult, entry: ExperimentResult) -> list[str]:
 def entrypoint_lines(config: Any, out: Path) -> list[str]:
     """Measure ``config`` in this process, then through the entrypoint; the comparison's lines
     (or one line saying which path failed and why). Both results are written under ``out``."""
-    from llem_nb.measure.harness import Harness
-    from llem_nb.results.store import ResultStore
-    from llem_nb.runners.exchange import run_entrypoint
-
     study = "gpu-check-entrypoint"
     try:
         local = Harness().run(config, study=study)

@@ -17,8 +17,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from llem_nb.backends.datasets import load_prompts
+from llem_nb.backends.models import tiny_model
+from llem_nb.backends.pytorch import PytorchBackend
 from llem_nb.config.experiment import ExperimentConfig, validate_experiment
+from llem_nb.energy.device import Nvml
+from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.gpu_check.models import BIG_LLAMA, FAKE_BIG_LLAMA, build_llama
+from llem_nb.measure.harness import Harness
+from llem_nb.results.schema import ExperimentResult
+from llem_nb.results.store import ResultStore
 
 BATCH_SIZES = (1, 8, 32)
 BATCHES_PER_PASS = 4
@@ -60,9 +68,6 @@ def ttft_reference_ms(config: ExperimentConfig, repeats: int = 5) -> float | Non
     ``generate(max_new_tokens=1)`` (device clock; tokenisation included, as in the harness);
     None on the CPU."""
     import torch
-
-    from llem_nb.backends.datasets import load_prompts
-    from llem_nb.backends.pytorch import PytorchBackend
 
     if config.gpus == 0 or not torch.cuda.is_available():
         return None
@@ -112,16 +117,11 @@ def run_check(
     baseline_s: float = 5.0,
     max_output_tokens: int = 64,
     big_shape: dict[str, Any] | None = None,
-    nvml: Any = None,
+    nvml: Nvml | None = None,
     emit: Callable[[str], None] = print,
 ) -> tuple[Path, Any]:
     """Build the models, measure every (model, batch) point, write and return the results."""
-    from llem_nb.backends.models import tiny_model
-    from llem_nb.energy.nvml import NvmlMeter
-    from llem_nb.measure.harness import Harness
-    from llem_nb.results.frame import load_results
-    from llem_nb.results.schema import ExperimentResult
-    from llem_nb.results.store import ResultStore
+    from llem_nb.results.frame import load_results  # noqa: PLC0415 - keeps measure light (numpy, pandas)
 
     results = out / "results"
     results.mkdir(parents=True, exist_ok=True)

@@ -16,13 +16,14 @@ from __future__ import annotations
 import csv
 import itertools
 import statistics
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llem_nb.energy.clock import Clock
-from llem_nb.energy.nvml_facts import NVML_FI_DEV_POWER_INSTANT
+from llem_nb.energy.device import GpuDevice
 
 Row = tuple[float, float | None, float | None, float | None]
 """(seconds since the probe started, counter mJ, averaged power mW, instantaneous mW)."""
@@ -70,8 +71,8 @@ def _try(call: Callable[[], Any]) -> Any:
 
 
 class _Reader:
-    def __init__(self, nvml: Any, handle: Any, clock: Clock) -> None:
-        self.nvml, self.handle, self.clock = nvml, handle, clock
+    def __init__(self, device: GpuDevice, clock: Clock) -> None:
+        self.device, self.clock = device, clock
         self.t0 = clock.now()
         self.trace: list[Row] = []
         self.costs: dict[str, list[float]] = {"counter": [], "power": [], "instant": []}
@@ -83,21 +84,14 @@ class _Reader:
         return value
 
     def instant(self) -> float | None:
-        fields = self._timed(
-            "instant",
-            lambda: self.nvml.nvmlDeviceGetFieldValues(self.handle, [NVML_FI_DEV_POWER_INSTANT]),
-        )
-        if not fields or fields[0].nvmlReturn != 0 or not fields[0].value.uiVal:
-            return None
-        return float(fields[0].value.uiVal)
+        value = self._timed("instant", self.device.instant_power_mw)
+        return float(value) if value else None
 
     def row(self) -> Row:
         """Counter, averaged power and instantaneous power, read one after another."""
         t = self.clock.now()
-        counter = self._timed(
-            "counter", lambda: self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
-        )
-        usage = self._timed("power", lambda: self.nvml.nvmlDeviceGetPowerUsage(self.handle))
+        counter = self._timed("counter", self.device.energy_mj)
+        usage = self._timed("power", self.device.power_mw)
         row: Row = (
             t - self.t0,
             None if counter is None else float(counter),
@@ -109,9 +103,7 @@ class _Reader:
 
     def counter_only(self) -> None:
         t = self.clock.now()
-        counter = self._timed(
-            "counter", lambda: self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
-        )
+        counter = self._timed("counter", self.device.energy_mj)
         self.trace.append((t - self.t0, None if counter is None else float(counter), None, None))
 
 
@@ -164,8 +156,7 @@ def _counter_rate(rows: list[Row], span_s: float = 0.05) -> list[Row]:
 
 
 def probe_gpu(
-    nvml: Any,
-    handle: Any,
+    device: GpuDevice,
     clock: Clock,
     load: Callable[[float], None],
     *,
@@ -174,9 +165,7 @@ def probe_gpu(
     poll_s: float = 0.005,
 ) -> Probe:
     """Idle reads back to back, then reads while ``load(load_s)`` runs on another thread."""
-    import threading
-
-    reader = _Reader(nvml, handle, clock)
+    reader = _Reader(device, clock)
     end = clock.now() + idle_s / 2
     while clock.now() < end:
         before = clock.now()

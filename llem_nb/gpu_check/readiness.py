@@ -17,8 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from llem_nb.backends.models import tiny_model
+from llem_nb.energy.clock import SYSTEM_CLOCK
+from llem_nb.energy.device import Nvml, as_nvml
+from llem_nb.energy.nvml_devices import visible_nvml_indices
 from llem_nb.gpu_check import ready_checks as checks
+from llem_nb.gpu_check.fake_cuda import FakeCuda
 from llem_nb.gpu_check.ready_checks import Failed, Host, Skip
+from llem_nb.gpu_check.steps import NoGpu, gpu_load, require_gpu
+from llem_nb.runners.docker.container import USER_ENV, gpu_requests
+from llem_nb.runners.docker.images import image_choice, image_present
+from llem_nb.testing import FakeGpu, FakeNvml, SimClock
+from llem_nb.testing.nvml import decaying_after_load
 
 CHECKS: list[tuple[str, str, Callable[[Host], str]]] = [
     ("1", "image tag vs driver", checks.image_tag),
@@ -65,17 +75,8 @@ def bf16(host: Host) -> str:
 
 def mig(host: Host) -> str:
     """With MIG on, the meter maps each MIG UUID to its parent GPU (whole-GPU energy)."""
-    from llem_nb.energy.nvml_devices import visible_nvml_indices
-
-    host.nvml.nvmlInit()
-    try:
-        handle = host.nvml.nvmlDeviceGetHandleByIndex(0)
-        try:
-            current = host.nvml.nvmlDeviceGetMigMode(handle)[0]
-        except Exception:
-            current = 0
-    finally:
-        host.nvml.nvmlShutdown()
+    with host.nvml.session():
+        current = host.nvml.device(0).mig_enabled()
     if not current:
         raise Skip("MIG is off on GPU 0")
     return f"MIG on: CUDA_VISIBLE_DEVICES maps to GPUs {visible_nvml_indices(host.nvml, None)}"
@@ -89,9 +90,6 @@ def docker_gpu(host: Host) -> str:
     if shutil.which("docker") is None:
         raise Skip("no Docker on this host")
     import docker
-
-    from llem_nb.runners.docker.container import USER_ENV, gpu_requests
-    from llem_nb.runners.docker.images import image_choice, image_present
 
     try:
         client = docker.from_env(timeout=30)
@@ -139,10 +137,6 @@ def table(rows: list[Row]) -> str:
 def fake_host(model: Path) -> Host:
     """Four simulated GPUs (CUDA numbers them fastest first), a GPU whose power decays after
     load, a torch.cuda view over them, a virtual clock."""
-    from llem_nb.gpu_check.fake_cuda import FakeCuda
-    from llem_nb.testing import FakeGpu, FakeNvml, SimClock
-    from llem_nb.testing.nvml import decaying_after_load
-
     uuids = [f"GPU-{c * 8}-0000-0000-0000-000000000000" for c in "abcd"]
     nvml = FakeNvml(
         [FakeGpu(uuid=u, power_w=60.0, power_avg_s=0.0) for u in uuids],
@@ -158,26 +152,18 @@ def fake_host(model: Path) -> Host:
         )
 
     cuda = FakeCuda(uuids, fastest_first=[2, 0, 3, 1])
-    return Host(True, nvml, cuda, model, "12.8", load, nvml.clock)
+    return Host(True, as_nvml(nvml), cuda, model, "12.8", load, nvml.clock)
 
 
 def real_host(model: Path) -> Host:
     """This machine's NVML, torch.cuda and a bf16 matmul load on GPU 0."""
     import torch
 
-    from llem_nb.energy.clock import SYSTEM_CLOCK
-    from llem_nb.energy.nvml_devices import load_pynvml
-    from llem_nb.gpu_check import _gpu_load
-
-    return Host(
-        False, load_pynvml(), torch.cuda, model, torch.version.cuda, _gpu_load, SYSTEM_CLOCK
-    )
+    return Host(False, Nvml.load(), torch.cuda, model, torch.version.cuda, gpu_load, SYSTEM_CLOCK)
 
 
 def readiness(fake: bool, model_dir: Path | None = None) -> list[Row]:
     """Every check, in order, on this host (or the simulated one)."""
-    from llem_nb.backends.models import tiny_model
-
     with tempfile.TemporaryDirectory(prefix="llem-ready-") as tmp:
         model = tiny_model((model_dir or Path(tmp)) / "ready-model", head_dim=32)
         host = fake_host(model) if fake else real_host(model)
@@ -189,8 +175,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fake", action="store_true", help="simulated GPUs on the CPU")
     args = parser.parse_args(argv)
     if not args.fake:
-        from llem_nb.gpu_check import NoGpu, require_gpu
-
         try:
             require_gpu()
         except NoGpu as exc:

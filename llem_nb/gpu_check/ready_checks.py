@@ -8,6 +8,7 @@ simulator, ``FakeCuda`` and the fake vLLM. A check returns a line of detail (ok)
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -15,7 +16,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llem_nb.backends import _vllm_args
+from llem_nb.backends._gpu_place import (
+    MEMORY_MARGIN,
+    max_memory,
+    nvml_uuids,
+    nvml_visible_count,
+    placement,
+    refuse_cpu_fallback,
+)
+from llem_nb.backends._hf import shape_batches
+from llem_nb.backends._vllm_args import vllm_installed
+from llem_nb.backends.pytorch import _ordinals
+from llem_nb.backends.vllm import VllmBackend
 from llem_nb.config.experiment import ExperimentConfig, validate_experiment
+from llem_nb.energy.device import Nvml
+from llem_nb.energy.nvml import NvmlMeter
+from llem_nb.energy.nvml_devices import bare_uuid
+from llem_nb.errors import ConfigError
+from llem_nb.gpu_check.fake_cuda import FakeCuda
+from llem_nb.measure.harness import Harness
+from llem_nb.measure.thermal import wait_until_settled
+from llem_nb.runners.docker.build import build_args, dockerfile_text
+from llem_nb.runners.docker.container import USER_ENV
+from llem_nb.runners.docker.cuda_wheels import (
+    check_wheel_against_driver,
+    cuda_text,
+    wheel_for_driver,
+)
+from llem_nb.runners.docker.images import default_image, driver_cuda_version
+from llem_nb.runners.docker.wheelhouse import Variant
+from llem_nb.testing.vllm import fake_vllm
 
 
 class Skip(Exception):
@@ -31,7 +62,7 @@ class Host:
     """What the checks run against (real or simulated)."""
 
     fake: bool
-    nvml: Any
+    nvml: Nvml
     cuda: Any
     model: Path
     torch_cuda: str | None
@@ -50,13 +81,6 @@ def _expect(condition: bool, why: str) -> None:
 
 def image_tag(host: Host) -> str:
     """1: torch's CUDA build and the image tag follow the driver; this torch runs on it."""
-    from llem_nb.runners.docker.cuda_wheels import (
-        check_wheel_against_driver,
-        cuda_text,
-        wheel_for_driver,
-    )
-    from llem_nb.runners.docker.images import default_image, driver_cuda_version
-
     driver = driver_cuda_version(host.nvml)
     _expect(driver is not None, "NVML reports no CUDA driver version")
     assert driver is not None
@@ -68,9 +92,6 @@ def image_tag(host: Host) -> str:
 
 def c_compiler(host: Host) -> str:
     """2: the CUDA images check for gcc; on a GPU, Triton compiles a kernel (needs gcc)."""
-    from llem_nb.runners.docker.build import build_args, dockerfile_text
-    from llem_nb.runners.docker.wheelhouse import Variant
-
     final = dockerfile_text()[dockerfile_text().rindex("\nFROM ") :]
     _expect('command -v "$C_COMPILER"' in final, "the Dockerfile's final stage checks no compiler")
     _expect(build_args(Variant("pytorch", False), "b", [])["C_COMPILER"] == "gcc", "no C_COMPILER")
@@ -90,10 +111,6 @@ def c_compiler(host: Host) -> str:
 
 def unknown_user(host: Host) -> str:
     """3: ``getpass.getuser()`` as a uid with no passwd entry, with the runner's env."""
-    import pwd
-
-    from llem_nb.runners.docker.container import USER_ENV
-
     python = "/usr/bin/python3"
     if os.geteuid() != 0 or not os.access(python, os.X_OK):
         raise Skip("needs root and /usr/bin/python3 to run as an unknown uid")
@@ -120,8 +137,6 @@ def unknown_user(host: Host) -> str:
 
 def all_gpus_placement(host: Host) -> str:
     """4: ``gpus="all"`` with PyTorch takes one GPU when the model fits."""
-    from llem_nb.backends._gpu_place import placement
-
     count = host.cuda.device_count()
     ordinals, note = placement(_config(host, gpus="all"), host.model, list(range(count)), host.cuda)
     if count < 2:
@@ -132,10 +147,6 @@ def all_gpus_placement(host: Host) -> str:
 
 def no_cpu_fallback(host: Host) -> str:
     """5: torch sees the GPUs NVML sees; a torch that cannot is refused before the run."""
-    from llem_nb.backends._gpu_place import nvml_visible_count, refuse_cpu_fallback
-    from llem_nb.errors import ConfigError
-    from llem_nb.gpu_check.fake_cuda import FakeCuda
-
     seen = nvml_visible_count(host.nvml)
     torch_sees = host.cuda.device_count() if host.cuda.is_available() else 0
     _expect(seen == torch_sees, f"NVML sees {seen} GPU(s), torch {torch_sees}")
@@ -148,8 +159,6 @@ def no_cpu_fallback(host: Host) -> str:
 
 def prefix_cache(host: Host) -> str:
     """6: vLLM's prefix caching is off unless asked for (and recorded in engine_args)."""
-    from llem_nb.backends import _vllm_args
-
     kwargs = _vllm_args.engine_kwargs(_config(host, backend="vllm"), host.model, on_cpu=False)
     _expect(kwargs.get("enable_prefix_caching") is False, "prefix caching is not off")
     return "engine_args.enable_prefix_caching = False"
@@ -157,13 +166,9 @@ def prefix_cache(host: Host) -> str:
 
 def compile_window(host: Host) -> str:
     """7: with torch_compile, warm-up covers every batch shape: nothing compiles in the window."""
-    from llem_nb.backends._hf import shape_batches
-
     _expect(len(shape_batches([5, 9, 7, 3, 3], 2)) == 3, "shape warm-up misses a shape")
     if host.fake:
         return "warm-up runs one batch per (rows, padded length); the window flag is unit-tested"
-    from llem_nb.measure.harness import Harness
-
     config = _config(
         host,
         gpus=1,
@@ -183,8 +188,6 @@ def compile_window(host: Host) -> str:
 
 def free_memory_cap(host: Host) -> str:
     """8: ``max_memory`` is free memory less a margin, not the total."""
-    from llem_nb.backends._gpu_place import MEMORY_MARGIN, max_memory
-
     free, total = host.cuda.mem_get_info(0)
     cap = max_memory(host.cuda, [0])[0]
     _expect(cap == int(free * (1 - MEMORY_MARGIN)), "max_memory is not free memory less the margin")
@@ -193,10 +196,6 @@ def free_memory_cap(host: Host) -> str:
 
 def device_order(host: Host) -> str:
     """9: ``gpus=[i]`` (NVML index i) lands on the GPU NVML calls i, whatever CUDA's order."""
-    from llem_nb.backends._gpu_place import nvml_uuids
-    from llem_nb.backends.pytorch import _ordinals
-    from llem_nb.energy.nvml_devices import bare_uuid
-
     ids = nvml_uuids(host.nvml)
     for index, uuid in enumerate(ids):
         ordinal = _ordinals(_config(host, gpus=[index]), host.cuda, host.nvml)[0]
@@ -209,13 +208,8 @@ def device_order(host: Host) -> str:
 def vllm_gpu_list(host: Host) -> str:
     """10: vLLM's metered GPUs follow NVML and the current ``CUDA_VISIBLE_DEVICES``; the
     engine's memory comes back on unload."""
-    from llem_nb.backends._vllm_args import vllm_installed
-    from llem_nb.backends.vllm import VllmBackend
-
     config = _config(host, backend="vllm", gpus=[0], max_output_tokens=4)
     if host.fake:
-        from llem_nb.testing.vllm import fake_vllm
-
         with fake_vllm(cpu=False):
             backend = VllmBackend(config, nvml=host.nvml, cuda=host.cuda)
             backend.load()
@@ -241,9 +235,6 @@ def vllm_gpu_list(host: Host) -> str:
 
 def idle_baseline(host: Host) -> str:
     """11: after load, power is let settle before the idle baseline."""
-    from llem_nb.energy.nvml import NvmlMeter
-    from llem_nb.measure.thermal import wait_until_settled
-
     meter = NvmlMeter([0], nvml=host.nvml, clock=host.clock)
     try:
         host.load(5.0)

@@ -25,8 +25,8 @@ def reuse_lines(
 ) -> list[str]:
     """Run the study ``model`` × ``batch_sizes`` with reuse ``never`` then ``auto`` in this
     process; the table's lines (or one line saying why it could not run)."""
-    from llem_nb.study.overhead import compare_reuse, overhead_table
-    from llem_nb.study.study import Study
+    from llem_nb.study.overhead import compare_reuse, overhead_table  # noqa: PLC0415 - keeps reuse light (pydantic, yaml)
+    from llem_nb.study.study import Study  # noqa: PLC0415 - keeps reuse light (pydantic, yaml)
 
     fields = {k: v for k, v in base.items() if k != "batch_size"}
     fields |= {"model": str(model), "backend": "pytorch", "max_input_tokens": 128}

@@ -25,6 +25,7 @@ from llem_nb.backends.datasets import load_prompts
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.base import EnergyMeter, EnergyReading
 from llem_nb.energy.clock import SYSTEM_CLOCK, Clock
+from llem_nb.energy.device import Nvml
 from llem_nb.energy.factory import make_meter
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.energy.nvml_devices import check_visible_devices, visible_temperatures
@@ -155,8 +156,8 @@ class Harness:
         self._host = host
         self._clock = clock or (meter.clock if meter is not None else SYSTEM_CLOCK)
 
-    def _nvml(self) -> Any:
-        """The NVML module the injected meter uses (a fake in tests); None: the real one."""
+    def _nvml(self) -> Nvml | None:
+        """The NVML door the injected meter reads through (a fake in tests); None: the real one."""
         return self._meter.nvml if isinstance(self._meter, NvmlMeter) else None
 
     def _host_meter(self, config: ExperimentConfig) -> PowercapMeter | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -137,8 +138,6 @@ _PENDING: list[PlotFigure] = []
 
 def _kernel_shell() -> Any:
     """The IPython shell of a Jupyter kernel, or None (scripts, terminal IPython)."""
-    import sys
-
     if "IPython" not in sys.modules:
         return None
     from IPython import get_ipython

@@ -116,7 +116,7 @@ def _ci_line(
     kwargs: Mapping[str, Any] | None = None,
 ) -> Any:
     """Mean of ``y`` per ``x`` with its 95 % interval as error bars."""
-    from llem_nb.results.stats import summarize
+    from llem_nb.results.stats import summarize  # noqa: PLC0415 - keeps energy light (numpy)
 
     stats = summarize(group, by=x, metrics=[y]).dropna(subset=[f"{y}_mean"])
     ours: dict[str, Any] = {"marker": "o", "linestyle": linestyle, "capsize": 3, "label": name}
@@ -161,7 +161,7 @@ def _config_intervals(data: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     """Per configuration: 95 % interval error lengths of ``x`` and ``y`` (0 for one cycle)."""
     import pandas as pd
 
-    from llem_nb.results.stats import summarize
+    from llem_nb.results.stats import summarize  # noqa: PLC0415 - keeps energy light (numpy)
 
     if "experiment_id" not in data.columns:
         return pd.DataFrame(columns=["experiment_id"])
@@ -324,7 +324,7 @@ def _explore_series(
     name: str,
     kwargs: Mapping[str, Any],
 ) -> None:
-    from llem_nb.results.stats import summarize
+    from llem_nb.results.stats import summarize  # noqa: PLC0415 - keeps energy light (numpy)
 
     xs = group[x].astype("float64") if numeric_x else group[x].astype(str).map(categories.index)
     rows = group.assign(_x=xs.to_numpy(dtype=float))

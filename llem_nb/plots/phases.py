@@ -18,6 +18,7 @@ from llem_nb.plots.base import (
     require_frame,
     style,
 )
+from llem_nb.results.timeseries import load_timeseries
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,8 +37,6 @@ NO_TIMESERIES_FIX = (
 def _load(source: Any) -> pd.DataFrame:
     """A timeseries DataFrame from itself, or via ``load_timeseries`` from a row/result."""
     import pandas as pd
-
-    from llem_nb.results.timeseries import load_timeseries
 
     if isinstance(source, pd.DataFrame):
         return source
@@ -206,7 +205,7 @@ def prefill_decode(
     """
     import numpy as np
 
-    from llem_nb.results.stats import summarize
+    from llem_nb.results.stats import summarize  # noqa: PLC0415 - keeps phases light (numpy)
 
     df = require_frame(df, "prefill_decode")
     cols = ["prefill_energy_j", "decode_energy_j"]

@@ -10,6 +10,8 @@ mean come from the leaderboard's build script and benchmark code (``llem_nb/data
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -123,8 +125,6 @@ def published_rows(
 def size_b(name: Any) -> float | None:
     """Parameters in billions from a model name (``SmolLM2-135M`` → 0.135, ``Qwen3-8B`` → 8);
     a mixture's total (``235B-A22B`` → 235)."""
-    import re
-
     hit = re.search(r"(?<![A-Za-z\d.])(\d+(?:\.\d+)?)([MB])(?![A-Za-z])", model_name(name))
     if hit is None:
         return None
@@ -137,8 +137,6 @@ def comparable_reference(df: pd.DataFrame, task: str = "lm-arena-chat") -> tuple
     On our GPU class (H100, B200) when we ran on one, else on every published GPU; of
     those, the one model nearest ours in size (log scale), on one GPU.
     """
-    import math
-
     table = load_reference(task=task)
     table = table[table["num_gpus"] == 1]
     names = [str(n) for n in df["gpu_name"].dropna().unique()] if "gpu_name" in df else []
@@ -175,7 +173,7 @@ def _our_configs(df: pd.DataFrame) -> pd.DataFrame:
     """Per model × backend × precision × batch size: mean and 95 % interval of our gross
     energy per output token; estimated rows apart from measured ones (``estimate``),
     never averaged together."""
-    from llem_nb.results.stats import summarize
+    from llem_nb.results.stats import summarize  # noqa: PLC0415 - keeps published light (numpy)
 
     data = usable(df, ["batch_size", GROSS], "reference")
     keys = [k for k in ("model", "backend", "precision") if k in data.columns]

@@ -17,13 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from llem_nb._version import __version__
 from llem_nb.errors import ConfigError, ResultError
+from llem_nb.measure.quality import FLAGS
 from llem_nb.plots.base import MEASURED_SOURCES, estimated
 from llem_nb.reporting import cells, decisions, tables
 from llem_nb.reporting import html as h
 from llem_nb.reporting.environment import environment, environment_html, records
 from llem_nb.reporting.figures import figures_html
 from llem_nb.reporting.methods import methods, methods_html, read_records
-from llem_nb.reporting.privacy import Scrub
+from llem_nb.reporting.pdf import html_to_pdf
+from llem_nb.reporting.privacy import Scrub, model_name
+from llem_nb.results.stats import summarize
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,7 +59,7 @@ def _frame(source: Any) -> tuple[pd.DataFrame, list[Path]]:
     """The results DataFrame and the directories it came from (for environment records)."""
     import pandas as pd
 
-    from llem_nb.results.frame import load_results
+    from llem_nb.results.frame import load_results  # noqa: PLC0415 - keeps build light (pydantic)
 
     if isinstance(source, pd.DataFrame):
         df, dirs = source, []
@@ -87,9 +90,6 @@ def config_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: its settings, runs, and metrics as mean ± 95 % CI half-width."""
     import pandas as pd
 
-    from llem_nb.reporting.privacy import model_name
-    from llem_nb.results.stats import summarize
-
     if "experiment_id" not in df.columns:
         return pd.DataFrame()
     stats = summarize(df, metrics=list(_METRICS))
@@ -118,15 +118,12 @@ def _flags(df: pd.DataFrame) -> pd.DataFrame:
     if "quality_flags" not in df.columns:
         return pd.DataFrame(columns=["flag", "rows", "meaning"])
     counts = df["quality_flags"].explode().dropna().value_counts()
-    from llem_nb.measure.quality import FLAGS
 
     rows = [(str(k), int(v), FLAGS.get(str(k), "")) for k, v in counts.items() if k]
     return pd.DataFrame(rows, columns=["flag", "rows", "meaning"])
 
 
 def _summary(df: pd.DataFrame) -> list[tuple[str, Any]]:
-    from llem_nb.reporting.privacy import model_name
-
     ok = df[df["status"] == "ok"] if "status" in df.columns else df
 
     def distinct(column: str) -> str:
@@ -302,8 +299,6 @@ def report(
     )  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     if format == "pdf":
-        from llem_nb.reporting.pdf import html_to_pdf
-
         return html_to_pdf(text, out)
     out.write_text(text, encoding="utf-8")
     return out

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llem_nb.errors import LlemError
+from llem_nb.measure.quality import FLAGS
 from llem_nb.reporting import cells, tables
 from llem_nb.reporting import html as h
 from llem_nb.results.compare import compare, metric_phrase
@@ -57,8 +58,6 @@ def recommendation(
 
 def refusal(rec: Any) -> str:
     """Why the strict rules left nothing, as a sentence about the data, and the relaxed pick."""
-    from llem_nb.measure.quality import FLAGS
-
     table = rec.table
     flagged = table[(table["n_flagged"] > 0) & (table["n_flagged"] >= table["n"])]
     flags = sorted({f for text in flagged["flags"] for f in str(text).split(", ") if f})

@@ -10,6 +10,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llem_nb.reporting import html as h
+from llem_nb.reporting.cells import cell
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -72,8 +75,6 @@ def records(dirs: Iterable[Path], limit: int = 200) -> list[Mapping[str, Any]]:
 
 def environment(df: pd.DataFrame, envs: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
     """(group, name, values) rows, grouped in ``GROUPS`` order, distinct values joined."""
-    from llem_nb.reporting.cells import cell
-
     facts: dict[tuple[str, str], dict[str, None]] = {}
 
     def add(key: str, value: Any, group: str | None = None, name: str | None = None) -> None:
@@ -111,8 +112,6 @@ def environment(df: pd.DataFrame, envs: Iterable[Mapping[str, Any]]) -> list[tup
 
 def environment_html(rows: list[tuple[str, str, str]]) -> str:
     """One table, a sub-heading row per group."""
-    from llem_nb.reporting import html as h
-
     if not rows:
         return h.note("No environment was recorded with these results.")
     body, group = [], None

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+import numpy as np  # noqa: TID253 - the report layer works on DataFrames
 
 from llem_nb import plots
 from llem_nb.errors import LlemError
 from llem_nb.plots.base import log_axis
+from llem_nb.plots.published import comparable_reference
 from llem_nb.reporting import html as h
 from llem_nb.results.reference import REFERENCE_LABEL
 
@@ -115,8 +116,6 @@ def specs(df: pd.DataFrame, reference: bool) -> list[Spec]:
 def _reference_spec(df: pd.DataFrame) -> Spec:
     """Ours next to the published figures of our model; without them, ours next to the
     comparable published configurations (``comparable_reference``), saying which."""
-    from llem_nb.plots.published import comparable_reference
-
     try:
         plots.match_reference(df)
     except LlemError:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from llem_nb.reporting.cells import cell
+
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
@@ -84,8 +86,6 @@ def fmt(value: Any) -> str:
     """A cell value: floats to 4 significant digits, missing as an em dash."""
     if value is None:
         return "—"
-    from llem_nb.reporting.cells import cell
-
     return esc(cell(value))
 
 
@@ -126,7 +126,7 @@ def frame_table(table_id: str, df: pd.DataFrame, max_rows: int = 500) -> str:
 def figure_png(fig: Figure, dpi: int = 110) -> str:
     """The figure as a base64 PNG data URI; the figure counts as shown (in a notebook it
     is not displayed again at the end of the cell)."""
-    from llem_nb.plots.base import shown
+    from llem_nb.plots.base import shown  # noqa: PLC0415 - keeps html light (matplotlib)
 
     shown(fig)
     buf = io.BytesIO()

@@ -19,6 +19,10 @@ from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
+from llem_nb.measure.quality import FLAGS
+from llem_nb.reporting import html as h
+from llem_nb.results.reference import REFERENCE_CREDIT
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -285,8 +289,6 @@ def _prompts(records: list[Record]) -> Statement | None:
 
 
 def _flags(df: pd.DataFrame) -> Statement:
-    from llem_nb.measure.quality import FLAGS
-
     if "quality_flags" not in df.columns:
         return Statement("flags", "")
     counts = Counter(
@@ -321,8 +323,6 @@ def methods(
 ) -> tuple[list[Statement], list[str]]:
     """The Methods statements for ``df`` (and its result files' ``records``), and the
     facts that could not be stated because the results do not hold them."""
-    from llem_nb.results.reference import REFERENCE_CREDIT
-
     recs = list(records)
     found = [
         _scope(df), _energy(df, recs), _devices(df, recs), _baseline(df, recs),
@@ -343,8 +343,6 @@ def methods(
 
 def methods_html(statements: list[Statement], missing: list[str]) -> str:
     """The paragraph, then (apart, not for pasting) what it could not state."""
-    from llem_nb.reporting import html as h
-
     body = " ".join(h.esc(s.text) for s in statements)
     out = f"<p id='methods-paragraph' class='methods'>{body}</p>"
     if missing:

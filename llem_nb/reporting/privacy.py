@@ -20,7 +20,7 @@ _PATH_TAIL = r"[^\s'\"<>,;()|]*"
 
 def private_dirs() -> list[str]:
     """The home, cache and temporary directories, longest first (resolved and as given)."""
-    import platformdirs
+    import platformdirs  # noqa: PLC0415 - kept off module level (TID253)
 
     dirs = {str(Path.home()), platformdirs.user_cache_dir(), tempfile.gettempdir()}
     dirs |= {os.path.realpath(d) for d in list(dirs)}

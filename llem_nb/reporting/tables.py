@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from llem_nb.reporting import html as h
 from llem_nb.reporting.cells import cell, numeric
+from llem_nb.reporting.privacy import model_name
+from llem_nb.results.columns import DOCS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,8 +43,6 @@ _SUFFIXES = {"_mean": "mean", "_ci95_low": "95 % CI low", "_ci95_high": "95 % CI
 
 def header(column: str) -> str:
     """``energy_per_output_token_j_ci95_low`` → ``energy / out token, 95 % CI low [J/token]``."""
-    from llem_nb.results.columns import DOCS
-
     base, extra = str(column), ""
     for suffix, words in _SUFFIXES.items():
         if base.endswith(suffix) and base != suffix:
@@ -56,8 +56,6 @@ def header(column: str) -> str:
 
 def readable(df: pd.DataFrame) -> pd.DataFrame:
     """Model paths as model names; nothing else changed (the CSV keeps full precision)."""
-    from llem_nb.reporting.privacy import model_name
-
     if "model" in df.columns:
         df = df.assign(
             model=[model_name(m) if isinstance(m, str) else m for m in df["model"].tolist()]

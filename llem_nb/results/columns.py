@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
-import pandas as pd
+import numpy as np  # noqa: TID253 - the DataFrame layer is made of it
+import pandas as pd  # noqa: TID253 - the DataFrame layer is made of it
 
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "study", "experiment_id", "label", "cycle", "status", "runner", "image", "model", "backend",

@@ -18,7 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+import numpy as np  # noqa: TID253 - the DataFrame layer is made of it
+
+from llem_nb.errors import ConfigError, ResultError
+from llem_nb.results.html import kv_table
+from llem_nb.results.stats import analysis_frame, check_confidence, group_keys, t_quantile, welch
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,8 +79,6 @@ class Comparison:
         return out
 
     def _repr_html_(self) -> str:
-        from llem_nb.results.html import kv_table
-
         rows: list[tuple[str, Any]] = [
             ("A", f"{self.a}: mean {self.mean_a:.4g} (sd {self.std_a:.2g}, n = {self.n_a})"),
             ("B", f"{self.b}: mean {self.mean_b:.4g} (sd {self.std_b:.2g}, n = {self.n_b})"),
@@ -132,8 +134,6 @@ def _pct(value: float) -> str:
 def _select(df: pd.DataFrame, selector: Selector, keys: list[str], side: str) -> pd.DataFrame:
     """The rows of the one config ``selector`` names; ConfigError when it names 0 or 2+."""
     import pandas as pd
-
-    from llem_nb.errors import ConfigError
 
     if isinstance(selector, str):
         hit = pd.Series(False, index=df.index)
@@ -192,8 +192,6 @@ def _values(
     """The side's values of ``metric`` and (its quality flags, its unmeasured energy sources)."""
     import pandas as pd
 
-    from llem_nb.errors import ResultError
-
     ok = (
         rows[rows["status"].eq("ok").fillna(False).to_numpy(dtype=bool)]
         if "status" in rows
@@ -238,8 +236,6 @@ def _caveats(
 
 def _ratio_interval(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, float, float]:
     """mean(b)/mean(a) and its interval on the log scale (delta method, Welch df)."""
-    from llem_nb.results.stats import t_quantile
-
     ma, mb = float(a.mean()), float(b.mean())
     if not (ma > 0 and mb > 0):
         return math.nan, math.nan, math.nan
@@ -311,9 +307,6 @@ def compare(
     ``caveats`` and the sentence. Each side needs at least two values of ``metric``
     (cycles), else ``ResultError`` saying how to get them (``Study.cycles(3)``).
     """
-    from llem_nb.errors import ConfigError
-    from llem_nb.results.stats import analysis_frame, check_confidence, group_keys, welch
-
     df = analysis_frame(df, "compare")
     if metric not in df.columns:
         raise ConfigError(

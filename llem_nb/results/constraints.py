@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llem_nb.errors import ConfigError
 from llem_nb.results.labels import format_value
 
 if TYPE_CHECKING:
@@ -60,7 +61,6 @@ class Limit:
 
 def limit_text(item: str, field: str = "where") -> tuple[str, str]:
     """``"ttft_ms_p90<=500"`` → ``("ttft_ms_p90", "<= 500")``; ``ConfigError`` otherwise."""
-    from llem_nb.errors import ConfigError
 
     match = _LIMIT.match(item)
     if match is None:
@@ -84,7 +84,6 @@ def _as_mapping(where: Where | None) -> Mapping[str, Constraint]:
 
 def _split(column: str, raw: Constraint, numeric: bool) -> tuple[str, Any]:
     """(operator, value) of one limit; a value that cannot be compared is a ``ConfigError``."""
-    from llem_nb.errors import ConfigError
 
     if not isinstance(raw, str):
         return "==", raw
@@ -111,8 +110,6 @@ def _split(column: str, raw: Constraint, numeric: bool) -> tuple[str, Any]:
 def parse_where(where: Where | None, df: pd.DataFrame) -> list[Limit]:
     """The limits of ``where``; ``ConfigError`` naming a bad column or comparison."""
     import pandas as pd
-
-    from llem_nb.errors import ConfigError
 
     limits = []
     for column, raw in _as_mapping(where).items():

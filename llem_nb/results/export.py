@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+import numpy as np  # noqa: TID253 - the DataFrame layer is made of it
+import pandas as pd  # noqa: TID253 - the DataFrame layer is made of it
 
 from llem_nb.errors import ConfigError
 from llem_nb.results import columns as C
@@ -43,7 +43,7 @@ def export(df_or_dir: pd.DataFrame | PathArg | Iterable[PathArg], path: PathArg)
     if isinstance(df_or_dir, pd.DataFrame):
         frame = df_or_dir
     else:
-        from llem_nb.results.frame import load_results
+        from llem_nb.results.frame import load_results  # noqa: PLC0415 - keeps export light (pydantic)
 
         frame = load_results(df_or_dir)
     if PARTITION not in frame.columns:

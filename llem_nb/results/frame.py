@@ -20,12 +20,12 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import pandas as pd
+import pandas as pd  # noqa: TID253 - the DataFrame layer is made of it
 
 from llem_nb.results import columns as C
 from llem_nb.results import importers
 from llem_nb.results.columns import CANONICAL_COLUMNS, EXTRA_COLUMNS
-from llem_nb.results.index import cached_rows
+from llem_nb.results.index import cached_rows, refresh
 from llem_nb.results.rows import BOUNDARY_BASE, DERIVED, build_frame, combine
 from llem_nb.results.scan import PathArg, ResultsWarning, scan, skip
 from llem_nb.results.schema import RESULT_KIND, SCHEMA_VERSION
@@ -230,6 +230,4 @@ def _gc_paused() -> Iterator[None]:
 def refresh_index(directory: str | os.PathLike[str]) -> None:
     """Bring ``directory``'s Parquet index up to date with its result files, quietly
     (the run loop calls it when a study ends)."""
-    from llem_nb.results.index import refresh
-
     refresh(os.fspath(directory), OWN_SUFFIX, _own_frame)

@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
+import numpy as np  # noqa: TID253 - the DataFrame layer is made of it
+import pandas as pd  # noqa: TID253 - the DataFrame layer is made of it
 
 from llem_nb._version import __version__
 from llem_nb.results import columns as C

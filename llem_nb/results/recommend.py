@@ -23,14 +23,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+import numpy as np  # noqa: TID253 - the DataFrame layer is made of it
 
-from llem_nb.results.columns import TEXT_DTYPE
+from llem_nb.errors import ConfigError, ResultError
+from llem_nb.results.columns import POSITIVE, TEXT_DTYPE, higher_is_better
 from llem_nb.results.compare import DEFAULT_GROUP
 from llem_nb.results.constraints import Limit, Where, parse_where
+from llem_nb.results.html import frame_html
 from llem_nb.results.labels import format_value
 from llem_nb.results.recommend_text import answer_parts, notes_for, sentence_for
-from llem_nb.results.stats import analysis_frame, check_confidence, group_keys, pareto_mask
+from llem_nb.results.stats import (
+    analysis_frame,
+    check_confidence,
+    group_keys,
+    interval,
+    pareto_mask,
+    welch,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,8 +74,6 @@ class Recommendation:
         return self.sentence
 
     def _repr_html_(self) -> str:
-        from llem_nb.results.html import frame_html
-
         shown = [
             c
             for c in (
@@ -94,9 +101,6 @@ def _configs(
 ) -> tuple[pd.DataFrame, dict[tuple[Any, ...], np.ndarray]]:
     """One row per config with its means, and each config's objective values."""
     import pandas as pd
-
-    from llem_nb.results.columns import POSITIVE
-    from llem_nb.results.stats import interval
 
     ok = df[df["status"].eq("ok").fillna(False).to_numpy(dtype=bool)] if "status" in df else df
     flagged = (
@@ -143,8 +147,6 @@ def _configs(
 
 def _one_sided_worse(best: np.ndarray, other: np.ndarray, minimize: bool) -> float:
     """p of "``other`` is worse than ``best``" (one-sided Welch); NaN without two values each."""
-    from llem_nb.results.stats import welch
-
     if len(best) < 2 or len(other) < 2:
         return math.nan
     t, _, p, _ = welch(best, other)
@@ -173,9 +175,6 @@ def recommend(
     ``where`` or an unknown column raises ``ConfigError`` naming it; ``ResultError``
     when no config is eligible, saying why and how to allow it.
     """
-    from llem_nb.errors import ConfigError, ResultError
-    from llem_nb.results.columns import higher_is_better
-
     df = analysis_frame(df, "recommend")
     for column, field in ((objective, "objective"), *((p, "pareto") for p in pareto or ())):
         if column not in df.columns or not _numeric(df, column):
@@ -297,8 +296,6 @@ def _front_metrics(
     df: pd.DataFrame,
 ) -> list[tuple[str, bool]]:
     """(metric, lower is better) of the Pareto front, the objective first."""
-    from llem_nb.results.columns import higher_is_better
-
     if pareto:
         names = [objective, *(m for m in pareto if m != objective)]
     else:

@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from llem_nb.results.columns import DOCS
+from llem_nb.results.compare import metric_phrase
 from llem_nb.results.constraints import Limit
 
 if TYPE_CHECKING:
@@ -138,9 +140,6 @@ def answer_parts(
     confidence: float,
 ) -> list[str]:
     """The answer's sentences without the notes (the report words those itself)."""
-    from llem_nb.results.columns import DOCS
-    from llem_nb.results.compare import metric_phrase
-
     unit = DOCS.get(objective, ("", ""))[0]
     limit_text = " and ".join(lim.text() for lim in limits)
     parts = []

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-import pandas as pd
+import numpy as np  # noqa: TID253 - the DataFrame layer is made of it
+import pandas as pd  # noqa: TID253 - the DataFrame layer is made of it
 
 from llem_nb.results import columns as C
 from llem_nb.results.columns import CANONICAL_COLUMNS, EXTRA_COLUMNS

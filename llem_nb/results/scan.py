@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from llem_nb.errors import LlemWarning, ResultError
+from llem_nb.results.importers import PEER_FILE_NAMES
 
 PathArg = str | os.PathLike[str]
 STAT_THREADS = 4
@@ -139,8 +140,6 @@ def scan(
     """Every result file named: directories walked, duplicates dropped, order kept.
 
     ``stat``: record each own file's size and mtime (the index needs them)."""
-    from llem_nb.results.importers import PEER_FILE_NAMES
-
     if isinstance(path_or_paths, (str, os.PathLike)):
         path_or_paths = [path_or_paths]
     found = Found(own_suffix, stat=stat)

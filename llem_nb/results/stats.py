@@ -24,8 +24,11 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-from numpy.typing import ArrayLike
+import numpy as np  # noqa: TID253 - the DataFrame layer is made of it
+from numpy.typing import ArrayLike  # noqa: TID253 - the DataFrame layer is made of it
+
+from llem_nb.errors import ConfigError, ResultError
+from llem_nb.results.labels import SEPARATOR
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -111,8 +114,6 @@ def t_quantile(confidence: float, df: float) -> float:
 
 def check_confidence(confidence: float, who: str) -> None:
     """A ``ConfigError`` naming ``who`` unless ``confidence`` is in (0, 1)."""
-    from llem_nb.errors import ConfigError
-
     if not 0.0 < confidence < 1.0:
         raise ConfigError(
             f"{who}: confidence={confidence!r} is not in (0, 1)",
@@ -124,8 +125,6 @@ def check_confidence(confidence: float, who: str) -> None:
 def analysis_frame(df: pd.DataFrame, who: str) -> pd.DataFrame:
     """``df`` with a fresh index (``pd.concat`` of two studies' frames repeats theirs, and
     rows are matched to configs by it); a ``ResultError`` when it has no rows."""
-    from llem_nb.errors import ResultError
-
     if len(df) == 0:
         raise ResultError(
             f"{who}: the frame has no rows (no result files were loaded)",
@@ -136,8 +135,6 @@ def analysis_frame(df: pd.DataFrame, who: str) -> pd.DataFrame:
 
 def group_keys(df: pd.DataFrame, by: str | Sequence[str], who: str) -> list[str]:
     """The columns of ``by`` that ``df`` has; a ``ConfigError`` naming ``who`` if none."""
-    from llem_nb.errors import ConfigError
-
     keys = [k for k in ([by] if isinstance(by, str) else list(by)) if k in df.columns]
     if not keys:
         raise ConfigError(
@@ -220,8 +217,6 @@ def pareto_mask(
 
 def swept_keys(df: pd.DataFrame) -> list[str]:
     """The swept columns, in sweep order, read back from the ``label`` column."""
-    from llem_nb.results.labels import SEPARATOR
-
     keys: dict[str, None] = {}
     if "label" in df.columns:
         for label in df["label"].dropna().unique():
@@ -248,8 +243,7 @@ def summarize(
     """
     import pandas as pd
 
-    from llem_nb.errors import ConfigError
-    from llem_nb.results.columns import POSITIVE
+    from llem_nb.results.columns import POSITIVE  # noqa: PLC0415 - keeps stats light (pandas)
 
     keys = [by] if isinstance(by, str) else list(by)
     missing = [k for k in keys if k not in df.columns]

@@ -137,7 +137,7 @@ def load_timeseries(row_or_result: Any, directory: str | os.PathLike[str] | None
     Accepts a ``load_results`` row (its ``timeseries_path``), an ``ExperimentResult``
     (with the directory holding its files, or still carrying it in memory), or a path.
     """
-    from llem_nb.results.schema import ExperimentResult
+    from llem_nb.results.schema import ExperimentResult  # noqa: PLC0415 - keeps timeseries light (pydantic)
 
     if isinstance(row_or_result, (str, os.PathLike)):
         path = Path(row_or_result)

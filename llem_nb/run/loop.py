@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.config.study import InvalidPoint, StudyConfig
+from llem_nb.energy.device import Nvml
 from llem_nb.errors import LlemWarning, ResultError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.results.store import ResultStore
@@ -65,7 +66,7 @@ class StudyRun:
         owned_runners: bool,
         journal: Journal,
         lock: StudyLock,
-        nvml: Any = None,
+        nvml: Nvml | None = None,
     ) -> None:
         self.config = config
         self.name = config.name
@@ -318,7 +319,7 @@ class StudyRun:
             with contextlib.suppress(OSError):
                 self._journal.close()
             with contextlib.suppress(Exception):  # only a cache: load_results rebuilds it
-                from llem_nb.results.frame import refresh_index
+                from llem_nb.results.frame import refresh_index  # noqa: PLC0415 - keeps loop light (numpy, pandas)
 
                 refresh_index(self.dir)
             self._lock.release()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llem_nb.config.sections import CooldownConfig
+from llem_nb.energy.device import Nvml
 from llem_nb.energy.nvml_devices import Thermometer
 from llem_nb.errors import MeterError
 from llem_nb.measure.thermal import wait_until_cool
@@ -51,7 +52,7 @@ class Pause:
         cooldown: CooldownConfig,
         wait: Wait,
         *,
-        nvml: Any = None,
+        nvml: Nvml | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.gap_seconds = gap_seconds
@@ -64,7 +65,7 @@ class Pause:
         if cooldown.until_within_c is not None:
             self._open(nvml)
 
-    def _open(self, nvml: Any) -> None:
+    def _open(self, nvml: Nvml | None) -> None:
         try:
             self._thermometer = Thermometer(nvml)
             idle = self._thermometer.read()

@@ -20,6 +20,7 @@ from llem_nb.errors import ConfigError, LlemWarning
 from llem_nb.results.labels import point_label
 from llem_nb.run.paths import check_datasets
 from llem_nb.runners.base import Runner, make_runner
+from llem_nb.runners.docker.probe import isolate_backends
 from llem_nb.runners.resolve import resolve_runner
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,6 @@ def resolve_runners(
             f"runner={runner!r} is not a runner value, a Runner, or a {{backend: value}} mapping",
             field="runner",
         )
-    from llem_nb.runners.docker.probe import isolate_backends
 
     specs = {b: resolve_runner(b, argument=runner, study_runners=study_runners) for b in backends}
     gpus: dict[str, list[Any]] = {}

@@ -7,6 +7,7 @@ the running experiment, elapsed time, an ETA and one state per experiment.
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -163,22 +164,34 @@ class _TqdmListener:
 ViewFactory = Callable[[int], Any]
 """Given the number of experiments, a progress view (a callback with ``close()``) or None."""
 
-_VIEWS: list[ViewFactory] = []
+NOTEBOOK_VIEW = "llem_nb.widgets.progress:notebook_progress"
+"""The built-in view (the live widget in a kernel) as a lazy ``module:function`` path, like
+the plugin registries' built-ins: imported only when a run asks for progress, so this
+layer never imports a view and importing llem_nb wires nothing."""
+
+_VIEWS: list[ViewFactory | str] = [NOTEBOOK_VIEW]
 
 
-def register_view(factory: ViewFactory) -> None:
-    """Offer a progress view for ``progress=True`` (the notebook widget registers itself
-    through the package's top level: this layer never imports a view)."""
+def register_view(factory: ViewFactory | str) -> None:
+    """Offer a progress view for ``progress=True``, tried before the ones already known."""
     if factory not in _VIEWS:
         _VIEWS.insert(0, factory)
+
+
+def _load_view(ref: ViewFactory | str) -> ViewFactory:
+    if isinstance(ref, str):
+        module, _, name = ref.partition(":")
+        factory: ViewFactory = getattr(importlib.import_module(module), name)
+        return factory
+    return ref
 
 
 def default_view(total: int) -> Any:
     """The first registered view that applies here (the live widget in a kernel), else a
     tqdm bar, else None."""
-    for factory in _VIEWS:
+    for ref in list(_VIEWS):
         try:
-            view = factory(total)
+            view = _load_view(ref)(total)
         except ImportError:
             view = None
         if view is not None:

@@ -40,7 +40,7 @@ class StudyResult:
     @property
     def df(self) -> pd.DataFrame:
         if self._df is None:
-            from llem_nb.results.frame import load_results
+            from llem_nb.results.frame import load_results  # noqa: PLC0415 - keeps result light (numpy, pandas)
 
             self._df = load_results(self.dir)
         return self._df

@@ -29,9 +29,9 @@ def main() -> int:
     error_path = config_path.with_name(f"{config_hash}_error.json")
     gc.disable()  # before the first llem_nb import: module loading makes no garbage to find
     try:
-        from llem_nb.measure.harness import Harness
-        from llem_nb.results.timeseries import save_timeseries
-        from llem_nb.runners.exchange import read_trusted_request, write_json
+        from llem_nb.measure.harness import Harness  # noqa: PLC0415 - a failure to import is caught and reported here
+        from llem_nb.results.timeseries import save_timeseries  # noqa: PLC0415 - a failure to import is caught and reported here
+        from llem_nb.runners.exchange import read_trusted_request, write_json  # noqa: PLC0415 - a failure to import is caught and reported here
 
         config, cycle, study = read_trusted_request(config_path)
         gc.freeze()
@@ -42,8 +42,8 @@ def main() -> int:
         write_json(result_path, result.model_dump(mode="json"))
     except BaseException as exc:
         gc.enable()
-        from llem_nb.results.schema import ErrorInfo
-        from llem_nb.runners.exchange import write_json
+        from llem_nb.results.schema import ErrorInfo  # noqa: PLC0415 - needed only on the error path
+        from llem_nb.runners.exchange import write_json  # noqa: PLC0415 - needed only on the error path
 
         write_json(error_path, ErrorInfo.from_exception(exc).model_dump(mode="json"))
         print(f"llem_nb entrypoint: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import plugin_env
+from llem_nb.errors import RunnerError
 from llem_nb.results.schema import ErrorInfo, ExperimentResult
 from llem_nb.results.timeseries import restore_timeseries
 from llem_nb.runners import CONFIG_ENV
@@ -124,13 +128,8 @@ def run_entrypoint(
     as a container runs it: a private exchange dir, ``LLEM_CONFIG_PATH`` pointing into it,
     the result file read back (the dir deleted), or a ``RunnerError`` carrying the child's
     error file and log, the dir kept and named."""
-    import subprocess
-    import sys
-
-    from llem_nb.errors import RunnerError
-
     exchange = Exchange(config, cycle=cycle, study=study)
-    child_env = {**os.environ, **(env or {}), CONFIG_ENV: str(exchange.config_path)}
+    child_env = {**os.environ, **plugin_env(), **(env or {}), CONFIG_ENV: str(exchange.config_path)}
     child_env.setdefault("PYTHONUNBUFFERED", "1")
     with open(exchange.log_path, "wb") as log:
         try:

@@ -19,12 +19,14 @@ from typing import Any
 from llem_nb.backends.base import load_identity
 from llem_nb.backends.deadline import enforce
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import plugin_env
 from llem_nb.errors import ExperimentTimeout, RunnerError
 from llem_nb.measure.harness import Harness
 from llem_nb.measure.reuse import ModelKeeper
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
 from llem_nb.runners.exchange import CONFIG_ENV, Exchange
+from llem_nb.runners.interpreter import check_python, is_this_python, preflight_in
 from llem_nb.runners.worker import Worker, WorkerTimeout
 
 
@@ -99,22 +101,16 @@ class SubprocessRunner(Runner):
     @classmethod
     def from_arg(cls, arg: str, *, source: str | None = None) -> SubprocessRunner:
         """``subprocess:<python>``: run each experiment with that interpreter (a vLLM venv)."""
-        from llem_nb.runners.interpreter import check_python
-
         return cls(source=source, python=check_python(arg))
 
     @property
     def checks_backend(self) -> bool:
         """True when the backend's checks must run in the child's interpreter, not here."""
-        from llem_nb.runners.interpreter import is_this_python
-
         return not is_this_python(self.python)
 
     def preflight(self, config: ExperimentConfig) -> None:
         """With another interpreter, run the backend's preflight there (before the study)."""
         if self.checks_backend:
-            from llem_nb.runners.interpreter import preflight_in
-
             preflight_in(self.python, config)
 
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
@@ -122,7 +118,7 @@ class SubprocessRunner(Runner):
         if self.reuse == "auto":
             return self._in_worker(config, cycle=cycle, study=study)
         exchange = Exchange(config, cycle=cycle, study=study)
-        env = {**os.environ, CONFIG_ENV: str(exchange.config_path)}
+        env = {**os.environ, **plugin_env(), CONFIG_ENV: str(exchange.config_path)}
         timeout = config.timeout_s or self.timeout_s
         with open(exchange.log_path, "wb") as log:
             proc = subprocess.Popen(
@@ -160,7 +156,7 @@ class SubprocessRunner(Runner):
     def _worker_for(self, config: ExperimentConfig) -> Worker:
         """The live worker serving this load key in this environment, else a new one."""
         identity: Any = load_identity(config) or ("config", config.config_hash)
-        env = dict(os.environ)
+        env = {**os.environ, **plugin_env()}
         worker = self._worker
         if worker is not None and worker.alive and (worker.identity, worker.env) == (identity, env):
             return worker

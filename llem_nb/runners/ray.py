@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import plugin_env
 from llem_nb.errors import ConfigError, PreflightError, RunnerError
+from llem_nb.measure.harness import Harness
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
+from llem_nb.runners.docker.runner import DockerRunner
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,8 @@ def _ray() -> Any:
 
 def task_env() -> dict[str, str]:
     """The driver's llem_nb/HF/vLLM settings at submission, passed to that task's process."""
-    return {k: v for k, v in os.environ.items() if k.startswith(PASS_ENV_PREFIXES)}
+    passed = {k: v for k, v in os.environ.items() if k.startswith(PASS_ENV_PREFIXES)}
+    return {**passed, **plugin_env()}
 
 
 def gpus_needed(config: ExperimentConfig, cluster_gpus: float) -> int:
@@ -81,16 +85,12 @@ def run_on_worker(payload: dict[str, Any]) -> tuple[dict[str, Any], Any]:
     """The task body: the same Harness (or DockerRunner) as on the driver's machine."""
     config = ExperimentConfig.model_validate(payload["config"])
     if payload["docker"]:
-        from llem_nb.runners.docker.runner import DockerRunner
-
         runner = DockerRunner(payload["image"])
         try:
             result = runner.run(config, cycle=payload["cycle"], study=payload["study"])
         finally:
             runner.close()  # removes the container, which a clean exit leaves for later
     else:
-        from llem_nb.measure.harness import Harness
-
         result = Harness().run(config, cycle=payload["cycle"], study=payload["study"])
     environment = dict(result.environment)
     environment["ray_node_ip"] = _ray().util.get_node_ip_address()

@@ -19,11 +19,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 import yaml
 
+from llem_nb.backends.base import get_backend
 from llem_nb.config.plugins import RUNNERS
 from llem_nb.errors import ConfigError, LlemWarning
 from llem_nb.runners.base import RunnerSpec
+from llem_nb.runners.docker.errors import DockerError
+from llem_nb.runners.docker.images import default_image, docker_reason, image_present, parse_image
+from llem_nb.runners.docker.probe import connect, probe
 
 SOURCES = ("argument", "env", "study", "user-config", "auto", "default")
 
@@ -42,15 +47,11 @@ def check_runner_value(value: str, where: str) -> str:
             field=where,
         )
     if mode == "docker" and arg:
-        from llem_nb.runners.docker.images import parse_image
-
         parse_image(arg, field=where)
     return value
 
 
 def user_config_path() -> Path:
-    import platformdirs
-
     return Path(platformdirs.user_config_dir("llem_nb")) / "config.yaml"
 
 
@@ -79,11 +80,7 @@ def docker_auto_detect(
 
     ``found`` (a ``DockerProbe``) and ``image_present`` replace the real checks in tests.
     """
-    from llem_nb.runners.docker.images import default_image
-
     if found is None:
-        from llem_nb.runners.docker.probe import probe
-
         found = probe()
     if not found.gpu_usable:
         log.debug("auto-detect %s: Docker with GPUs not usable (%s)", backend, found.reason)
@@ -105,10 +102,6 @@ def docker_auto_detect(
 
 
 def _image_on_daemon(image: str) -> bool:
-    from llem_nb.runners.docker.errors import DockerError
-    from llem_nb.runners.docker.images import image_present
-    from llem_nb.runners.docker.probe import connect
-
     try:
         client = connect(timeout=3.0)
     except DockerError:
@@ -137,8 +130,6 @@ def resolve_runner(
     spec = _resolve(backend, argument, study_runners, environ, user_runners, auto_detect)
     log.info("runner for %s: %s (chosen by %s)", backend, spec.value, spec.source)
     if spec.mode == "docker" and spec.image is None:
-        from llem_nb.runners.docker.images import docker_reason
-
         reason = docker_reason(backend)
         log.info("docker image for %s: %s", backend, reason)
         return RunnerSpec(spec.value, spec.source, reason=reason)
@@ -169,6 +160,5 @@ def _resolve(
     detected = (auto_detect or docker_auto_detect)(backend)
     if detected:
         return RunnerSpec(check_runner_value(detected, "auto-detect"), "auto")
-    from llem_nb.backends.base import get_backend
 
     return RunnerSpec(get_backend(backend).default_runner, "default")

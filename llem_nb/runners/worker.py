@@ -45,8 +45,8 @@ def run_one(config_path: Path, keeper: Any) -> bool:
     """One experiment from its exchange dir, the model taken from and left in ``keeper``."""
     config_hash = config_path.name.removesuffix("_config.json")
     try:
-        from llem_nb.measure.harness import Harness
-        from llem_nb.results.timeseries import save_timeseries
+        from llem_nb.measure.harness import Harness  # noqa: PLC0415 - a failure to import is caught and reported here
+        from llem_nb.results.timeseries import save_timeseries  # noqa: PLC0415 - a failure to import is caught and reported here
 
         config, cycle, study = read_request(config_path)
         result = Harness(keeper=keeper).run(config, cycle=cycle, study=study)
@@ -55,7 +55,7 @@ def run_one(config_path: Path, keeper: Any) -> bool:
         write_json(result_path, result.model_dump(mode="json"))
         return True
     except BaseException as exc:
-        from llem_nb.results.schema import ErrorInfo
+        from llem_nb.results.schema import ErrorInfo  # noqa: PLC0415 - needed only on the error path
 
         error_path = config_path.with_name(f"{config_hash}_error.json")
         write_json(error_path, ErrorInfo.from_exception(exc).model_dump(mode="json"))
@@ -67,7 +67,7 @@ def run_one(config_path: Path, keeper: Any) -> bool:
 
 def serve(requests: IO[str], replies: IO[str]) -> int:
     """Answer requests until EOF; the kept model is freed on the way out."""
-    from llem_nb.measure.reuse import ModelKeeper
+    from llem_nb.measure.reuse import ModelKeeper  # noqa: PLC0415 - container/worker start-up stays minimal
 
     keeper = ModelKeeper()
     try:

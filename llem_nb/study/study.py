@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from llem_nb.config.experiment import ExperimentConfig, config_error, validate_experiment
-from llem_nb.config.keys import check_key, normalize_key
+from llem_nb.config.keys import check_key, normalize_key, set_dotted
 from llem_nb.config.sections import CycleOrder, Reuse
 from llem_nb.config.study import InvalidPoint, Point, StudyConfig, check_axis_value, expand
 from llem_nb.errors import ConfigError
 from llem_nb.results.html import flagged, frame_html, kv_table
+from llem_nb.run.definition import read_definition
+from llem_nb.run.handle import RunHandle
 from llem_nb.run.options import RunnerArg, options_signature
+from llem_nb.run.start import prepare_run, run_study
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -215,8 +218,6 @@ class Study:
         ``force=True``. KeyboardInterrupt stops cleanly and returns the partial result
         (``interrupted=True``).
         """
-        from llem_nb.run.start import run_study
-
         return run_study(self.config, runner=runner, results_dir=results_dir, **options)
 
     @options_signature(progress=False)
@@ -229,9 +230,6 @@ class Study:
         Bad input raises here, before anything runs. ``handle.wait()`` returns the
         StudyResult; ``handle.stop()`` stops cleanly; ``handle.progress`` is a snapshot.
         """
-        from llem_nb.run.handle import RunHandle
-        from llem_nb.run.start import prepare_run
-
         options = {"progress": False, **options}
         return RunHandle(
             prepare_run(self.config, runner=runner, results_dir=results_dir, **options)
@@ -249,8 +247,6 @@ class Study:
         unless ``force=True``. Works after a kernel restart: nothing but the dir is needed.
         Other options as ``run()``'s.
         """
-        from llem_nb.run.definition import read_definition
-
         for name in ("results_dir", "resume"):
             if name in options:
                 raise ConfigError(
@@ -274,8 +270,6 @@ class Study:
 
 
 def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
-    from llem_nb.config.keys import set_dotted
-
     out: dict[str, Any] = {}
     for key, value in flat.items():
         set_dotted(out, key, value)

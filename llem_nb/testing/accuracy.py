@@ -17,7 +17,7 @@ from llem_nb.measure.accounting import fill_energy
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.testing.clock import SimClock
 from llem_nb.testing.nvml import FakeGpu, FakeNvml
-from llem_nb.testing.simulated import SimWorkload, use_sim_backend
+from llem_nb.testing.simulated import SimBackend, SimWorkload, use_sim_backend
 from llem_nb.testing.traces import Trace, constant, prefill_decode, ramp, steps
 
 PHASE_GOAL = 0.05
@@ -69,8 +69,6 @@ def machine(update_s: float, avg_s: float, **kw: Any) -> SimWorkload:
 
 def gross_error(update_s: float, avg_s: float, window_s: float) -> float:
     """Relative error of gross energy over a busy window of ``window_s``."""
-    from llem_nb.testing.simulated import SimBackend
-
     work = machine(update_s, avg_s, prefill_s=0.08, step_s=0.025)
     meter = work.meter()
     backend = SimBackend(sim_config(), work)

@@ -10,10 +10,12 @@ import html
 import importlib.util
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from llem_nb.config.plugins import known_runners
+from llem_nb.energy.device import NvmlLike
+from llem_nb.energy.factory import nvml_available
 from llem_nb.errors import ConfigError, LlemError
+from llem_nb.runners.docker import probe
 from llem_nb.runners.docker.images import docker_reason, parse_image
 from llem_nb.runners.resolve import RunnerSpec, check_runner_value, resolve_runner
 
@@ -49,8 +51,6 @@ def runner_value(mode: str, image: str = "") -> str:
 
 def _docker_capabilities() -> list[Capability]:
     """Docker daemon and NVIDIA toolkit, from the Docker probe when the SDK is installed."""
-    from llem_nb.runners.docker import probe
-
     toolkit = "NVIDIA container toolkit"
     if importlib.util.find_spec("docker") is None:
         return [
@@ -73,10 +73,8 @@ def _docker_capabilities() -> list[Capability]:
     ]
 
 
-def probe_capabilities(nvml: Any = None) -> list[Capability]:
+def probe_capabilities(nvml: NvmlLike = None) -> list[Capability]:
     """What runners can use here: Docker daemon, NVIDIA toolkit, GPUs (NVML), Ray."""
-    from llem_nb.energy.factory import nvml_available
-
     gpu_ok, gpu_why = nvml_available(nvml)
     ray = importlib.util.find_spec("ray") is not None
     return [

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure  # noqa: TID253 - the explorer's trait holds a Figure
 
 from llem_nb.errors import LlemError
+from llem_nb.plots import explore
 from llem_nb.widgets._common import INSTALL_FIX, in_notebook, message
 
 try:
@@ -39,7 +40,7 @@ def as_frame(source: Any) -> pd.DataFrame:
     if hasattr(source, "df"):
         return source.df
     if isinstance(source, (str, os.PathLike)):
-        from llem_nb.results.frame import load_results
+        from llem_nb.results.frame import load_results  # noqa: PLC0415 - keeps explorer light (numpy, pandas, pydantic)
 
         return load_results(source)
     raise LlemError(
@@ -141,8 +142,6 @@ class ResultsExplorer(widgets.VBox):
 
     def redraw(self) -> Figure | None:
         """Draw the current selection; a problem becomes the message and no figure."""
-        from llem_nb.plots import explore
-
         chosen = self.selection()
         rows, note = filter_rows(self.df, chosen["quality_only"])
         self.output.clear_output(wait=True)

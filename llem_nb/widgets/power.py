@@ -1,11 +1,15 @@
-"""GPU power for the live progress view: a sampling thread over NVML and an SVG sparkline."""
+"""GPU power for the live progress view: total watts on the energy poller, and an SVG sparkline."""
 
 from __future__ import annotations
 
-import threading
 from collections import deque
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+
+from llem_nb.energy.clock import SYSTEM_CLOCK, Clock
+from llem_nb.energy.device import GpuDevice, Nvml, NvmlLike, as_nvml
+from llem_nb.energy.factory import nvml_available
+from llem_nb.energy.poller import Poller
+from llem_nb.errors import MeterError, NvmlError
 
 
 def sparkline_svg(values: Sequence[float], width: int = 240, height: int = 40) -> str:
@@ -28,54 +32,70 @@ def sparkline_svg(values: Sequence[float], width: int = 240, height: int = 40) -
 
 
 class PowerSampler:
-    """Total GPU power (W) over all NVML devices, sampled by a daemon thread."""
+    """Total GPU power (W) over all NVML devices, read on the energy poller's schedule."""
 
-    def __init__(self, nvml: Any, *, interval_s: float = 0.5, maxlen: int = 120) -> None:
+    def __init__(
+        self,
+        nvml: Nvml,
+        *,
+        interval_s: float = 0.5,
+        maxlen: int = 120,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.nvml = nvml
         self.interval_s = interval_s
+        self.clock = clock
         self.samples: deque[float] = deque(maxlen=maxlen)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        nvml.nvmlInit()
-        count = nvml.nvmlDeviceGetCount()
-        self._handles = [nvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+        self._on_sample: Callable[[], None] | None = None
+        self._poller: Poller | None = None
+        nvml.init()
+        self._devices: list[GpuDevice] | None = nvml.devices()
 
     def sample(self) -> float:
-        watts = sum(self.nvml.nvmlDeviceGetPowerUsage(h) for h in self._handles) / 1000.0
+        devices = self._devices or []
+        watts = sum(d.power_mw() for d in devices) / 1000.0
         self.samples.append(watts)
         return watts
 
-    def start(self, on_sample: Any = None) -> None:
-        def loop() -> None:
-            while not self._stop.wait(self.interval_s):
-                try:
-                    self.sample()
-                except self.nvml.NVMLError:
-                    continue
-                if on_sample is not None:
-                    on_sample()
+    def _round(self) -> None:
+        try:
+            self.sample()
+        except NvmlError:
+            return
+        if self._on_sample is not None:
+            self._on_sample()
 
-        self._thread = threading.Thread(target=loop, name="llem-power-sampler", daemon=True)
-        self._thread.start()
+    def start(self, on_sample: Callable[[], None] | None = None) -> None:
+        self._on_sample = on_sample
+        self._poller = Poller(
+            self._round,
+            _nothing,
+            _nothing,
+            poll_interval_s=self.interval_s,
+            state_interval_s=self.interval_s,
+            clock=self.clock,
+        )
+        self._poller.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2 * self.interval_s + 1)
-        if self._handles is not None:
-            self.nvml.nvmlShutdown()
-            self._handles = None  # type: ignore[assignment]
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.stop()
+        if self._devices is not None:
+            self._devices = None
+            self.nvml.shutdown()
 
 
-def power_sampler(nvml: Any) -> PowerSampler | None:
-    from llem_nb.energy.factory import nvml_available
-    from llem_nb.energy.nvml_devices import load_pynvml
-    from llem_nb.errors import MeterError
+def _nothing() -> None:
+    """The sampler keeps no state snapshots and serves no phase marks."""
 
+
+def power_sampler(nvml: NvmlLike = None) -> PowerSampler | None:
+    """A sampler over every GPU when NVML works here, else None (no power shown)."""
     ok, _ = nvml_available(nvml)
     if not ok:
         return None
     try:
-        return PowerSampler(nvml if nvml is not None else load_pynvml())
+        return PowerSampler(as_nvml(nvml))
     except MeterError:
         return None

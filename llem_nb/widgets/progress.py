@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from llem_nb.energy.device import NvmlLike
 from llem_nb.errors import LlemError
 from llem_nb.widgets._common import View, in_notebook, ipywidgets
 from llem_nb.widgets.power import power_sampler, sparkline_svg
@@ -157,10 +158,11 @@ class LiveProgress(View):
     """A progress callback that draws itself: bar, counts, elapsed/ETA, table, power.
 
     ``power=True`` samples GPU power while running when NVML works here (skipped
-    otherwise); ``nvml`` injects a ``pynvml`` stand-in such as ``llem_nb.testing.FakeNvml``.
+    otherwise); ``nvml`` injects the NVML door, or a pynvml stand-in such as
+    ``llem_nb.testing.FakeNvml``.
     """
 
-    def __init__(self, total: int = 0, *, power: bool = True, nvml: Any = None) -> None:
+    def __init__(self, total: int = 0, *, power: bool = True, nvml: NvmlLike = None) -> None:
         w = ipywidgets()
         self.state = ProgressState(total)
         self.bar = w.IntProgress(

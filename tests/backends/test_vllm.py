@@ -21,6 +21,7 @@ from llem_nb.backends.base import get_backend
 from llem_nb.backends.models import MARKER, tiny_model
 from llem_nb.backends.vllm import VllmArgsWarning, VllmBackend
 from llem_nb.config.experiment import ExperimentConfig, validate_experiment
+from llem_nb.energy.device import Nvml
 from llem_nb.energy.null import NullMeter
 from llem_nb.errors import BackendError, ConfigError
 from llem_nb.measure.harness import Harness
@@ -417,8 +418,8 @@ class FakeCudaDevices:
         return SimpleNamespace(uuid=self._init()[ordinal])
 
 
-def _nvml() -> FakeNvml:
-    return FakeNvml([FakeGpu(uuid=u, power_w=50.0) for u in UUIDS])
+def _nvml() -> Nvml:
+    return Nvml(FakeNvml([FakeGpu(uuid=u, power_w=50.0) for u in UUIDS]))
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from llem_nb.config.plugins import BACKENDS, RUNNERS, register_backend, register_runner
+from llem_nb.config.plugins import (
+    BACKENDS,
+    RUNNERS,
+    plugin_env,
+    register_backend,
+    register_runner,
+)
 from llem_nb.errors import ConfigError
 from llem_nb.runners.base import make_runner
 from llem_nb.runners.resolve import check_runner_value
@@ -146,12 +152,26 @@ def test_register_by_call_and_the_environment_carries_it(monkeypatch: pytest.Mon
 
     monkeypatch.delenv("LLEM_BACKENDS", raising=False)
     monkeypatch.delenv("LLEM_RUNNERS", raising=False)
+    monkeypatch.setenv("LLEM_RUNNERS", "inherited=pkg.mod:Runner")
     register_backend("fake-called", FakeBackend)
     register_runner("local-again", "llem_nb.runners.local:LocalRunner")
+    register_backend("here-only", FakeBackend, child_processes=False)
     import os
 
-    assert "fake-called=llem_nb.testing.backend:FakeBackend" in os.environ["LLEM_BACKENDS"]
-    assert "local-again=llem_nb.runners.local:LocalRunner" in os.environ["LLEM_RUNNERS"]
+    assert "LLEM_BACKENDS" not in os.environ, "registering never writes os.environ"
+    assert os.environ["LLEM_RUNNERS"] == "inherited=pkg.mod:Runner"
+    backends, runners = (plugin_env()[k].split(",") for k in ("LLEM_BACKENDS", "LLEM_RUNNERS"))
+    assert "fake-called=llem_nb.testing.backend:FakeBackend" in backends
+    assert not any(b.startswith("here-only=") for b in backends)
+    assert runners[:2] == [
+        "inherited=pkg.mod:Runner",
+        "local-again=llem_nb.runners.local:LocalRunner",
+    ]
     assert make_runner("local-again").name == "local"
     for registry, name in ((BACKENDS, "fake-called"), (RUNNERS, "local-again")):
-        registry._entries.pop(name)
+        registry.unregister(name)
+    BACKENDS.unregister("here-only")
+    after = plugin_env()
+    assert "fake-called" not in after.get("LLEM_BACKENDS", "")
+    assert after["LLEM_RUNNERS"].split(",")[0] == "inherited=pkg.mod:Runner"
+    assert "local-again" not in after["LLEM_RUNNERS"]

@@ -90,10 +90,10 @@ def test_images_save_and_load_carry_an_image_without_a_registry(
 def test_docker_status_and_images_list_say_what_is_here(
     docker_engine: Engine, vllm_image: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import llem_nb as ll
+    from llem_nb.runners.docker import docker_status
 
     monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
-    status = ll.docker_status(refresh=True)
+    status = docker_status(refresh=True)
     assert status.usable and status.daemon and not status.gpu_usable
     assert "no NVIDIA Container Toolkit" in status.nvidia_how
     for backend, tag in (("pytorch", docker_engine.image), ("vllm", vllm_image)):

@@ -13,12 +13,13 @@ import pandas as pd
 import pytest
 import traitlets
 
+from llem_nb.energy.device import Nvml
 from llem_nb.errors import ConfigError, LlemError
 from llem_nb.results.frame import load_results
 from llem_nb.run.progress import ProgressEvent
 from llem_nb.run.start import prepare_run
 from llem_nb.study.study import Study
-from llem_nb.testing import FakeGpu, FakeNvml
+from llem_nb.testing import FakeGpu, FakeNvml, SimClock
 from llem_nb.widgets import (
     Capability,
     LiveProgress,
@@ -29,7 +30,7 @@ from llem_nb.widgets import (
     probe_capabilities,
 )
 from llem_nb.widgets.capabilities import IMAGE_MODE, check_image
-from llem_nb.widgets.power import sparkline_svg
+from llem_nb.widgets.power import PowerSampler, sparkline_svg
 from llem_nb.widgets.progress import notebook_progress
 from tests.support.fake import FAST
 from tests.support.nb_data import measured_results
@@ -410,3 +411,16 @@ def test_without_ipywidgets_the_widgets_say_how_to_install_it() -> None:
     assert [line.split(" | ")[0] for line in lines] == [
         "RunnerPicker", "StudyBuilder", "ResultsExplorer"]  # fmt: skip
     assert all("need ipywidgets" in line and "llem_nb[notebook]" in line for line in lines)
+
+
+def test_power_sampler_runs_on_the_energy_poller_in_virtual_time() -> None:
+    clock = SimClock()
+    nvml = Nvml(FakeNvml([FakeGpu(power_w=250.0), FakeGpu(power_w=50.0)], clock=clock))
+    sampler = PowerSampler(nvml, interval_s=0.5, clock=clock)
+    drawn: list[int] = []
+    sampler.start(on_sample=lambda: drawn.append(len(sampler.samples)))
+    clock.sleep(5.0)
+    sampler.stop()
+    assert 10 <= len(sampler.samples) <= 12 and drawn[-1] == len(sampler.samples)
+    assert set(sampler.samples) == {300.0}
+    assert clock.steps("llem-nvml-poll") and nvml.module.calls["nvmlShutdown"] == 1

@@ -21,6 +21,7 @@ from typing import Any
 
 from llem_nb.results.importers import llenergymeasure, mlenergy, optimum_benchmark
 from llem_nb.results.importers.common import Record, Skip, assign_cycles
+from llem_nb.results.reference import load_reference
 
 __all__ = ["PEER_FILE_NAMES", "assign_cycles", "read", "read_reference"]
 
@@ -50,8 +51,6 @@ def read(path: str, skip: Skip) -> list[Record] | None:
 
 def read_reference(**filters: Any) -> list[Record]:
     """The ML.ENERGY table shipped with llem_nb (filtered like ``load_reference``) as rows."""
-    from llem_nb.results.reference import load_reference
-
     frame = load_reference(**filters)
     rows = [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")]
     return mlenergy.records(rows, "llem_nb/data")

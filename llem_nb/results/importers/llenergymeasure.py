@@ -17,6 +17,7 @@ share ``measurement_config_hash`` (our ``experiment_id``) and are numbered by st
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any
 
 from llem_nb.results.importers.common import (
@@ -152,8 +153,6 @@ def _energy(data: dict[str, Any], record: Record) -> None:
 
 
 def _window(record: Record) -> float | None:
-    from datetime import datetime
-
     start, end = record.get("started_at"), record.get("finished_at")
     if not start or not end:
         return None

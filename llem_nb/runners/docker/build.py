@@ -13,6 +13,7 @@ present image's label is skipped, so a second ``make test`` reuses what the firs
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -29,6 +30,7 @@ from typing import Any
 from llem_nb._version import __version__
 from llem_nb.errors import ConfigError, PreflightError
 from llem_nb.runners.docker.cuda_wheels import check_wheel_against_driver, wheel_for_driver
+from llem_nb.runners.docker.errors import DockerError, ImagePullError
 from llem_nb.runners.docker.images import (
     LABEL_PREFIX,
     cuda_major,
@@ -97,8 +99,6 @@ def base_facts(
     """The ``X.Y.Z`` of ``python3`` in ``base_image`` (pulled when missing), and which of
     ``libraries`` (sonames) and ``tools`` (commands) it already has."""
     from docker.errors import DockerException, ImageNotFound
-
-    from llem_nb.runners.docker.errors import ImagePullError
 
     try:
         try:
@@ -245,7 +245,6 @@ def build_image(
     ``python:X.Y-slim-bookworm`` for this Python). ``network`` ``none`` (default): the
     build runs offline, as it can, everything coming from the wheelhouse.
     """
-    from llem_nb.runners.docker.errors import DockerError
 
     cpu = cuda_major() is None if cpu is None else cpu
     driver = None if cpu else driver_cuda_version()
@@ -336,11 +335,7 @@ def _present_labels(client: Any, tag: str) -> dict[str, str]:
 
 def save_image(client: Any, image: str, path: str | Path) -> Path:
     """Write ``image`` as a ``docker save`` tar (gzip when the name ends in .gz)."""
-    import gzip
-
     from docker.errors import ImageNotFound
-
-    from llem_nb.runners.docker.errors import ImagePullError
 
     try:
         found = client.images.get(image)

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from llem_nb._version import __version__
+from llem_nb.energy.device import NvmlLike, maybe_nvml
 from llem_nb.errors import ConfigError, PreflightError
+from llem_nb.runners.docker.cuda_wheels import image_major
 
 REGISTRY = "ghcr.io/llem-nb"
 IMAGE_BACKENDS = ("pytorch", "vllm")
@@ -94,29 +96,20 @@ def _upper_path(ref: str) -> bool:
     return any(p != p.lower() for p in path)
 
 
-def driver_cuda_version(nvml: Any = None) -> int | None:
+def driver_cuda_version(nvml: NvmlLike = None) -> int | None:
     """The CUDA version the NVIDIA driver supports (NVML: 1000 × major + 10 × minor); None
-    without a driver. ``nvml``: the pynvml module (a simulator in tests)."""
-    try:
-        if nvml is None:
-            import pynvml
-
-            nvml = pynvml
-        nvml.nvmlInit()
-        try:
-            version = int(nvml.nvmlSystemGetCudaDriverVersion())
-        finally:
-            nvml.nvmlShutdown()
-    except Exception:  # no library, no driver, no GPU
+    without a driver. ``nvml``: the door or a pynvml-like module (a simulator in tests)."""
+    door = maybe_nvml(nvml)
+    if door is None:
         return None
-    return version if version > 0 else None
+    with door.session():
+        version = door.cuda_driver_version()
+    return version if version is not None and version > 0 else None
 
 
 def driver_image_major(driver_cuda: int) -> int:
     """The CUDA major in the tag of the image built for (and run on) this driver: the
     major of torch's newest CUDA build the driver supports, not the driver's own."""
-    from llem_nb.runners.docker.cuda_wheels import image_major
-
     try:
         return image_major(driver_cuda)
     except PreflightError:

@@ -10,6 +10,7 @@ runner resolution stays cheap.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import warnings
@@ -21,6 +22,7 @@ from llem_nb.errors import LlemWarning, PreflightError
 from llem_nb.runners.base import RunnerSpec
 from llem_nb.runners.docker.classify import classify_connection
 from llem_nb.runners.docker.errors import DOCKER_INSTALL_URL, TOOLKIT_URL, DockerError
+from llem_nb.runners.docker.images import build_command, image_choice, image_present
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 PROBE_TIMEOUT_S = 3.0
@@ -153,8 +155,6 @@ def isolate_backends(
     anything runs. Mixed runners: a warning naming them. ``found`` and
     ``missing_images`` replace the real checks in tests.
     """
-    from llem_nb.runners.docker.images import build_command, image_choice
-
     out = dict(specs)
     implicit = sorted(b for b, s in specs.items() if s.source not in EXPLICIT_SOURCES)
     if len(specs) > 1 and implicit:
@@ -191,10 +191,6 @@ def isolate_backends(
 
 
 def _log_elevation(backends: list[str], implicit: list[str]) -> None:
-    """One line, at WARNING so a notebook shows it in the cell (Python's last-resort handler)
-    and the CLI prints it once through its own handler."""
-    import logging
-
     log = logging.getLogger(ELEVATION_LOGGER)
     if implicit == backends:
         log.warning(
@@ -212,8 +208,6 @@ def _log_elevation(backends: list[str], implicit: list[str]) -> None:
 
 
 def _missing_images(images: list[str]) -> list[str]:
-    from llem_nb.runners.docker.images import image_present
-
     client = connect(timeout=PROBE_TIMEOUT_S)
     try:
         return [i for i in dict.fromkeys(images) if not image_present(client, i)]

@@ -30,6 +30,7 @@ from dataclasses import replace
 from typing import Any
 
 from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.plugins import plugin_env
 from llem_nb.errors import ConfigError, PreflightError
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.base import Runner
@@ -44,15 +45,18 @@ from llem_nb.runners.docker.container import (
     remove_container,
     save_logs,
 )
-from llem_nb.runners.docker.errors import ContainerError
+from llem_nb.runners.docker.errors import TOOLKIT_FIX, ContainerError, DockerError
 from llem_nb.runners.docker.images import (
+    build_command,
     cuda_major,
     has_driver,
     image_choice,
     image_present,
+    is_default_name,
     parse_image,
     present_for_driver,
 )
+from llem_nb.runners.docker.probe import connect, probe
 from llem_nb.runners.exchange import CONFIG_ENV, Exchange
 
 CONTAINER_DIR = "/run/llem"
@@ -159,8 +163,6 @@ class DockerRunner(Runner):
     def client(self) -> Any:
         """The SDK client, connected on first use (a DockerError says why it cannot be)."""
         if self._client is None:
-            from llem_nb.runners.docker.probe import connect
-
             self._client = connect(self.base_url)
         return self._client
 
@@ -185,8 +187,6 @@ class DockerRunner(Runner):
         tell, and the default name stands)."""
         from docker.errors import DockerException
 
-        from llem_nb.runners.docker.errors import DockerError
-
         try:
             client = self.client
             return present_for_driver(backend, major, lambda name: image_present(client, name))
@@ -196,10 +196,6 @@ class DockerRunner(Runner):
     def preflight(self, config: ExperimentConfig) -> None:
         """Before a study starts: the daemon answers; for GPU runs it has the NVIDIA toolkit;
         an image named like llem_nb's own (built here, never pulled) is present."""
-        from llem_nb.runners.docker.errors import TOOLKIT_FIX, DockerError
-        from llem_nb.runners.docker.images import build_command, image_present, is_default_name
-        from llem_nb.runners.docker.probe import probe
-
         try:
             client = self.client
         except DockerError as exc:
@@ -306,7 +302,8 @@ class DockerRunner(Runner):
             "PYTHONUNBUFFERED": "1",
             **USER_ENV,
         }
-        env.update({k: os.environ[k] for k in (*PASS_ENV, "LLEM_BACKENDS") if os.environ.get(k)})
+        env.update({k: os.environ[k] for k in PASS_ENV if os.environ.get(k)})
+        env.update({k: v for k, v in plugin_env().items() if k == "LLEM_BACKENDS"})
         env.update({k: v for k, v in os.environ.items() if k.startswith(PASS_PREFIXES)})
         volumes: dict[str, dict[str, str]] = {
             str(exchange.dir): {"bind": CONTAINER_DIR, "mode": "rw"}
@@ -339,7 +336,6 @@ class DockerRunner(Runner):
     def _container_user(self) -> str | None:
         if self.user is not None:
             return self.user or None
-        from llem_nb.runners.docker.probe import probe
 
         if probe(self.base_url).rootless:
             return None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from llem_nb.runners.docker.images import cuda_reason, list_images
+
 
 @dataclass(frozen=True)
 class ImageStatus:
@@ -24,7 +26,7 @@ class ImageStatus:
 
 @dataclass(frozen=True)
 class DockerStatus:
-    """What one look at Docker found (``ll.docker_status()``)."""
+    """What one look at Docker found (``llem_nb.runners.docker.docker_status()``)."""
 
     host: str
     sdk: bool
@@ -64,8 +66,7 @@ class DockerStatus:
 
 def docker_status(base_url: str | None = None, *, refresh: bool = False) -> DockerStatus:
     """Look at Docker here (cached per process; ``refresh=True`` looks again)."""
-    from llem_nb.runners.docker.images import cuda_reason, list_images
-    from llem_nb.runners.docker.probe import SDK_FIX, connect, probe
+    from llem_nb.runners.docker.probe import SDK_FIX, connect, probe  # noqa: PLC0415 - keeps status light (pydantic)
 
     found = probe(base_url, refresh=refresh)
     status = DockerStatus(

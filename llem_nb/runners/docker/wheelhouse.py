@@ -24,7 +24,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
+
 from llem_nb.errors import ConfigError, PreflightError
+from llem_nb.runners.docker.cuda_wheels import PYPI_VARIANT, CudaWheel
 
 TORCH_VERSION = "2.13.0"
 """The torch release llem_nb is tested with (the Makefile pins the same)."""
@@ -57,8 +60,6 @@ class Variant:
         if self.backend == "pytorch":
             if self.cpu:
                 return [f"torch=={TORCH_VERSION}"]
-            from llem_nb.runners.docker.cuda_wheels import PYPI_VARIANT, CudaWheel
-
             # === excludes local builds (2.13.0+cpu): the CUDA image needs a CUDA wheel.
             return [CudaWheel(self.torch_build or PYPI_VARIANT, 0).torch_requirement(TORCH_VERSION)]
         if self.backend == "vllm":
@@ -129,7 +130,6 @@ def wheelhouse_root() -> Path:
     """``$LLEM_WHEELHOUSE_DIR``, else ``<user cache>/llem_nb/wheelhouse``."""
     if os.environ.get(WHEELHOUSE_ENV):
         return Path(os.environ[WHEELHOUSE_ENV]).expanduser()
-    import platformdirs
 
     return Path(platformdirs.user_cache_dir("llem_nb")) / "wheelhouse"
 

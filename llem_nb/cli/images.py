@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from llem_nb.runners.docker.images import IMAGE_BACKENDS
+from llem_nb.runners.docker.build import build_image, load_image, save_image
+from llem_nb.runners.docker.images import IMAGE_BACKENDS, cuda_reason, list_images
+from llem_nb.runners.docker.status import docker_status
 
 
-def add_images_parser(sub: Any) -> None:
+def add(sub: Any) -> None:
     """Register ``images build|list|save|load`` on the CLI's subparsers."""
     images = sub.add_parser("images", help="build, list, save or load the Docker runner's images")
     isub = images.add_subparsers(dest="images_command", required=True)
@@ -49,8 +51,7 @@ def add_images_parser(sub: Any) -> None:
 
 
 def cmd_images_build(args: argparse.Namespace) -> int:
-    from llem_nb.runners.docker.build import build_image
-    from llem_nb.runners.docker.probe import connect, probe
+    from llem_nb.runners.docker.probe import connect, probe  # noqa: PLC0415 - keeps images light (pydantic)
 
     client = connect(timeout=600)
     try:
@@ -81,8 +82,7 @@ def _echo(line: str) -> None:
 
 
 def cmd_images_list(args: argparse.Namespace) -> int:
-    from llem_nb.runners.docker.images import cuda_reason, list_images
-    from llem_nb.runners.docker.probe import connect
+    from llem_nb.runners.docker.probe import connect  # noqa: PLC0415 - keeps images light (pydantic)
 
     client = connect()
     try:
@@ -102,8 +102,7 @@ def cmd_images_list(args: argparse.Namespace) -> int:
 
 
 def cmd_images_save(args: argparse.Namespace) -> int:
-    from llem_nb.runners.docker.build import save_image
-    from llem_nb.runners.docker.probe import connect
+    from llem_nb.runners.docker.probe import connect  # noqa: PLC0415 - keeps images light (pydantic)
 
     client = connect(timeout=600)
     try:
@@ -115,8 +114,7 @@ def cmd_images_save(args: argparse.Namespace) -> int:
 
 
 def cmd_images_load(args: argparse.Namespace) -> int:
-    from llem_nb.runners.docker.build import load_image
-    from llem_nb.runners.docker.probe import connect
+    from llem_nb.runners.docker.probe import connect  # noqa: PLC0415 - keeps images light (pydantic)
 
     client = connect(timeout=600)
     try:
@@ -129,8 +127,6 @@ def cmd_images_load(args: argparse.Namespace) -> int:
 
 def docker_env_rows() -> list[tuple[str, str, str]]:
     """(what, yes/no, why) for the Docker SDK, daemon, NVIDIA toolkit and backend images."""
-    from llem_nb.runners.docker.status import docker_status
-
     status = docker_status()
     rows = [("runner: docker sdk", "yes" if status.sdk else "no", status.sdk_fix)]
     if not status.sdk:
