@@ -24,7 +24,8 @@ PERCENTILES = (50, 90, 99)
 @dataclass
 class RequestTiming:
     """One request as the client saw it. ``token_s``: the arrival time of every streamed
-    output token; ``error``: why it failed (None: it completed)."""
+    output token; ``ready_s``: when a client-side concurrency slot freed (None: no cap);
+    ``error``: why it failed (None: it completed)."""
 
     scheduled_s: float
     sent_s: float
@@ -34,6 +35,7 @@ class RequestTiming:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     error: str | None = None
+    ready_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -41,7 +43,8 @@ class RequestTiming:
 
     @property
     def lag_s(self) -> float:
-        return self.sent_s - self.scheduled_s
+        """Send − due: the client's own delay (a slot's wait under a cap is not lag)."""
+        return self.sent_s - (self.ready_s if self.ready_s is not None else self.scheduled_s)
 
     @property
     def ttft_s(self) -> float | None:
