@@ -140,12 +140,14 @@ class ExperimentConfig(_Section):
         return self
 
     def serving_batch_limit(self) -> tuple[int | None, str]:
-        """The most requests the server runs at once (its ``max_num_seqs``, capped by the
-        client's ``max_concurrency``; None: unknown) and the key that sets it."""
+        """The most requests the server runs at once (its ``max_num_seqs``, for vLLM by
+        default ``batch_size`` as offline, capped by the client's ``max_concurrency``; None:
+        unknown) and the key that sets it."""
         if self.backend == "openai":
             server, key = self.openai.max_num_seqs, "openai.max_num_seqs"
         else:
-            server, key = self.vllm.engine.max_num_seqs, "vllm.engine.max_num_seqs"
+            server = self.vllm.engine.max_num_seqs or self.batch_size * self.vllm.sampling.n
+            key = "vllm.engine.max_num_seqs"
         limits = [n for n in (server, self.workload.max_concurrency) if n is not None]
         return (min(limits) if limits else None), key
 

@@ -18,8 +18,14 @@ from pydantic import Field, field_validator, model_validator
 
 from llem_nb.config.sections import _Section
 
-SERVING_BACKENDS = ("vllm", "openai")
-"""Backends that run (vllm) or reach (openai) a server a serving workload can load."""
+SERVING_BACKENDS: set[str] = {"vllm", "openai"}
+"""Backends that run (vllm) or reach (openai) a server a serving workload can load; a
+plugin that serves adds its name with ``register_serving_backend``."""
+
+
+def register_serving_backend(name: str) -> None:
+    SERVING_BACKENDS.add(name)
+
 
 Arrival = Literal["poisson", "gamma", "constant"]
 SteadyRule = Literal["mlenergy", "trim"]
@@ -130,6 +136,11 @@ def check_serving(
     when unknown; ``limit_field`` is the key that sets it, for the message.
     """
     if not workload.serving:
+        if backend == "openai":
+            raise ValueError(
+                "backend='openai' drives a running server: set workload.kind='serving' "
+                "(and workload.request_rate)"
+            )
         return
     if backend not in SERVING_BACKENDS:
         raise ValueError(

@@ -22,6 +22,7 @@ from typing import Any
 
 from llem_nb.backends.base import Backend, GenerationOutput, get_backend
 from llem_nb.backends.datasets import load_prompts
+from llem_nb.backends.serving.backend import ServingBackend
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.base import EnergyMeter, EnergyReading
 from llem_nb.energy.clock import SYSTEM_CLOCK, Clock
@@ -159,6 +160,14 @@ class Harness:
         on_phase: PhaseHook | None = None,
     ) -> ExperimentResult:
         phase = on_phase or (lambda _name: None)
+        if config.workload.serving:
+            from llem_nb.measure.served import run_served
+
+            served = self._backend if isinstance(self._backend, ServingBackend) else None
+            return run_served(
+                config, clock=self._clock, meter=self._meter, backend=served,
+                cycle=cycle, study=study, phase=phase,
+            )  # fmt: skip
         started_at = utc_now()
         keeper = self._keeper
         if keeper is not None:

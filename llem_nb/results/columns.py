@@ -19,6 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from llem_nb.results.serving_columns import (
+    SERVING_BOOLS,
+    SERVING_COLUMNS,
+    SERVING_DOCS,
+    SERVING_FLOATS,
+)
+
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "study", "experiment_id", "label", "cycle", "status", "runner", "image", "model", "backend",
     "precision", "batch_size", "n_prompts", "max_input_tokens", "max_output_tokens",
@@ -37,13 +44,14 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "counter_vs_power_ratio", "prefill_energy_j", "decode_energy_j", "phase_method",
     "flops_estimate", "co2_g", "co2_net_g", "timeseries_path", "model_reused",
     "baseline_reused", "baseline_age_s", "window_repeats", "origin",
+    *SERVING_COLUMNS,
 )  # fmt: skip
 
 CATEGORIES = frozenset({"backend", "runner", "status", "energy_source", "precision"})
 TIMES = frozenset({"started_at", "finished_at"})
 LISTS = frozenset({"quality_flags", "warnings"})
 BOOLS = frozenset({"quality_ok"})
-MAYBE_BOOLS = frozenset({"model_reused", "baseline_reused"})
+MAYBE_BOOLS = frozenset({"model_reused", "baseline_reused", *SERVING_BOOLS})
 INTS = frozenset(
     {"batch_size", "n_prompts", "max_input_tokens", "max_output_tokens", "gpu_count",
      "window_repeats"}
@@ -57,7 +65,7 @@ FLOATS = frozenset(
         "flops_estimate", "co2_g", "co2_net_g", "queue_ms_p50", "queue_ms_p90",
         "throughput_output_tok_s", "throughput_total_tok_s", "energy_per_output_token_j",
         "energy_per_output_token_net_j", "energy_per_token_j", "energy_per_request_j",
-        "avg_power_w", "baseline_age_s",
+        "avg_power_w", "baseline_age_s", *SERVING_FLOATS,
     }
 )  # fmt: skip
 TEXT_DTYPE = pd.StringDtype("pyarrow")
@@ -141,6 +149,8 @@ DOCS: dict[str, tuple[str, str]] = {
         "who measured it: `llem_nb`, `llenergymeasure`, `optimum-benchmark`, `ml.energy`",
     ),
 }
+
+DOCS.update(SERVING_DOCS)
 
 POSITIVE = frozenset(
     {name for name, (unit, _) in DOCS.items() if unit in {"J", "J/token", "W", "s", "ms", "tok/s"}}

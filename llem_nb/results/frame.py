@@ -28,6 +28,7 @@ from llem_nb.results.index import cached_rows
 from llem_nb.results.rows import DERIVED, build_frame, combine
 from llem_nb.results.scan import PathArg, ResultsWarning, scan, skip
 from llem_nb.results.schema import RESULT_KIND, SCHEMA_VERSION
+from llem_nb.results.serving_columns import SERVING_COLUMNS
 
 __all__ = ["CANONICAL_COLUMNS", "EXTRA_COLUMNS", "ResultsWarning", "load_results"]
 
@@ -41,6 +42,7 @@ _TOP = (
     "runner_source", "image_digest", "counter_vs_power_ratio", "prefill_energy_j",
     "decode_energy_j", "phase_method", "flops_estimate", "co2_g", "co2_net_g", "queue_ms_p50",
     "queue_ms_p90", "model_reused", "baseline_reused", "baseline_age_s", "window_repeats",
+    *SERVING_COLUMNS,
 )  # fmt: skip
 _CONFIG = (
     "model", "backend", "precision", "batch_size", "n_prompts", "max_input_tokens",

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import threading
 from typing import Any
 
@@ -21,7 +22,8 @@ from typing import Any
 class StubServer:
     """``tokens_per_s`` per request (inf: no pacing); ``ttft_s`` before the first token;
     ``max_running``: at most this many streaming at once (the rest wait, as in a server's
-    queue); ``die_after``: drop the connection of every request after that many."""
+    queue); ``die_after``: drop the connection of every request after that many;
+    ``exit_after``: end the whole process at that request (a server dying mid-run)."""
 
     def __init__(
         self,
@@ -30,12 +32,14 @@ class StubServer:
         ttft_s: float = 0.0,
         max_running: int | None = None,
         die_after: int | None = None,
+        exit_after: int | None = None,
         version: str = "stub-1.0",
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         self.tokens_per_s, self.ttft_s = tokens_per_s, ttft_s
         self.max_running, self.die_after, self.version = max_running, die_after, version
+        self.exit_after = exit_after
         self.host, self.port = host, port
         self.received = 0
         self.running = 0
@@ -95,6 +99,8 @@ class StubServer:
         async def completions(request: web.Request) -> web.StreamResponse:
             body = await request.json()
             self.received += 1
+            if self.exit_after is not None and self.received >= self.exit_after:
+                os._exit(3)
             if self.die_after is not None and self.received > self.die_after:
                 if request.transport is not None:
                     request.transport.close()
@@ -166,8 +172,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--tokens-per-s", type=float, default=math.inf)
     parser.add_argument("--ttft-s", type=float, default=0.0)
+    parser.add_argument("--exit-after", type=int, default=None, help="exit after N requests")
     args = parser.parse_args(argv)
-    stub = StubServer(tokens_per_s=args.tokens_per_s, ttft_s=args.ttft_s, port=args.port)
+    stub = StubServer(
+        tokens_per_s=args.tokens_per_s, ttft_s=args.ttft_s, port=args.port,
+        exit_after=args.exit_after,
+    )  # fmt: skip
     asyncio.run(stub._serve())
 
 

@@ -57,11 +57,16 @@ def test_too_few_requests_for_a_steady_state_names_the_minimum() -> None:
     assert trim.workload.trim_lead_s == 1.0
 
 
-def test_mlenergy_rule_without_a_batch_limit_names_the_key() -> None:
-    with pytest.raises(ConfigError, match=r"vllm\.engine\.max_num_seqs"):
-        validate_experiment({"model": "m", "backend": "vllm", "workload": {"kind": "serving"}})
+def test_batch_limit_defaults_and_openai_needs_one() -> None:
+    # vLLM's limit defaults to batch_size (as offline): 8 in flight needs 18 requests
+    plain = {"model": "m", "backend": "vllm", "workload": {"kind": "serving"}}
+    assert validate_experiment(plain).serving_batch_limit() == (8, "vllm.engine.max_num_seqs")
+    with pytest.raises(ConfigError, match=r"n_requests >= 18"):
+        validate_experiment({**plain, "workload": {"kind": "serving", "n_requests": 17}})
     with pytest.raises(ConfigError, match=r"openai\.max_num_seqs"):
         validate_experiment({"model": "m", "backend": "openai", "workload": {"kind": "serving"}})
+    with pytest.raises(ConfigError, match=r"set workload\.kind='serving'"):
+        validate_experiment({"model": "m", "backend": "openai"})
     ok = validate_experiment(
         {
             "model": "m",
