@@ -6,6 +6,7 @@
 - ``power_timeseries``: power over an experiment, window and phases shaded.
 - ``prefill_decode``: energy per output token split into prefill and decode.
 - ``explore``: any column against any other, by hue and facet.
+- ``energy_vs_rate`` / ``latency_vs_rate``: served runs against the offered request rate.
 
 Each returns a matplotlib ``Figure`` that pyplot does not manage: as the last line of a
 Jupyter cell it draws once; assigned to a name it draws when shown (``fig`` or
@@ -19,13 +20,16 @@ from llem_nb.plots.base import UNITS, PlotFigure, label
 from llem_nb.plots.energy import energy_per_token, explore, pareto_front, throughput_vs_energy
 from llem_nb.plots.phases import power_timeseries, prefill_decode
 from llem_nb.plots.published import match_reference, reference
+from llem_nb.plots.serving import energy_vs_rate, latency_vs_rate
 
 __all__ = [
     "UNITS",
     "PlotFigure",
     "energy_per_token",
+    "energy_vs_rate",
     "explore",
     "label",
+    "latency_vs_rate",
     "match_reference",
     "pareto_front",
     "power_timeseries",

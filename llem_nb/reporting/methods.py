@@ -328,6 +328,10 @@ def methods(
         _scope(df), _energy(df, recs), _devices(df, recs), _baseline(df, recs),
         _window(df, recs), _prompts(recs), _cycles(df), _flags(df), _software(df, recs),
     ]  # fmt: skip
+    from llem_nb.reporting.served_methods import serving_text
+
+    served = serving_text(recs)
+    found.append(Statement("serving", served) if served else None)
     if reference:
         found.append(Statement("reference", REFERENCE_CREDIT))
     statements = [s for s in found if s is not None and s.text]
