@@ -56,7 +56,7 @@ def _spec(
         max_concurrency=w.max_concurrency,
         api_key=backend.api_key(),
         body=backend.request_body(),
-        metrics_every_s=0.5,
+        metrics_every_s=0.25,
     )
 
 

@@ -81,3 +81,15 @@ def test_metrics_parse_sums_label_sets_and_skips_others() -> None:
     sample = parse_metrics(text, 1.5)
     assert (sample.t_s, sample.running, sample.waiting) == (1.5, 5.0, 4.0)
     assert parse_metrics("", 0.0).running is None
+
+
+def test_metrics_average_holds_each_sample_until_the_next() -> None:
+    samples = [
+        parse_metrics(f"vllm:num_requests_running {v}\n", t) for t, v in ((0, 2), (1, 4), (3, 0))
+    ]
+    # [0.5, 2]: 2 for 0.5 s, then 4 for 1 s
+    assert average(samples, 0.5, 2.0, "running") == pytest.approx(5.0 / 1.5)
+    assert average(samples, 1.5, 1.8, "running") == pytest.approx(4.0)  # no sample inside
+    assert average(samples, 2.0, 5.0, "running") == pytest.approx((4 * 1 + 0 * 2) / 3)
+    assert math.isnan(average(samples, -2.0, -1.0, "running"))
+    assert math.isnan(average(samples, 0.0, 1.0, "waiting"))

@@ -41,7 +41,18 @@ def parse_metrics(text: str, t_s: float) -> MetricSample:
 
 
 def average(samples: Sequence[MetricSample], start: float, end: float, what: str) -> float:
-    """Mean of ``what`` (running/waiting) over samples in [start, end]; NaN when none."""
-    values = [getattr(s, what) for s in samples if start <= s.t_s <= end]
-    known = [v for v in values if v is not None]
-    return sum(known) / len(known) if known else math.nan
+    """Time-weighted mean of ``what`` (running/waiting) over [start, end], each sample's value
+    held until the next; NaN when no sample precedes ``end``."""
+    known = sorted((s.t_s, v) for s in samples if (v := getattr(s, what)) is not None)
+    if not known or known[0][0] > end:
+        return math.nan
+    if end <= start:
+        return float([v for t, v in known if t <= end][-1])
+    total, weight = 0.0, 0.0
+    for i, (t, value) in enumerate(known):
+        a = max(t, start) if i else start
+        b = min(known[i + 1][0], end) if i + 1 < len(known) else end
+        if b > a:
+            total += value * (b - a)
+            weight += b - a
+    return total / weight if weight else math.nan
