@@ -3,7 +3,8 @@
 One asyncio loop (on its own thread, so a notebook's running loop is never touched), one
 aiohttp session and connection pool. Each request is sent when its arrival time comes (and,
 with ``max_concurrency``, when a slot frees), streamed with ``stream_options.include_usage``,
-and timed on the caller's clock: scheduled, sent, every streamed token, end. The server's
+and timed on the caller's clock: scheduled, sent, every streamed token (a chunk with a
+choice, its text empty or not: a token may decode to nothing yet), end. The server's
 token usage is kept and checked against the streamed chunks and, when a tokenizer is given,
 against our own count of the prompt. Client lag (send − due) is kept per request: a client
 that falls behind its schedule offers less load than the config says.
@@ -107,7 +108,7 @@ async def _one(
                 chunk = json.loads(data)
                 t = now()
                 choices = chunk.get("choices") or []
-                if choices and choices[0].get("text"):
+                if choices and choices[0].get("text") is not None:
                     timing.token_s.append(t)
                     if timing.first_token_s is None:
                         timing.first_token_s = t
