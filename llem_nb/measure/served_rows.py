@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from llem_nb.backends.serving.client import LAG_FLAG_S, LoadResult
 from llem_nb.backends.serving.metrics import average
@@ -90,7 +91,7 @@ def fill_served(
         setattr(result, f"ttft_ms_p{q}", _ms(ttft[q]))
         setattr(result, f"itl_ms_p{q}", _ms(itl[q]))
     result.latency_s_p50 = _none(e2e[50])
-    result.latency_s_p90, result.latency_s_p99 = _none(e2e[90]), _none(e2e[99])
+    extra: dict[str, Any] = {"latency_s_p90": _none(e2e[90]), "latency_s_p99": _none(e2e[99])}
     e2es = [r.e2e_s for r in done if r.e2e_s is not None]
     result.latency_s_mean = sum(e2es) / len(e2es) if e2es else None
     result.requests = RequestStats(
@@ -103,7 +104,7 @@ def fill_served(
     result.batching = "continuous"
     result.n_requests = len(reqs)
     lag = percentiles(load.lags_s)[99]
-    result.client_lag_ms_p99 = _ms(lag)
+    extra["client_lag_ms_p99"] = _ms(lag)
     if not math.isnan(lag) and lag > LAG_FLAG_S:
         flags.append(
             (
@@ -123,23 +124,23 @@ def fill_served(
         )
 
     sends = sorted(r.sent_s for r in reqs)
-    result.offered_rate_rps = None if w.request_rate == "inf" else float(w.request_rate)
-    result.achieved_rate_rps = (
+    extra["offered_rate_rps"] = None if w.request_rate == "inf" else float(w.request_rate)
+    extra["achieved_rate_rps"] = (
         (len(sends) - 1) / (sends[-1] - sends[0])
         if len(sends) > 1 and sends[-1] > sends[0]
         else None
     )
     run_tokens = sum(len(r.token_s) for r in reqs)
     run_energy = reading.energy_j
-    result.energy_run_j = run_energy
-    result.output_tokens_run = run_tokens
-    result.energy_per_output_token_j_run = (
+    extra["energy_run_j"] = run_energy
+    extra["output_tokens_run"] = run_tokens
+    extra["energy_per_output_token_j_run"] = (
         run_energy / run_tokens if run_energy is not None and run_tokens else None
     )
     good = goodput(reqs, ttft_ms=w.slo.ttft_ms, itl_ms=w.slo.itl_ms, e2e_s=w.slo.e2e_s)
-    result.goodput_rps = _none(good.rps)
-    result.slo_attainment = _none(good.attainment)
-    result.server_external = bool(result.environment.get("server_external"))
+    extra["goodput_rps"] = _none(good.rps)
+    extra["slo_attainment"] = _none(good.attainment)
+    extra["server_external"] = bool(result.environment.get("server_external"))
 
     if window is None:
         flags.append(
@@ -154,13 +155,13 @@ def fill_served(
         a, b = window
     cut = steady_reading(reading, a, b) if window is not None else reading
     result.window_s = b - a
-    result.steady_state_s = (b - a) if window is not None else None
+    extra["steady_state_s"] = (b - a) if window is not None else None
     result.output_tokens = tokens_in(reqs, a, b) if window is not None else run_tokens
     result.input_tokens = sum(
         r.prompt_tokens for r in reqs if r.first_token_s is not None and a < r.first_token_s <= b
     )
-    result.avg_running = _none(average(load.metrics, a, b, "running"))
-    result.avg_waiting = _none(average(load.metrics, a, b, "waiting"))
+    extra["avg_running"] = _none(average(load.metrics, a, b, "running"))
+    extra["avg_waiting"] = _none(average(load.metrics, a, b, "waiting"))
     clamped = fill_energy(result, cut, idle, b - a)
     if window is not None and cut.energy_j is None and run_energy is not None:
         flags.append(
@@ -183,3 +184,5 @@ def fill_served(
         found.add(flag, warning)
     result.quality_flags = found.flags
     result.warnings = found.warnings
+    for name, value in extra.items():  # the serving columns: extra fields of the result
+        setattr(result, name, value)

@@ -180,7 +180,7 @@ async def _drive(spec: LoadSpec, now: Callable[[], float]) -> LoadResult:
 def run_load(
     spec: LoadSpec,
     now: Callable[[], float] = time.perf_counter,
-    count_tokens: Callable[[str], int] | None = None,
+    count_tokens: Callable[[str], int | None] | None = None,
 ) -> LoadResult:
     """Send the schedule and wait for every request; times are on ``now``'s clock."""
     if not spec.prompts:
@@ -206,6 +206,6 @@ def run_load(
             result.usage_mismatches += 1
         if count_tokens is not None:
             ours = count_tokens(spec.prompts[i % len(spec.prompts)])
-            if timing.prompt_tokens and ours != timing.prompt_tokens:
+            if ours is not None and timing.prompt_tokens and ours != timing.prompt_tokens:
                 result.prompt_mismatches += 1
     return result

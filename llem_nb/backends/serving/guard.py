@@ -29,7 +29,8 @@ def stop_group(proc: subprocess.Popen[bytes], grace_s: float = GRACE_S) -> int:
             return proc.wait(wait_s)
         except subprocess.TimeoutExpired:
             continue
-    return proc.poll() if proc.poll() is not None else -9
+    code = proc.poll()
+    return code if code is not None else -9
 
 
 def guard(parent: int, command: list[str]) -> int:
