@@ -118,7 +118,8 @@ def fill_served(
             (
                 "usage_mismatch",
                 f"server token usage disagrees: {load.usage_mismatches} "
-                f"completions with streamed chunks, {load.prompt_mismatches} prompts with our "
+                f"completions with fewer tokens than streamed chunks, {load.prompt_mismatches} "
+                "prompts with our "
                 "tokenizer",
             )
         )
@@ -130,7 +131,7 @@ def fill_served(
         if len(sends) > 1 and sends[-1] > sends[0]
         else None
     )
-    run_tokens = sum(len(r.token_s) for r in reqs)
+    run_tokens = sum(r.tokens for r in reqs)
     run_energy = reading.energy_j
     extra["energy_run_j"] = run_energy
     extra["output_tokens_run"] = run_tokens

@@ -55,6 +55,16 @@ class RequestTiming:
         return None if self.end_s is None else self.end_s - self.sent_s
 
     @property
+    def tokens(self) -> int:
+        """Output tokens: the server's count, or the streamed chunks when it gave none."""
+        return max(self.completion_tokens, len(self.token_s))
+
+    @property
+    def token_weight(self) -> float:
+        """Tokens per streamed chunk: a server under load may send several in one."""
+        return self.tokens / len(self.token_s) if self.token_s else 0.0
+
+    @property
     def itl_s(self) -> list[float]:
         return [b - a for a, b in zip(self.token_s, self.token_s[1:], strict=False)]
 
@@ -95,8 +105,11 @@ def run_span(requests: Sequence[RequestTiming]) -> tuple[float, float] | None:
 
 
 def tokens_in(requests: Sequence[RequestTiming], start: float, end: float) -> int:
-    """Output tokens that arrived in (start, end]."""
-    return sum(1 for r in requests for t in r.token_s if start < t <= end)
+    """Output tokens that arrived in (start, end]; a chunk that carried several tokens (the
+    server's usage says how many in all) counts as its share of them."""
+    return round(
+        sum(r.token_weight * sum(1 for t in r.token_s if start < t <= end) for r in requests)
+    )
 
 
 def percentiles(values: Sequence[float | None]) -> dict[int, float]:

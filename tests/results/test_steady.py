@@ -82,3 +82,11 @@ def test_goodput_counts_requests_meeting_every_slo_by_hand() -> None:
     assert result.rps == pytest.approx(2 / 3.5)
     assert goodput(timeline, e2e_s=1.0).good == 3
     assert goodput(timeline).good == 4
+
+
+def test_a_chunk_carrying_several_tokens_counts_as_its_share() -> None:
+    # three chunks, but the server's usage says six tokens: two per chunk
+    r = RequestTiming(0.0, 0.0, 1.0, 3.0, [1.0, 2.0, 3.0], completion_tokens=6)
+    assert (r.tokens, r.token_weight) == (6, 2.0)
+    assert tokens_in([r], 1.5, 3.0) == 4
+    assert RequestTiming(0.0, 0.0, 1.0, 1.0, [1.0]).tokens == 1  # no usage: the chunks
