@@ -100,3 +100,11 @@ def test_methods_describe_arrivals_steady_state_and_slos(tmp_path: Path) -> None
     assert "Poisson process" in text and "max_num_seqs" in text
     assert "TTFT ≤ 500 ms" in text
     assert serving_text([{"status": "ok", "config": {"workload": {"kind": "offline"}}}]) is None
+
+
+def test_compare_two_rates_by_their_offered_rate(tmp_path: Path) -> None:
+    df = ll.load_results(served(tmp_path))
+    result = ll.compare(df, {"offered_rate_rps": 1.0}, {"offered_rate_rps": 4.0})
+    assert (result.n_a, result.n_b) == (2, 2)
+    assert result.mean_a == pytest.approx(0.405) and result.mean_b == pytest.approx(0.2025)
+    assert result.ratio == pytest.approx(0.5)
