@@ -16,15 +16,20 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from llem_nb.config.plugins import BACKENDS
 from llem_nb.config.sections import _Section
 
-SERVING_BACKENDS: set[str] = {"vllm", "openai"}
-"""Backends that run (vllm) or reach (openai) a server a serving workload can load; a
-plugin that serves adds its name with ``register_serving_backend``."""
+SERVING_BACKENDS = frozenset({"vllm", "openai"})
+"""Built-in backends that run (vllm) or reach (openai) a server; a plugin backend serves
+when its class says ``serves = True`` (``llem_nb.backends.serving.ServingBackend`` does)."""
 
 
-def register_serving_backend(name: str) -> None:
-    SERVING_BACKENDS.add(name)
+def serves(backend: str) -> bool:
+    if backend in SERVING_BACKENDS:
+        return True
+    if backend not in BACKENDS or BACKENDS.builtin(backend):
+        return False
+    return bool(getattr(BACKENDS.get(backend), "serves", False))
 
 
 Arrival = Literal["poisson", "gamma", "constant"]
@@ -142,7 +147,7 @@ def check_serving(
                 "(and workload.request_rate)"
             )
         return
-    if backend not in SERVING_BACKENDS:
+    if not serves(backend):
         raise ValueError(
             f"workload.kind='serving' needs a server; backend={backend!r} has none: "
             "use backend='vllm' (starts vLLM's OpenAI server) or backend='openai' "

@@ -4,11 +4,14 @@ The whole serving path — server process under the guard, health wait, load gen
 meter, steady state, teardown — with no model: ``use_stub_server_backend()`` registers it
 as ``stub-server``; ``stub_server.*`` keys set the stub's token rate, time to first
 token, and ``exit_after`` (the server dies at that request). ``health_timeout_s`` and
-``never_healthy`` exercise a server that never comes up.
+``never_healthy`` exercise a server that never comes up; ``kill_client_after_load``
+SIGKILLs the experiment's own process once the server is up (the guard must then stop it).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from typing import Any, ClassVar
 
@@ -17,7 +20,6 @@ from pydantic import BaseModel, ConfigDict
 from llem_nb.backends.serving.backend import ServingBackend
 from llem_nb.backends.serving.server import ManagedServer, engine_version
 from llem_nb.config.plugins import register_backend
-from llem_nb.config.workload import register_serving_backend
 
 STUB_BACKEND = "stub-server"
 
@@ -30,6 +32,7 @@ class StubServerSection(BaseModel):
     exit_after: int | None = None
     never_healthy: bool = False
     health_timeout_s: float = 30.0
+    kill_client_after_load: bool = False
 
 
 class StubServerBackend(ServingBackend):
@@ -61,6 +64,8 @@ class StubServerBackend(ServingBackend):
         self.base_url = self.server.base_url
         self.served_model = "stub"
         self.engine_version = engine_version(self.base_url)
+        if s.kill_client_after_load:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def check_alive(self) -> None:
         if self.server is not None:
@@ -76,7 +81,7 @@ class StubServerBackend(ServingBackend):
 
 
 def use_stub_server_backend() -> str:
-    """Register ``StubServerBackend`` as ``stub-server`` (a serving backend); its name."""
+    """Register ``StubServerBackend`` as ``stub-server`` (a serving backend, in child
+    processes too); its name."""
     register_backend(STUB_BACKEND, StubServerBackend, section=StubServerSection)
-    register_serving_backend(STUB_BACKEND)
     return STUB_BACKEND

@@ -196,3 +196,26 @@ def test_sigkill_of_the_client_leaves_nothing_running() -> None:
         if client.poll() is None:
             os.kill(client.pid, signal.SIGKILL)
             client.wait(10)
+
+
+def _stubs() -> set[int]:
+    found = subprocess.run(
+        ["pgrep", "-f", "llem_nb.testing.stub_server --port"], capture_output=True, text=True
+    )
+    return {int(p) for p in found.stdout.split()}
+
+
+def test_sigkill_of_the_experiment_process_is_a_failed_row_and_leaves_no_server(
+    tmp_path: Path,
+) -> None:
+    before = _stubs()
+    res = study(tmp_path, kill_client_after_load=True).run(
+        runner="subprocess", results_dir=tmp_path / "r", progress=False
+    )
+    row = res.df.iloc[0]
+    assert row["status"] == "failed" and row["error_category"] == "crashed"
+    assert "SIGKILL" in row["error_message"]
+    deadline = time.monotonic() + 20
+    while _stubs() - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _stubs() - before  # the guard stopped the server its client left behind

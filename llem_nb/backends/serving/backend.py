@@ -27,6 +27,8 @@ def require_aiohttp() -> None:
 class ServingBackend(Backend):
     """A server and the facts about it; ``base_url`` is known once ``load`` returned."""
 
+    serves: ClassVar[bool] = True
+    """Read by config validation: a serving workload may run on this backend."""
     server_external: ClassVar[bool] = False
     base_url: str = ""
     served_model: str = ""
