@@ -50,7 +50,7 @@ export PYTHONPATH="$DEPS:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ "$ONLY_READINESS" = 1 ]; then
   echo "== readiness (issue 24)"
-  exec "$PY" -m llem_nb.gpu_check.readiness "${FAKE[@]}"
+  exec "$PY" -m llem_nb.cli.readiness "${FAKE[@]}"
 fi
 echo "== host"
 "$PY" - <<'PY'
@@ -85,5 +85,5 @@ status=0
 "$PY" -m llem_nb.gpu_check --out "$OUT/gpu-check" "${FAKE[@]}" || status=$?
 
 echo "== readiness (issue 24)"
-"$PY" -m llem_nb.gpu_check.readiness "${FAKE[@]}" || status=$?
+"$PY" -m llem_nb.cli.readiness "${FAKE[@]}" || status=$?
 exit "$status"

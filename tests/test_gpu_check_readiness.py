@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from llem_nb.cli import readiness as cli_readiness
 from llem_nb.gpu_check import readiness
 from llem_nb.gpu_check.ready_checks import Failed, Host
 
@@ -86,5 +87,5 @@ def test_without_a_gpu_readiness_exits_2_unless_fake(capsys: pytest.CaptureFixtu
 
     if nvml_available()[0]:
         pytest.skip("this host has a GPU")
-    assert readiness.main([]) == 2
+    assert cli_readiness.main([]) == 2
     assert "readiness needs an NVIDIA GPU" in capsys.readouterr().err

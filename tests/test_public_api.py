@@ -46,6 +46,9 @@ DOCKER_NAMES = (
     "DockerRunner", "DockerError", "ImagePullError", "GPUAccessError", "OOMError",
     "ContainerTimeoutError", "DockerPermissionError", "ContainerError", "docker_status",
     "DockerStatus",
+    # LLenergyMeasure's names for the same errors
+    "DockerImagePullError", "DockerGPUAccessError", "DockerOOMError", "DockerTimeoutError",
+    "DockerContainerError",
 )  # fmt: skip
 
 

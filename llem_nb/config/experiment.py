@@ -35,6 +35,7 @@ from llem_nb.config.sections import (
     plain_paths,
     window_cooldown,
 )
+from llem_nb.config.workload import OpenaiConfig, WorkloadConfig, check_serving
 from llem_nb.errors import ConfigError
 
 
@@ -59,6 +60,8 @@ class ExperimentConfig(_Section):
     carbon: CarbonConfig = Field(default_factory=CarbonConfig)
     pytorch: PytorchConfig = Field(default_factory=PytorchConfig)
     vllm: VllmConfig = Field(default_factory=VllmConfig)
+    openai: OpenaiConfig = Field(default_factory=OpenaiConfig)
+    workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
     timeout_s: float | None = Field(None, gt=0.0, description="stop the experiment after this")
 
     plugins: dict[str, dict[str, Any]] = Field(
@@ -149,7 +152,20 @@ class ExperimentConfig(_Section):
                     f"vllm.sampling.min_tokens={sampling.min_tokens} exceeds "
                     f"max_output_tokens={self.max_output_tokens}"
                 )
+        check_serving(self.workload, self.backend, *self.serving_batch_limit())
         return self
+
+    def serving_batch_limit(self) -> tuple[int | None, str]:
+        """The most requests the server runs at once (its ``max_num_seqs``, for vLLM by
+        default ``batch_size`` as offline, capped by the client's ``max_concurrency``; None:
+        unknown) and the key that sets it."""
+        if self.backend == "openai":
+            server, key = self.openai.max_num_seqs, "openai.max_num_seqs"
+        else:
+            server = self.vllm.engine.max_num_seqs or self.batch_size * self.vllm.sampling.n
+            key = "vllm.engine.max_num_seqs"
+        limits = [n for n in (server, self.workload.max_concurrency) if n is not None]
+        return (min(limits) if limits else None), key
 
     @property
     def gpu_count_requested(self) -> int | None:
@@ -170,6 +186,8 @@ class ExperimentConfig(_Section):
         # entry-point scan is needed here (an experiment process hashes before anything else).
         for section in [k for k in data if k != self.backend and BACKENDS.builtin(k)]:
             data.pop(section, None)
+        if not self.workload.serving:
+            data.pop("workload", None)
         own = data.pop("plugins", {}).get(self.backend)
         if own is not None:
             data["plugins"] = {self.backend: own}

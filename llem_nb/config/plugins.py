@@ -151,6 +151,7 @@ BACKENDS = Registry(
     {
         "pytorch": _Entry("llem_nb.backends.pytorch:PytorchBackend"),
         "vllm": _Entry("llem_nb.backends.vllm:VllmBackend"),
+        "openai": _Entry("llem_nb.backends.serving.openai:OpenaiBackend"),
     },
     group="llem_nb.backends",
     env="LLEM_BACKENDS",

@@ -9,9 +9,7 @@ numbering them fastest first, a GPU whose power decays after load). Exit code 1 
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from llem_nb.energy.nvml_devices import visible_nvml_indices
 from llem_nb.gpu_check import ready_checks as checks
 from llem_nb.gpu_check.fake_cuda import FakeCuda
 from llem_nb.gpu_check.ready_checks import Failed, Host, Skip
-from llem_nb.gpu_check.steps import NoGpu, gpu_load, require_gpu
+from llem_nb.gpu_check.steps import gpu_load
 from llem_nb.runners.docker.container import USER_ENV, gpu_requests
 from llem_nb.runners.docker.images import image_choice, image_present
 from llem_nb.testing import FakeGpu, FakeNvml, SimClock
@@ -168,22 +166,3 @@ def readiness(fake: bool, model_dir: Path | None = None) -> list[Row]:
         model = tiny_model((model_dir or Path(tmp)) / "ready-model", head_dim=32)
         host = fake_host(model) if fake else real_host(model)
         return [run_check(i, n, c, host) for i, n, c in [*CHECKS, *EXTRA]]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="llem-nb gpu-check readiness", description=__doc__)
-    parser.add_argument("--fake", action="store_true", help="simulated GPUs on the CPU")
-    args = parser.parse_args(argv)
-    if not args.fake:
-        try:
-            require_gpu()
-        except NoGpu as exc:
-            print(f"readiness needs an NVIDIA GPU (or --fake): {exc}", file=sys.stderr)
-            return 2
-    rows = readiness(args.fake)
-    print(table(rows))
-    return 1 if any(r.status == "FAIL" for r in rows) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,6 +22,7 @@ from typing import Any
 
 from llem_nb.backends.base import Backend, GenerationOutput, get_backend
 from llem_nb.backends.datasets import load_prompts
+from llem_nb.backends.serving.backend import ServingBackend
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.base import EnergyMeter, EnergyReading
 from llem_nb.energy.clock import SYSTEM_CLOCK, Clock
@@ -40,6 +41,7 @@ from llem_nb.measure.boundary import fill_boundary, idle_watts
 from llem_nb.measure.environment import environment_record
 from llem_nb.measure.quality import MIN_WINDOW_S
 from llem_nb.measure.reuse import BaselineChoice, ModelKeeper
+from llem_nb.measure.served import run_served
 from llem_nb.measure.thermal import wait_until_cool, wait_until_settled
 from llem_nb.measure.warmup import re_warm, warm_up
 from llem_nb.results.schema import ExperimentResult, utc_now
@@ -190,6 +192,12 @@ class Harness:
         on_phase: PhaseHook | None = None,
     ) -> ExperimentResult:
         phase = on_phase or (lambda _name: None)
+        if config.workload.serving:
+            served = self._backend if isinstance(self._backend, ServingBackend) else None
+            return run_served(
+                config, clock=self._clock, meter=self._meter, backend=served,
+                cycle=cycle, study=study, phase=phase,
+            )  # fmt: skip
         started_at = utc_now()
         keeper = self._keeper
         if keeper is not None:

@@ -64,6 +64,11 @@ FLAGS: dict[str, str] = {
     "no_energy_source": "no energy source: nothing was measured",
     "compile_in_window": "torch.compile compiled graphs inside the measured window",
     **BOUNDARY_FLAGS,
+    "requests_failed": "serving: some requests failed (the first error is in warnings)",
+    "client_lag": "serving: the client's send-lag p99 exceeded 5 ms; the offered load was lower",
+    "usage_mismatch": "serving: the server's token usage disagrees with our counts",
+    "no_steady_state": "serving: no steady state by the rule; energy covers the whole run",
+    "steady_energy_unresolved": "serving: the meter cannot cut the steady state from the run",
 }
 """Every quality flag with what it means; meters and the phase split raise some of them."""
 

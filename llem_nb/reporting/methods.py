@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from llem_nb.measure.quality import FLAGS
 from llem_nb.reporting import html as h
+from llem_nb.reporting.served_methods import serving_text
 from llem_nb.results.reference import REFERENCE_CREDIT
 
 if TYPE_CHECKING:
@@ -328,6 +329,8 @@ def methods(
         _scope(df), _energy(df, recs), _devices(df, recs), _baseline(df, recs),
         _window(df, recs), _prompts(recs), _cycles(df), _flags(df), _software(df, recs),
     ]  # fmt: skip
+    served = serving_text(recs)
+    found.append(Statement("serving", served) if served else None)
     if reference:
         found.append(Statement("reference", REFERENCE_CREDIT))
     statements = [s for s in found if s is not None and s.text]

@@ -19,6 +19,13 @@ from typing import Any
 import numpy as np  # noqa: TID253 - the DataFrame layer is made of it
 import pandas as pd  # noqa: TID253 - the DataFrame layer is made of it
 
+from llem_nb.results.serving_columns import (
+    SERVING_BOOLS,
+    SERVING_COLUMNS,
+    SERVING_DOCS,
+    SERVING_FLOATS,
+)
+
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "study", "experiment_id", "label", "cycle", "status", "runner", "image", "model", "backend",
     "precision", "batch_size", "n_prompts", "max_input_tokens", "max_output_tokens",
@@ -48,13 +55,14 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "flops_estimate", "co2_g", "co2_net_g", "timeseries_path", "model_reused",
     "baseline_reused", "baseline_age_s", "window_repeats", "origin",
     *BOUNDARY_COLUMNS,
+    *SERVING_COLUMNS,
 )  # fmt: skip
 
 CATEGORIES = frozenset({"backend", "runner", "status", "energy_source", "precision"})
 TIMES = frozenset({"started_at", "finished_at"})
 LISTS = frozenset({"quality_flags", "warnings"})
 BOOLS = frozenset({"quality_ok"})
-MAYBE_BOOLS = frozenset({"model_reused", "baseline_reused"})
+MAYBE_BOOLS = frozenset({"model_reused", "baseline_reused", *SERVING_BOOLS})
 INTS = frozenset(
     {"batch_size", "n_prompts", "max_input_tokens", "max_output_tokens", "gpu_count",
      "window_repeats"}
@@ -70,6 +78,7 @@ FLOATS = frozenset(
         "energy_per_output_token_net_j", "energy_per_token_j", "energy_per_request_j",
         "avg_power_w", "baseline_age_s",
         *(name for name in BOUNDARY_COLUMNS if name != "energy_boundary"),
+        *SERVING_FLOATS,
     }
 )  # fmt: skip
 TEXT_DTYPE = pd.StringDtype("pyarrow")
@@ -171,6 +180,8 @@ DOCS: dict[str, tuple[str, str]] = {
         for k, g in (("j", "gross"), ("net_j", "net"))
     },
 }
+
+DOCS.update(SERVING_DOCS)
 
 POSITIVE = frozenset(
     {name for name, (unit, _) in DOCS.items() if unit in {"J", "J/token", "W", "s", "ms", "tok/s"}}

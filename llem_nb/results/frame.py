@@ -29,6 +29,7 @@ from llem_nb.results.index import cached_rows, refresh
 from llem_nb.results.rows import BOUNDARY_BASE, DERIVED, build_frame, combine
 from llem_nb.results.scan import PathArg, ResultsWarning, scan, skip
 from llem_nb.results.schema import RESULT_KIND, SCHEMA_VERSION
+from llem_nb.results.serving_columns import SERVING_COLUMNS
 
 __all__ = ["CANONICAL_COLUMNS", "EXTRA_COLUMNS", "ResultsWarning", "load_results"]
 
@@ -43,6 +44,7 @@ _TOP = (
     "decode_energy_j", "phase_method", "flops_estimate", "co2_g", "co2_net_g", "queue_ms_p50",
     "queue_ms_p90", "model_reused", "baseline_reused", "baseline_age_s", "window_repeats",
     *BOUNDARY_BASE,
+    *SERVING_COLUMNS,
 )  # fmt: skip
 _CONFIG = (
     "model", "backend", "precision", "batch_size", "n_prompts", "max_input_tokens",

@@ -9,6 +9,9 @@
 - ``tiny_model(dir)``: a deterministic tiny random Llama with a trained tokenizer.
 - ``FakeBackend``: a backend with known token counts and step timings, no model at all;
   register it with ``use_fake_backend()`` and set ``model`` to anything.
+- ``StubServer``: an OpenAI-compatible server on loopback streaming tokens at a set rate
+  (needs aiohttp); ``use_stub_server_backend()`` registers ``stub-server``, a serving
+  backend that runs it as a managed process.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from llem_nb.testing.backend import FAKE_BACKEND, FakeBackend, use_fake_backend
 from llem_nb.testing.clock import SimClock
 from llem_nb.testing.nvml import FakeGpu, FakeNvml
 from llem_nb.testing.powercap import SimPowercap
+from llem_nb.testing.stub_backend import use_stub_server_backend
+from llem_nb.testing.stub_server import StubServer
 from llem_nb.testing.traces import (
     LiveTrace,
     Trace,
@@ -37,6 +42,7 @@ __all__ = [
     "LiveTrace",
     "SimClock",
     "SimPowercap",
+    "StubServer",
     "Trace",
     "constant",
     "numeric",
@@ -46,4 +52,5 @@ __all__ = [
     "steps",
     "tiny_model",
     "use_fake_backend",
+    "use_stub_server_backend",
 ]
