@@ -20,6 +20,7 @@ from tests.cli.test_run import write_study
 from tests.support.faultkit import alive
 
 from llem_nb.cli import EXIT_TERMINATED
+from llem_nb.config.plugins import plugin_env
 
 
 def _wait_for_pid(pidfile: Path, proc: subprocess.Popen[bytes]) -> int:
@@ -49,6 +50,7 @@ def test_sigterm_journals_interrupted_kills_the_worker_and_exits_143(
     temp.mkdir()
     env = {
         **os.environ,
+        **plugin_env(),
         "TMPDIR": str(temp),
         "LLEM_FAKE_STEP_S": "0.05",
         "LLEM_FAKE_PIDFILE": str(pidfile),
