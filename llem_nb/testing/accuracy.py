@@ -53,24 +53,35 @@ def machine(update_s: float, avg_s: float, **kw: Any) -> SimWorkload:
     )
 
 
-def gross_error(update_s: float, avg_s: float, window_s: float) -> float:
-    """Relative error of gross energy over a busy window of ``window_s``."""
-    work = machine(update_s, avg_s, prefill_s=0.08, step_s=0.025)
+def busy_window(work: SimWorkload, seconds: float) -> EnergyReading:
+    """A 2 s baseline, then a window of simulated batches about ``seconds`` long."""
     meter = work.meter()
     backend = SimBackend(sim_config(), work)
     meter.idle_power_w(2.0)
     t0 = meter.start()
-    while work.clock.now() - t0 < window_s - 1.1:
+    while work.clock.now() - t0 < seconds - 1.1:
         backend.generate(["a b c d"] * 4)
     reading = meter.stop()
     meter.close()
+    return reading
+
+
+def gross_error(update_s: float, avg_s: float, window_s: float) -> float:
+    """Relative error of gross energy over a busy window of ``window_s``."""
+    work = machine(update_s, avg_s, prefill_s=0.08, step_s=0.025)
+    reading = busy_window(work, window_s)
     truth = work.energy_j(reading.t0, reading.t1)
     return ((reading.energy_j or 0.0) - truth) / truth
 
 
+def idle_watts(gpus: int) -> list[float]:
+    """Each GPU's idle power in the idle-window cases (all different, so mix-ups show)."""
+    return [60.0 + 9.5 * k for k in range(gpus)]
+
+
 def idle_window(gpus: int, update_s: float, avg_s: float) -> tuple[EnergyReading, dict[str, float]]:
     """An idle baseline, then a 10 s window in which nothing runs: (reading, idle watts)."""
-    work = machine(update_s, avg_s, gpus=gpus, idle_w=[60.0 + 9.5 * k for k in range(gpus)])
+    work = machine(update_s, avg_s, gpus=gpus, idle_w=idle_watts(gpus))
     meter = work.meter()
     idle = meter.idle_power_w(5.0)
     meter.start()

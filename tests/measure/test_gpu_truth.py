@@ -16,21 +16,9 @@ import pytest
 from llem_nb.energy.base import DeviceReading, EnergyReading
 from llem_nb.energy.counter import CounterTrack
 from llem_nb.testing import FakeGpu, FakeNvml, SimClock
+from llem_nb.testing.accuracy import busy_window, idle_watts, idle_window
 from llem_nb.testing.nvml import NVMLError_Unknown, documented_power_avg_s
-from llem_nb.testing.simulated import SimBackend, SimWorkload, sim_config
-
-
-def busy_window(work: SimWorkload, seconds: float) -> EnergyReading:
-    """Baseline, then a window of simulated batches about ``seconds`` long."""
-    meter = work.meter()
-    backend = SimBackend(sim_config(), work)
-    meter.idle_power_w(2.0)
-    t0 = meter.start()
-    while work.clock.now() - t0 < seconds - 1.1:
-        backend.generate(["a b c"] * 4)
-    reading = meter.stop()
-    meter.close()
-    return reading
+from llem_nb.testing.simulated import SimWorkload, sim_config
 
 
 @pytest.mark.parametrize("phase_s", [0.0, 0.013, 0.049, 0.081])
@@ -58,22 +46,13 @@ def test_window_edges_are_aligned_to_counter_updates(phase_s: float, avg_s: floa
 @pytest.mark.parametrize("gpus", [1, 8])
 def test_idle_and_gross_cover_the_same_span(gpus: int) -> None:
     """(5) An idle-only window: net is zero on one GPU and on eight read one after another."""
-    work = SimWorkload.make(
-        gpus=gpus, idle_w=[60.0 + 9.5 * k for k in range(gpus)],
-        counter_update_s=0.1, read_latency_s=0.004,
-    )  # fmt: skip
-    meter = work.meter()
-    watts = meter.idle_power_w(5.0)
-    meter.start()
-    work.clock.sleep(10.0)
-    reading = meter.stop()
-    meter.close()
+    reading, watts = idle_window(gpus, update_s=0.1, avg_s=0.0)
     assert reading.energy_j is not None
     net = sum(d.energy_j - watts[d.label] * reading.window_s for d in reading.devices if d.energy_j)
     assert abs(net) <= 0.002 * reading.energy_j
     read_every_s = 0.05 if gpus == 1 else 0.008 * gpus
     for k, device in enumerate(reading.devices):
-        assert watts[device.label] == pytest.approx(work.idle_w[k], rel=read_every_s / 10)
+        assert watts[device.label] == pytest.approx(idle_watts(gpus)[k], rel=read_every_s / 10)
 
 
 def test_net_through_the_harness_subtracts_idle_over_the_window() -> None:
