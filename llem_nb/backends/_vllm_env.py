@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from llem_nb.energy.device import Nvml, maybe_nvml
-from llem_nb.energy.nvml_devices import visible_nvml_indices
+from llem_nb.backends._gpu_place import nvml_visible_count
+from llem_nb.energy.device import Nvml
 from llem_nb.errors import BackendError, MeterError
 
 
 def visible_gpu_count(nvml: Nvml | None = None) -> int:
-    """GPUs this process may use, by NVML (0 when there is no NVIDIA driver)."""
-    door = maybe_nvml(nvml)
-    if door is None:
-        return 0
+    """GPUs this process may use, by NVML; 0 with no NVIDIA driver, or where
+    ``CUDA_VISIBLE_DEVICES`` names an entry NVML cannot place."""
     try:
-        return len(visible_nvml_indices(door, os.environ.get("CUDA_VISIBLE_DEVICES")))
+        return nvml_visible_count(nvml)
     except MeterError:
         return 0
 

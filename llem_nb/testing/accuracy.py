@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.base import EnergyReading
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.measure.accounting import fill_energy
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.testing.clock import SimClock
 from llem_nb.testing.nvml import FakeGpu, FakeNvml
-from llem_nb.testing.simulated import SimBackend, SimWorkload, use_sim_backend
+from llem_nb.testing.simulated import SimBackend, SimWorkload, sim_config
 from llem_nb.testing.traces import Trace, constant, prefill_decode, ramp, steps
 
 PHASE_GOAL = 0.05
@@ -43,19 +42,6 @@ TRACES: dict[str, Trace] = {
 """Power shapes for the cross-check; the load (where there is one) starts at 1 s."""
 
 
-def sim_config(**kw: Any) -> ExperimentConfig:
-    """A small static-batch experiment on the ``sim`` backend (2 batches per pass)."""
-    base: dict[str, Any] = {
-        "model": "sim",
-        "backend": use_sim_backend(),
-        "n_prompts": 8,
-        "batch_size": 4,
-        "max_output_tokens": 40,
-        "gpus": 1,
-    }
-    return ExperimentConfig.model_validate({**base, **kw})
-
-
 def machine(update_s: float, avg_s: float, **kw: Any) -> SimWorkload:
     """Simulated GPUs: instantaneous power where NVML averages over 0 s, else the average."""
     return SimWorkload.make(
@@ -67,30 +53,47 @@ def machine(update_s: float, avg_s: float, **kw: Any) -> SimWorkload:
     )
 
 
-def gross_error(update_s: float, avg_s: float, window_s: float) -> float:
-    """Relative error of gross energy over a busy window of ``window_s``."""
-    work = machine(update_s, avg_s, prefill_s=0.08, step_s=0.025)
+def busy_window(work: SimWorkload, seconds: float) -> EnergyReading:
+    """A 2 s baseline, then a window of simulated batches about ``seconds`` long."""
     meter = work.meter()
     backend = SimBackend(sim_config(), work)
     meter.idle_power_w(2.0)
     t0 = meter.start()
-    while work.clock.now() - t0 < window_s - 1.1:
+    while work.clock.now() - t0 < seconds - 1.1:
         backend.generate(["a b c d"] * 4)
     reading = meter.stop()
     meter.close()
+    return reading
+
+
+def gross_error(update_s: float, avg_s: float, window_s: float) -> float:
+    """Relative error of gross energy over a busy window of ``window_s``."""
+    work = machine(update_s, avg_s, prefill_s=0.08, step_s=0.025)
+    reading = busy_window(work, window_s)
     truth = work.energy_j(reading.t0, reading.t1)
     return ((reading.energy_j or 0.0) - truth) / truth
 
 
-def idle_net(gpus: int, update_s: float, avg_s: float) -> tuple[float, bool]:
-    """(net ÷ gross, whether net was flagged clamped) of a window in which nothing runs."""
-    work = machine(update_s, avg_s, gpus=gpus, idle_w=[60.0 + 9.5 * k for k in range(gpus)])
+def idle_watts(gpus: int) -> list[float]:
+    """Each GPU's idle power in the idle-window cases (all different, so mix-ups show)."""
+    return [60.0 + 9.5 * k for k in range(gpus)]
+
+
+def idle_window(gpus: int, update_s: float, avg_s: float) -> tuple[EnergyReading, dict[str, float]]:
+    """An idle baseline, then a 10 s window in which nothing runs: (reading, idle watts)."""
+    work = machine(update_s, avg_s, gpus=gpus, idle_w=idle_watts(gpus))
     meter = work.meter()
     idle = meter.idle_power_w(5.0)
     meter.start()
     work.clock.sleep(10.0)
     reading = meter.stop()
     meter.close()
+    return reading, idle
+
+
+def idle_net(gpus: int, update_s: float, avg_s: float) -> tuple[float, bool]:
+    """(net ÷ gross, whether net was flagged clamped) of a window in which nothing runs."""
+    reading, idle = idle_window(gpus, update_s, avg_s)
     config = sim_config()
     result = ExperimentResult(
         experiment_id="idle", config_hash="0" * 64, config=config.model_dump()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
-from llem_nb.config.experiment import ExperimentConfig
+from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.config.plugins import register_backend
 from llem_nb.energy.nvml import NvmlMeter
 from llem_nb.measure.harness import Harness
@@ -35,6 +35,20 @@ from llem_nb.testing.nvml import FakeGpu, FakeNvml
 from llem_nb.testing.traces import LiveTrace
 
 SIM_BACKEND = "sim"
+
+
+def sim_config(**over: Any) -> ExperimentConfig:
+    """A small static-batch experiment on the ``sim`` backend (2 batches per pass);
+    ``over`` replaces top-level fields."""
+    base: dict[str, Any] = {
+        "model": "sim",
+        "backend": use_sim_backend(),
+        "n_prompts": 8,
+        "batch_size": 4,
+        "max_output_tokens": 40,
+        "gpus": 1,
+    }
+    return validate_experiment({**base, **over})
 
 
 @dataclass

@@ -21,17 +21,10 @@ from llem_nb.backends.pytorch import PytorchBackend, _ordinals
 from llem_nb.backends.vllm import VllmBackend
 from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.errors import ConfigError
-from llem_nb.gpu_check.fake_cuda import FakeCuda
+from llem_nb.gpu_check.fake_cuda import GIB
 from llem_nb.testing import FakeGpu, FakeNvml
 from llem_nb.testing.vllm import fake_vllm
-from tests.backends.test_vllm import FASTEST_FIRST, UUIDS, _nvml
-
-GIB = 2**30
-
-
-def cuda_view(**options: Any) -> FakeCuda:
-    """``torch.cuda`` over the four ``UUIDS`` GPUs, which CUDA numbers fastest first."""
-    return FakeCuda(UUIDS, fastest_first=FASTEST_FIRST, **options)
+from tests.backends.test_vllm import UUIDS, _nvml, cuda_view
 
 
 @pytest.fixture(scope="module")

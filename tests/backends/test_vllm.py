@@ -11,7 +11,6 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.energy.device import Nvml
 from llem_nb.energy.null import NullMeter
 from llem_nb.errors import BackendError, ConfigError
+from llem_nb.gpu_check.fake_cuda import FakeCuda
 from llem_nb.measure.harness import Harness
 from llem_nb.runners.base import make_runner
 from llem_nb.runners.local import SubprocessRunner
@@ -379,43 +379,9 @@ UUIDS = [f"GPU-{c * 8}-0000-0000-0000-000000000000" for c in "abcd"]
 FASTEST_FIRST = [2, 0, 3, 1]
 
 
-class FakeCudaDevices:
-    """``torch.cuda``'s device list as CUDA builds it when first used.
-
-    CUDA enumerates the machine's GPUs (NVML/PCI order ``UUIDS``) fastest first unless
-    ``CUDA_DEVICE_ORDER=PCI_BUS_ID``; ``CUDA_VISIBLE_DEVICES`` indices count in that
-    enumeration, UUIDs name a GPU. torch reports UUIDs without the ``GPU-`` prefix.
-    """
-
-    def __init__(self, initialized: bool = False) -> None:
-        self.devices: list[str] | None = None
-        if initialized:
-            self._init()
-
-    def _init(self) -> list[str]:
-        if self.devices is None:
-            pci = os.environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID"
-            order = [UUIDS[i] for i in (range(len(UUIDS)) if pci else FASTEST_FIRST)]
-            entries = os.environ.get("CUDA_VISIBLE_DEVICES")
-            if entries is not None:
-                order = [
-                    order[int(e)] if e.isdigit() else next(u for u in UUIDS if u.startswith(e))
-                    for e in entries.split(",")
-                ]
-            self.devices = [u.removeprefix("GPU-") for u in order]
-        return self.devices
-
-    def is_available(self) -> bool:
-        return True
-
-    def is_initialized(self) -> bool:
-        return self.devices is not None
-
-    def device_count(self) -> int:
-        return len(self._init())
-
-    def get_device_properties(self, ordinal: int) -> Any:
-        return SimpleNamespace(uuid=self._init()[ordinal])
+def cuda_view(**options: Any) -> FakeCuda:
+    """``torch.cuda`` over the four ``UUIDS`` GPUs, which CUDA numbers fastest first."""
+    return FakeCuda(UUIDS, fastest_first=FASTEST_FIRST, **options)
 
 
 def _nvml() -> Nvml:
@@ -457,7 +423,7 @@ def test_gpu_indices_match_the_engines_cuda_devices_by_uuid(
             monkeypatch.setenv(name, value)
     config = _config(model_dir, vllm={"engine": {"tensor_parallel_size": 2}})
     with fake_vllm(cpu=False) as fake:
-        backend = VllmBackend(config, clock=fake.clock, nvml=_nvml(), cuda=FakeCudaDevices())
+        backend = VllmBackend(config, clock=fake.clock, nvml=_nvml(), cuda=cuda_view())
         backend.load()
         try:
             assert backend.gpu_indices() == expected
@@ -472,7 +438,7 @@ def test_cuda_numbered_before_narrowing_maps_through_cuda_visible_devices(
     ordinals 0 and 1 are not the engine's, so its UUIDs must not be used."""
     monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    cuda = FakeCudaDevices(initialized=True)
+    cuda = cuda_view(initialized=True)
     config = _config(model_dir, gpus=[2, 3], vllm={"engine": {"tensor_parallel_size": 2}})
     with fake_vllm(cpu=False) as fake:
         backend = VllmBackend(config, clock=fake.clock, nvml=_nvml(), cuda=cuda)

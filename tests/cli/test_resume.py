@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import errno
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -16,6 +13,7 @@ from llem_nb.errors import ConfigError
 from llem_nb.results.store import ResultStore
 from llem_nb.run.studydir import ResumeWarning
 from llem_nb.testing import FakeBackend, use_fake_backend
+from tests.support.faultkit import refuse_publishing
 
 
 @pytest.fixture
@@ -66,16 +64,7 @@ def test_resume_reruns_what_the_machine_lost_and_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A result the disk refused is a machine failure: a plain resume measures it again."""
-    real_link = os.link
-    published: list[str] = []
-
-    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-        if published:
-            raise PermissionError(errno.EACCES, "Permission denied")
-        real_link(src, dst, *args, **kwargs)
-        published.append(str(dst))
-
-    monkeypatch.setattr(os, "link", link)
+    refuse_publishing(monkeypatch, lambda src, published: bool(published))
     out = study.run(results_dir=tmp_path, progress=False)
     monkeypatch.undo()
     assert [r.status for r in out.results] == ["ok", "failed"]

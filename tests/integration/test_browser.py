@@ -21,17 +21,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.support.browser import ARTIFACTS, ROOT, open_page, playwright_or_skip
+
 from .test_notebooks import TEST_PARAMETERS, parametrise
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 KERNEL_READY = """() => {
   const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
@@ -119,53 +114,35 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_quickstart_renders_runner_picker_progress_and_plots(lab: tuple[str, Path]) -> None:
-    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make browser)")
+    playwright = playwright_or_skip()
     base, root = lab
     blocked: list[str] = []
+    with open_page(playwright, (1400, 1000), (base, "data:", "blob:"), blocked) as page:
+        page.goto(f"{base}/lab/tree/01-quickstart.ipynb")
+        page.wait_for_function(KERNEL_READY, timeout=120_000)
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(ALL_RUN, timeout=300_000, polling=500)
+        assert page.evaluate(ERRORS) == []
 
-    def only_loopback(route: object) -> None:
-        url = route.request.url  # type: ignore[attr-defined]
-        if url.startswith((base, "data:", "blob:")):
-            route.continue_()  # type: ignore[attr-defined]
-        else:
-            blocked.append(url)
-            route.abort()  # type: ignore[attr-defined]
+        # JupyterLab skips rendering cells out of view (content-visibility), and
+        # innerText of a skipped cell is empty: bring each widget into view and wait for its text
+        picker = page.locator(".llem-runner-picker")
+        picker.wait_for(state="visible", timeout=30_000)
+        picker.scroll_into_view_if_needed()
+        expect = playwright.expect
+        expect(picker).to_contain_text("pytorch", timeout=30_000)  # retried until rendered
+        assert picker.locator("select").count() == 1
+        expect(picker).to_contain_text("chosen by:")
+        progress = page.locator(".llem-progress")
+        progress.scroll_into_view_if_needed()
+        expect(progress).to_contain_text("4/4 finished", timeout=30_000)
+        plots = page.locator(".jp-OutputArea-output img[src^='data:image/png']")
+        assert plots.count() == 2, "each of the two figures draws once"
+        assert plots.first.evaluate("img => img.naturalWidth") > 100
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.route("**/*", only_loopback)
-            page.goto(f"{base}/lab/tree/01-quickstart.ipynb")
-            page.wait_for_function(KERNEL_READY, timeout=120_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_function(ALL_RUN, timeout=300_000, polling=500)
-            assert page.evaluate(ERRORS) == []
-
-            # JupyterLab skips rendering cells out of view (content-visibility), and
-            # innerText of a skipped cell is empty: bring each widget into view and wait for its text
-            picker = page.locator(".llem-runner-picker")
-            picker.wait_for(state="visible", timeout=30_000)
-            picker.scroll_into_view_if_needed()
-            expect = playwright.expect
-            expect(picker).to_contain_text("pytorch", timeout=30_000)  # retried until rendered
-            assert picker.locator("select").count() == 1
-            expect(picker).to_contain_text("chosen by:")
-            progress = page.locator(".llem-progress")
-            progress.scroll_into_view_if_needed()
-            expect(progress).to_contain_text("4/4 finished", timeout=30_000)
-            plots = page.locator(".jp-OutputArea-output img[src^='data:image/png']")
-            assert plots.count() == 2, "each of the two figures draws once"
-            assert plots.first.evaluate("img => img.naturalWidth") > 100
-
-            picker.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "browser-quickstart-widgets.png"))
-            plots.first.scroll_into_view_if_needed()
-            page.screenshot(path=str(ARTIFACTS / "browser-quickstart-plot.png"))
-        finally:
-            browser.close()
+        picker.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "browser-quickstart-widgets.png"))
+        plots.first.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "browser-quickstart-plot.png"))
     assert blocked == [], f"requests outside the lab server: {blocked}"
     assert list(root.glob("results/*/*.result.json"))

@@ -14,9 +14,8 @@ matplotlib.use("Agg")
 import pytest
 
 import llem_nb
+from tests.support.browser import ARTIFACTS, need_chromium, open_page, playwright_or_skip
 from tests.support.nb_data import measured_results
-
-from .test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.integration
 
@@ -47,33 +46,15 @@ def _study(directory: Path, cycles: int) -> Path:
 def test_report_fits_1280_px_without_sideways_scroll(
     fake_backend: str, tmp_path: Path, cycles: int
 ) -> None:
-    playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make browser)")
+    playwright = playwright_or_skip()
     out = llem_nb.report(_study(tmp_path / "runs", cycles), tmp_path / "report.html")
     blocked: list[str] = []
-
-    def only_the_file(route: object) -> None:
-        url = route.request.url  # type: ignore[attr-defined]
-        if url.startswith(("file:", "data:")):
-            route.continue_()  # type: ignore[attr-defined]
-        else:
-            blocked.append(url)
-            route.abort()  # type: ignore[attr-defined]
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": WIDTH_PX, "height": 900})
-            page.route("**/*", only_the_file)
-            page.goto(out.as_uri())
-            found = page.evaluate(OVERFLOW)
-            page.screenshot(
-                path=str(ARTIFACTS / f"report-{WIDTH_PX}px-{cycles}-cycles.png"), full_page=True
-            )
-        finally:
-            browser.close()
+    with open_page(playwright, (WIDTH_PX, 900), ("file:", "data:"), blocked) as page:
+        page.goto(out.as_uri())
+        found = page.evaluate(OVERFLOW)
+        page.screenshot(
+            path=str(ARTIFACTS / f"report-{WIDTH_PX}px-{cycles}-cycles.png"), full_page=True
+        )
     assert WIDTH_PX - 30 <= found["client"] <= WIDTH_PX  # the viewport, less a scrollbar
     assert found["scroll"] <= found["client"]
     assert found["wide"] == []
@@ -83,8 +64,7 @@ def test_report_fits_1280_px_without_sideways_scroll(
 
 
 def test_report_prints_to_pdf(fake_backend: str, tmp_path: Path) -> None:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make browser)")
+    need_chromium()
     out = llem_nb.report(_study(tmp_path / "runs", 1), tmp_path / "report.pdf", format="pdf")
     data = out.read_bytes()
     assert data.startswith(b"%PDF-") and len(data) > 20_000

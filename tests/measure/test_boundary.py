@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from llem_nb.config.experiment import ExperimentConfig, validate_experiment
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.powercap import ROOT_ENV, PowercapMeter, Zone, ZoneReading
 from llem_nb.measure.boundary import fill_boundary
 from llem_nb.measure.harness import Harness
@@ -22,7 +22,7 @@ from llem_nb.measure.quality import FLAGS
 from llem_nb.results.frame import load_results
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.testing.powercap import SimPowercap
-from llem_nb.testing.simulated import SimBackend, SimWorkload, use_sim_backend
+from llem_nb.testing.simulated import SimBackend, SimWorkload, sim_config
 from llem_nb.testing.traces import LiveTrace
 
 CPU_W = (40.0, 95.0)
@@ -53,18 +53,8 @@ def machine(root: Path) -> tuple[HostWork, SimPowercap]:
 
 
 def config(**over: Any) -> ExperimentConfig:
-    base: dict[str, Any] = {
-        "model": "sim",
-        "backend": use_sim_backend(),
-        "n_prompts": 8,
-        "batch_size": 4,
-        "max_output_tokens": 40,
-        "gpus": 1,
-        "baseline": {"seconds": 1.0},
-        "measurement": {"min_window_s": 2.0},
-        "carbon": {"pue": 1.25},
-    }
-    return validate_experiment({**base, **over})
+    extra = {"baseline": {"seconds": 1.0}, "measurement": {"min_window_s": 2.0}}
+    return sim_config(**{**extra, "carbon": {"pue": 1.25}, **over})
 
 
 def run(work: HostWork, cfg: ExperimentConfig, host: PowercapMeter | None) -> ExperimentResult:

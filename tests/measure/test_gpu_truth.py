@@ -10,41 +10,15 @@ every short config flagged ``short_window`` with no way to measure it properly.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import pytest
 
-from llem_nb.config.experiment import ExperimentConfig, validate_experiment
 from llem_nb.energy.base import DeviceReading, EnergyReading
 from llem_nb.energy.counter import CounterTrack
 from llem_nb.testing import FakeGpu, FakeNvml, SimClock
-from llem_nb.testing.nvml import NVMLError_Unknown
-from llem_nb.testing.simulated import SimBackend, SimWorkload, use_sim_backend
-
-
-def config(**over: Any) -> ExperimentConfig:
-    base: dict[str, Any] = {
-        "model": "sim",
-        "backend": use_sim_backend(),
-        "n_prompts": 8,
-        "batch_size": 4,
-        "max_output_tokens": 40,
-        "gpus": 1,
-    }
-    return validate_experiment({**base, **over})
-
-
-def busy_window(work: SimWorkload, seconds: float) -> EnergyReading:
-    """Baseline, then a window of simulated batches about ``seconds`` long."""
-    meter = work.meter()
-    backend = SimBackend(config(), work)
-    meter.idle_power_w(2.0)
-    t0 = meter.start()
-    while work.clock.now() - t0 < seconds - 1.1:
-        backend.generate(["a b c"] * 4)
-    reading = meter.stop()
-    meter.close()
-    return reading
+from llem_nb.testing.accuracy import busy_window, idle_watts, idle_window
+from llem_nb.testing.nvml import NVMLError_Unknown, documented_power_avg_s
+from llem_nb.testing.simulated import SimWorkload, sim_config
 
 
 @pytest.mark.parametrize("phase_s", [0.0, 0.013, 0.049, 0.081])
@@ -72,27 +46,18 @@ def test_window_edges_are_aligned_to_counter_updates(phase_s: float, avg_s: floa
 @pytest.mark.parametrize("gpus", [1, 8])
 def test_idle_and_gross_cover_the_same_span(gpus: int) -> None:
     """(5) An idle-only window: net is zero on one GPU and on eight read one after another."""
-    work = SimWorkload.make(
-        gpus=gpus, idle_w=[60.0 + 9.5 * k for k in range(gpus)],
-        counter_update_s=0.1, read_latency_s=0.004,
-    )  # fmt: skip
-    meter = work.meter()
-    watts = meter.idle_power_w(5.0)
-    meter.start()
-    work.clock.sleep(10.0)
-    reading = meter.stop()
-    meter.close()
+    reading, watts = idle_window(gpus, update_s=0.1, avg_s=0.0)
     assert reading.energy_j is not None
     net = sum(d.energy_j - watts[d.label] * reading.window_s for d in reading.devices if d.energy_j)
     assert abs(net) <= 0.002 * reading.energy_j
     read_every_s = 0.05 if gpus == 1 else 0.008 * gpus
     for k, device in enumerate(reading.devices):
-        assert watts[device.label] == pytest.approx(work.idle_w[k], rel=read_every_s / 10)
+        assert watts[device.label] == pytest.approx(idle_watts(gpus)[k], rel=read_every_s / 10)
 
 
 def test_net_through_the_harness_subtracts_idle_over_the_window() -> None:
     work = SimWorkload.make(gpus=2, idle_w=[90.0, 70.0], counter_update_s=0.1)
-    cfg = config(gpus=2)
+    cfg = sim_config(gpus=2)
     result = work.harness(cfg).run(cfg)
     t0, t1 = work.window()
     assert result.energy_gross_j == pytest.approx(work.energy_j(t0, t1), rel=0.002)
@@ -153,7 +118,7 @@ def test_a_device_ratio_of_zero_counts_in_the_summed_ratio() -> None:
 def test_short_configs_are_repeated_to_the_minimum_window() -> None:
     """(7) 8 prompts take ~2 s here: repeated until 10 s, every token counted, no flag."""
     work = SimWorkload.make(counter_update_s=0.02)
-    cfg = config()
+    cfg = sim_config()
     result = work.harness(cfg).run(cfg)
     assert result.window_s is not None and result.window_s >= 10.0
     assert result.window_repeats is not None and result.window_repeats >= 4
@@ -166,14 +131,14 @@ def test_short_configs_are_repeated_to_the_minimum_window() -> None:
 
 def test_the_minimum_window_can_be_turned_off() -> None:
     work = SimWorkload.make()
-    cfg = config(measurement={"min_window_s": 0})
+    cfg = sim_config(measurement={"min_window_s": 0})
     result = work.harness(cfg).run(cfg)
     assert result.window_repeats == 1 and result.window_s is not None and result.window_s < 5
     assert "short_window" in result.quality_flags
 
 
 def test_cpu_experiments_have_no_minimum_window_by_default() -> None:
-    cfg = config()
+    cfg = sim_config()
     assert cfg.measurement.target_window_s(uses_gpu=False) == 0.0
     assert cfg.measurement.target_window_s(uses_gpu=True) == 10.0
 
@@ -186,7 +151,7 @@ def test_nvml_flags_throttling_limits_ecc_and_xid() -> None:
         ecc_uncorrected=lambda t: 0 if t < 9.0 else 2,
         events=[(9.5, 79)],
     )
-    cfg = config(baseline={"seconds": 2.0})
+    cfg = sim_config(baseline={"seconds": 2.0})
     result = work.harness(cfg).run(cfg)
     flags = set(result.quality_flags)
     assert {"throttled", "throttled_power_cap", "throttled_thermal"} <= flags
@@ -200,20 +165,18 @@ def test_nvml_flags_throttling_limits_ecc_and_xid() -> None:
 
 def test_other_processes_on_the_gpu_are_flagged() -> None:
     work = SimWorkload.make(processes=[(os.getpid(), 2**30), (999_991, 2**20)])
-    cfg = config(measurement={"min_window_s": 0})
+    cfg = sim_config(measurement={"min_window_s": 0})
     result = work.harness(cfg).run(cfg)
     assert "other_processes" in result.quality_flags
 
 
 def test_power_averaging_follows_nvidias_documentation() -> None:
     """1 s on Ampere and later except A100, instantaneous before; recorded per device."""
-    from llem_nb.testing.nvml import documented_power_avg_s
-
     assert documented_power_avg_s(9, "NVIDIA H100 80GB HBM3") == 1.0
     assert documented_power_avg_s(7, "NVIDIA A100-SXM4-80GB") == 0.0
     assert documented_power_avg_s(5, "Tesla V100-SXM2-32GB") == 0.0
     work = SimWorkload.make(instant_power=False, name="NVIDIA L40S", architecture=8)
-    cfg = config(measurement={"min_window_s": 0})
+    cfg = sim_config(measurement={"min_window_s": 0})
     result = work.harness(cfg).run(cfg)
     device = result.energy_devices[0]
     assert (device.power_method, device.power_avg_s) == ("power_usage", 1.0)

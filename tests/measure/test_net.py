@@ -12,31 +12,12 @@ from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.base import DeviceReading, EnergyReading
 from llem_nb.measure.accounting import NET_NOISE_SHARE, fill_energy
 from llem_nb.results.schema import ExperimentResult
-from llem_nb.testing.simulated import SimWorkload
+from llem_nb.testing.accuracy import idle_window
 
 
 def result() -> ExperimentResult:
     config = ExperimentConfig(model="m")
     return ExperimentResult(experiment_id="e", config_hash="h" * 64, config=config.model_dump())
-
-
-def idle_window(gpus: int, update_s: float, avg_s: float) -> tuple[EnergyReading, dict[str, float]]:
-    """An idle baseline, then a window in which nothing runs, on simulated GPUs."""
-    work = SimWorkload.make(
-        gpus=gpus,
-        idle_w=[60.0 + 9.5 * k for k in range(gpus)],
-        counter_update_s=update_s,
-        power_avg_s=avg_s,
-        instant_power=avg_s == 0,
-        read_latency_s=0.004,
-    )
-    meter = work.meter()
-    idle = meter.idle_power_w(5.0)
-    meter.start()
-    work.clock.sleep(10.0)
-    reading = meter.stop()
-    meter.close()
-    return reading, idle
 
 
 @pytest.mark.parametrize("avg_s", [0.0, 1.0])

@@ -11,26 +11,18 @@ from typing import Any
 import pytest
 
 from llem_nb.backends.base import GenerationOutput
-from llem_nb.config.experiment import ExperimentConfig, validate_experiment
+from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import BackendError
 from llem_nb.measure.harness import Harness
 from llem_nb.measure.reuse import BASELINE_DRIFT_C, ModelKeeper
 from llem_nb.results.schema import ExperimentResult
-from llem_nb.testing.simulated import SimBackend, SimWorkload, use_sim_backend
+from llem_nb.testing.simulated import SimBackend, SimWorkload, sim_config
 
 
 def config(**over: Any) -> ExperimentConfig:
-    base: dict[str, Any] = {
-        "model": "sim-model",
-        "backend": use_sim_backend(),
-        "n_prompts": 8,
-        "batch_size": 2,
-        "max_output_tokens": 20,
-        "gpus": 1,
-        "baseline": {"seconds": 1.0},
-        "measurement": {"min_window_s": 2.0},
-    }
-    return validate_experiment({**base, **over})
+    extra = {"model": "sim-model", "batch_size": 2, "max_output_tokens": 20}
+    kept = {"baseline": {"seconds": 1.0}, "measurement": {"min_window_s": 2.0}}
+    return sim_config(**{**extra, **kept, **over})
 
 
 class Machine:

@@ -6,26 +6,11 @@ With ``measurement.min_window_s`` set, the window is repeated up to it; only a w
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.energy.base import DeviceReading, EnergyReading
 from llem_nb.measure.quality import MIN_WINDOW_S, assess
-from llem_nb.testing.simulated import SimWorkload, use_sim_backend
-
-
-def config(**kw: Any) -> ExperimentConfig:
-    base: dict[str, Any] = {
-        "model": "sim",
-        "backend": use_sim_backend(),
-        "n_prompts": 8,
-        "batch_size": 4,
-        "max_output_tokens": 40,
-        "gpus": 1,
-    }
-    return ExperimentConfig.model_validate({**base, **kw})
+from llem_nb.testing.simulated import SimWorkload, sim_config
 
 
 def flagged(window_s: float, min_window_s: float | None) -> bool:
@@ -51,7 +36,7 @@ def test_the_rule(window_s: float, min_window_s: float | None, expected: bool) -
 
 def test_a_window_that_met_the_users_minimum_is_not_flagged() -> None:
     work = SimWorkload.make(counter_update_s=0.02)
-    cfg = config(measurement={"min_window_s": 3.0})
+    cfg = sim_config(measurement={"min_window_s": 3.0})
     result = work.harness(cfg).run(cfg)
     assert result.window_s is not None and 3.0 <= result.window_s < MIN_WINDOW_S
     assert "short_window" not in result.quality_flags
@@ -59,7 +44,7 @@ def test_a_window_that_met_the_users_minimum_is_not_flagged() -> None:
 
 def test_a_window_the_repeat_cap_cut_short_is_flagged_and_says_so() -> None:
     work = SimWorkload.make(counter_update_s=0.02)
-    cfg = config(measurement={"min_window_s": 10.0, "max_repeats": 1})
+    cfg = sim_config(measurement={"min_window_s": 10.0, "max_repeats": 1})
     result = work.harness(cfg).run(cfg)
     assert result.window_repeats == 1 and result.window_s is not None and result.window_s < 10.0
     assert "short_window" in result.quality_flags

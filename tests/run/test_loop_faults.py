@@ -18,18 +18,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from tests.support.faultkit import (
-    StartedLog,
-    alive,
-    all_pairs,
-    failure_categories,
-    fake_study,
-    journal_states,
-    kill_later,
-    loads_cleanly,
-    result_files,
-    wait_for_child,
-)
 
 from llem_nb.backends.base import GenerationOutput
 from llem_nb.config.experiment import ExperimentConfig
@@ -43,6 +31,19 @@ from llem_nb.run.studydir import ResumeWarning
 from llem_nb.runners.base import Runner
 from llem_nb.study.study import Study
 from llem_nb.testing import FakeBackend, FakeGpu, FakeNvml
+from tests.support.faultkit import (
+    StartedLog,
+    alive,
+    all_pairs,
+    failure_categories,
+    fake_study,
+    journal_states,
+    kill_later,
+    loads_cleanly,
+    refuse_publishing,
+    result_files,
+    wait_for_child,
+)
 
 
 def resume_and_check(study: Study, study_dir: Path, *, retry_failed: bool = False) -> StartedLog:
@@ -217,16 +218,11 @@ def test_plain_resume_reruns_machine_failures_not_experiment_failures(
     (batch size 3) are measured again by a plain resume, and the resume says how many."""
     register_backend("flaky", FlakyBackend, child_processes=False)
     study = fake_study("flaky")
-    real_link = os.link
-    published: list[str] = []
 
-    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-        if len(published) >= 2 and json.loads(Path(src).read_text())["status"] == "ok":
-            raise PermissionError(errno.EACCES, "Permission denied")
-        real_link(src, dst, *args, **kwargs)
-        published.append(str(dst))
+    def refuse(src: str, published: list[str]) -> bool:
+        return len(published) >= 2 and json.loads(Path(src).read_text())["status"] == "ok"
 
-    monkeypatch.setattr(os, "link", link)
+    refuse_publishing(monkeypatch, refuse)
     first = study.run(results_dir=tmp_path, progress=False)
     monkeypatch.undo()
     categories = sorted(r.error.category for r in first.failed if r.error)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from llem_nb.results.frame import load_results
 from llem_nb.run.journal import JOURNAL_NAME, replay
@@ -21,6 +25,24 @@ Pair = tuple[str, int]
 def fake_study(backend: str, name: str = "faults", sizes=(1, 2, 3), cycles: int = 2, **extra):
     fields = fake_fields(backend, **{"baseline": {"seconds": 0}, **extra})
     return Study(name, **fields).sweep(batch_size=list(sizes)).cycles(cycles)
+
+
+def refuse_publishing(
+    monkeypatch: pytest.MonkeyPatch, refuse: Callable[[str, list[str]], bool]
+) -> list[str]:
+    """``os.link`` (how a result file is published) fails with EACCES where
+    ``refuse(source, published so far)``; returns the list of what was published."""
+    real_link = os.link
+    published: list[str] = []
+
+    def link(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+        if refuse(str(src), published):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        real_link(src, dst, *args, **kwargs)
+        published.append(str(dst))
+
+    monkeypatch.setattr(os, "link", link)
+    return published
 
 
 def all_pairs(study: Study) -> set[Pair]:

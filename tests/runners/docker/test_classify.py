@@ -10,20 +10,19 @@ import builtins
 import errno
 import pickle
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 docker = pytest.importorskip("docker")
-import requests  # noqa: E402
+requests = pytest.importorskip("requests")
 from docker.errors import APIError, ImageNotFound, NotFound  # noqa: E402
 
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.errors import ConfigError, ExperimentTimeout, LlemError, RunnerError  # noqa: E402
 from llem_nb.results.schema import ErrorInfo  # noqa: E402
-from llem_nb.runners.docker import errors  # noqa: E402
 from llem_nb.runners.base import make_runner
-from llem_nb.runners.docker.classify import Failure, classify, classify_connection  # noqa: E402
+from llem_nb.runners.docker import errors  # noqa: E402
+from llem_nb.runners.docker.classify import classify, classify_connection  # noqa: E402
 from llem_nb.runners.docker.container import gpu_requests  # noqa: E402
 from llem_nb.runners.docker.errors import (  # noqa: E402
     ContainerError,
@@ -38,28 +37,9 @@ from llem_nb.runners.docker.errors import (  # noqa: E402
 from llem_nb.runners.docker.images import default_image, parse_image  # noqa: E402
 from llem_nb.runners.docker.runner import CONTAINER_DIR, DockerRunner  # noqa: E402
 from llem_nb.runners.exchange import Exchange  # noqa: E402
+from tests.support.docker_failures import api_error, failure, info  # noqa: E402
 
 GPU_DRIVER_MSG = 'could not select device driver "" with capabilities: [[gpu]]'
-
-
-def api_error(message: str, status: int, cls: type[APIError] = APIError) -> APIError:
-    response = requests.Response()
-    response.status_code = status
-    return cls(f"{status} Server Error", response=response, explanation=message)
-
-
-def failure(**fields: Any) -> Failure:
-    base: dict[str, Any] = {
-        "experiment_id": "abc123def456",
-        "exchange_dir": "/tmp/llem-abc123def456-x",
-        "image": "ghcr.io/llem-nb/pytorch:0.1.0-cuda12",
-        "backend": "pytorch",
-    }
-    return Failure(**{**base, **fields})
-
-
-def info(type_: str, message: str) -> ErrorInfo:
-    return ErrorInfo(type=type_, message=message, traceback=f"Traceback …\n{type_}: {message}")
 
 
 def test_a_missing_image_of_ours_is_built_here_not_pulled() -> None:

@@ -13,36 +13,21 @@ from typing import Any
 import pytest
 
 docker = pytest.importorskip("docker")
-import requests  # noqa: E402
-from docker.errors import APIError, ImageNotFound, NotFound  # noqa: E402
+requests = pytest.importorskip("requests")
+from docker.errors import ImageNotFound, NotFound  # noqa: E402
 
 from llem_nb.results.schema import ErrorInfo  # noqa: E402
 from llem_nb.runners.docker.classify import Failure, classify, classify_connection  # noqa: E402
+from tests.support import docker_failures as support  # noqa: E402
+from tests.support.docker_failures import OURS, api_error, info  # noqa: E402
 
 LONG = "x" * 400
-OURS = "ghcr.io/llem-nb/pytorch:0.1.0-cuda12"
-
-
-def api_error(message: str, status: int | None, cls: type = APIError) -> APIError:
-    if status is None:
-        return cls(message)
-    response = requests.Response()
-    response.status_code = status
-    return cls(f"{status} Server Error", response=response, explanation=message)
 
 
 def failure(**fields: Any) -> Failure:
-    base: dict[str, Any] = {
-        "experiment_id": "abc123def456",
-        "exchange_dir": "/x/ex",
-        "image": "me/img:1",
-        "backend": "",
-    }
-    return Failure(**{**base, **fields})
-
-
-def info(type_: str, message: str, **kw: Any) -> ErrorInfo:
-    return ErrorInfo(type=type_, message=message, traceback=f"Traceback\n{type_}: {message}", **kw)
+    """A failure on a user's image with no backend named (the golden file's base)."""
+    users = {"exchange_dir": "/x/ex", "image": "me/img:1", "backend": ""}
+    return support.failure(**{**users, **fields})
 
 
 class Wrapped(Exception):
