@@ -17,6 +17,7 @@ from llem_nb.config.plugins import register_backend
 from llem_nb.errors import BackendError
 
 FAKE_BACKEND = "fake"
+CRASH_EXIT_CODE = 70
 
 
 class FakeBackend(Backend):
@@ -26,7 +27,9 @@ class FakeBackend(Backend):
     env ``LLEM_FAKE_FAIL=load|generate``) makes that stage raise, for fault tests;
     env ``LLEM_FAKE_ALLOC_MB`` makes ``load`` allocate and touch that much RAM (OOM tests);
     env ``LLEM_FAKE_PIDFILE`` makes ``generate`` append its process id to that file first,
-    so a test can find (and kill) the process running an experiment. Like the real
+    so a test can find (and kill) the process running an experiment; env
+    ``LLEM_FAKE_CRASH_ONCE=PATH`` makes ``generate`` delete that file and exit the process
+    at once (exit code 70) when the file exists: one crash, then normal runs. Like the real
     backends it stops decoding once the experiment's deadline (``timeout_s``) has passed.
     """
 
@@ -56,6 +59,10 @@ class FakeBackend(Backend):
 
     def generate(self, prompts: list[str]) -> GenerationOutput:
         self._maybe_fail("generate")
+        crash = os.environ.get("LLEM_FAKE_CRASH_ONCE")
+        if crash and os.path.exists(crash):
+            os.unlink(crash)
+            os._exit(CRASH_EXIT_CODE)
         pidfile = os.environ.get("LLEM_FAKE_PIDFILE")
         if pidfile:
             with open(pidfile, "a") as fh:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +109,59 @@ def remove_container(container: Any) -> None:
 
     with contextlib.suppress(DockerException):
         container.remove(force=True)
+
+
+def ensure_image(
+    client: Any, image: str, pull: str, cache: dict[str, dict[str, Any]], failure: Failure
+) -> dict[str, Any]:
+    """The image's attributes (remembered in ``cache``); pulled per the ``pull`` policy,
+    else a classified ``ImagePullError``."""
+    from docker.errors import DockerException, ImageNotFound
+
+    from llem_nb.runners.docker.classify import classify
+
+    if image in cache:
+        return cache[image]
+    try:
+        if pull == "always":
+            found = client.images.pull(image)
+        else:
+            try:
+                found = client.images.get(image)
+            except ImageNotFound:
+                if pull == "never":
+                    raise
+                found = client.images.pull(image)
+    except DockerException as exc:
+        raise classify(replace(failure, phase="pull", exc=exc)) from exc
+    cache[image] = found.attrs
+    return dict(found.attrs)
+
+
+def container_user(user: str | None, base_url: str | None) -> str | None:
+    """``user`` if set (``""``: the image's own); else this process's uid:gid, so the
+    exchange dir stays private — except under rootless Docker, where root is the caller."""
+    if user is not None:
+        return user or None
+    from llem_nb.runners.docker.probe import probe
+
+    if probe(base_url).rootless:
+        return None
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def present_for_driver(client: Callable[[], Any], backend: str, major: int) -> str | None:
+    """The newest default CUDA image here that this driver runs (none: docker cannot
+    tell, and the default name stands)."""
+    from docker.errors import DockerException
+
+    from llem_nb.runners.docker import images
+    from llem_nb.runners.docker.errors import DockerError
+
+    try:
+        found = client()
+        return images.present_for_driver(
+            backend, major, lambda name: images.image_present(found, name)
+        )
+    except (DockerError, DockerException):
+        return None
