@@ -69,7 +69,7 @@ _EXPORTS: dict[str, str] = {
     "RunnerPicker": "llem_nb.widgets.runner_picker",
     "StudyBuilder": "llem_nb.widgets.study_builder",
 }
-_MODULES = ("plots", "widgets", "testing")
+_MODULES = ("plots", "widgets", "testing", "images")
 
 __all__ = [
     "Backend",
@@ -109,6 +109,7 @@ __all__ = [
     "demo_model",
     "docker_status",
     "export",
+    "images",
     "load_reference",
     "load_results",
     "load_timeseries",
@@ -157,7 +158,7 @@ def _wire() -> None:
 _wire()
 
 if _TYPE_CHECKING:
-    from llem_nb import plots, testing, widgets
+    from llem_nb import images, plots, testing, widgets
     from llem_nb.backends.base import Backend
     from llem_nb.backends.models import demo_model, tiny_model
     from llem_nb.config.experiment import ExperimentConfig

@@ -4,6 +4,8 @@ The runner, the daemon probe, the error taxonomy and its classifier, container
 creation, the image registry and builds, and ``llem-nb images``.
 """
 
+from typing import Any
+
 from llem_nb.runners.docker.errors import (
     DockerContainerError,
     DockerGPUAccessError,
@@ -13,6 +15,14 @@ from llem_nb.runners.docker.errors import (
     DockerTimeoutError,
 )
 
+
+def ensure(study: Any, **options: Any) -> list[str]:
+    """Pull or build every image ``study`` needs that is missing (``ensure.ensure``)."""
+    from llem_nb.runners.docker.ensure import ensure as _ensure
+
+    return _ensure(study, **options)
+
+
 __all__ = [
     "DockerContainerError",
     "DockerGPUAccessError",
@@ -20,4 +30,5 @@ __all__ = [
     "DockerOOMError",
     "DockerPermissionError",
     "DockerTimeoutError",
+    "ensure",
 ]

@@ -1,4 +1,4 @@
-"""``llem-nb images build|list|save|load`` and the Docker rows of ``llem-nb env``."""
+"""``llem-nb images build|pull|list|save|load`` and the Docker rows of ``llem-nb env``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from llem_nb.runners.docker.images import IMAGE_BACKENDS
 
 
 def add_images_parser(sub: Any) -> None:
-    """Register ``images build|list|save|load`` on the CLI's subparsers."""
+    """Register ``images build|pull|list|save|load`` on the CLI's subparsers."""
     images = sub.add_parser("images", help="build, list, save or load the Docker runner's images")
     isub = images.add_subparsers(dest="images_command", required=True)
     build = isub.add_parser(
@@ -37,6 +37,15 @@ def add_images_parser(sub: Any) -> None:
     build.add_argument("--rebuild", action="store_true", help="build even when up to date")
     build.add_argument("--quiet", action="store_true", help="print only the tag when done")
     build.set_defaults(func=cmd_images_build)
+    pull = isub.add_parser(
+        "pull", help="pull a backend's image from $LLEM_IMAGE_REGISTRY (else build it here)"
+    )
+    pull.add_argument("backend", choices=list(IMAGE_BACKENDS))
+    pull.add_argument("--cpu", action="store_true", default=None, help="the CPU-only image")
+    pull.add_argument(
+        "--no-build", dest="build", action="store_false", help="fail instead of building"
+    )
+    pull.set_defaults(func=cmd_images_pull)
     listing = isub.add_parser("list", help="which backend images are present locally")
     listing.set_defaults(func=cmd_images_list)
     save = isub.add_parser("save", help="write an image to a file (no registry needed)")
@@ -73,6 +82,20 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     else:
         state = "up to date" if built.reused else "built"
         print(f"{state}: {built.tag} ({built.image_id[:19]})")
+    return 0
+
+
+def cmd_images_pull(args: argparse.Namespace) -> int:
+    from llem_nb.runners.docker.probe import connect, probe
+    from llem_nb.runners.docker.pull import pull_image
+
+    client = connect(timeout=600)
+    try:
+        tag = pull_image(args.backend, client=client, cpu=args.cpu, build=args.build, on_line=_echo)
+    finally:
+        client.close()
+    probe(refresh=True)
+    print(tag)
     return 0
 
 
