@@ -40,18 +40,22 @@ def created_since(engine: Engine, since: float) -> list[dict[str, Any]]:
 
 
 def tiny_study(model: Path, reuse: str) -> Study:
-    return Study(
-        f"docker-reuse-{reuse}",
-        model=str(model),
-        precision="fp32",
-        gpus=0,
-        n_prompts=2,
-        max_input_tokens=32,
-        max_output_tokens=4,
-        warmup__runs=0,
-        baseline__seconds=0,
-        energy__source="none",
-    ).sweep(batch_size=[1, 2]).reuse(reuse)
+    return (
+        Study(
+            f"docker-reuse-{reuse}",
+            model=str(model),
+            precision="fp32",
+            gpus=0,
+            n_prompts=2,
+            max_input_tokens=32,
+            max_output_tokens=4,
+            warmup__runs=0,
+            baseline__seconds=0,
+            energy__source="none",
+        )
+        .sweep(batch_size=[1, 2])
+        .reuse(reuse)
+    )
 
 
 def test_two_points_sharing_a_model_run_in_one_container(

@@ -82,7 +82,8 @@ def test_picker_value_is_the_plain_mapping_and_runs_a_study(
 def test_picker_button_gets_images_and_says_when_none_are_needed(
     fake_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert RunnerPicker([fake_backend], capabilities=NO_DOCKER).build_button.layout.display == "none"
+    no_study = RunnerPicker([fake_backend], capabilities=NO_DOCKER)
+    assert no_study.build_button.layout.display == "none"
     picker = RunnerPicker(_study(fake_backend), capabilities=NO_DOCKER)
     assert picker.build_button.layout.display == ""
     picker.rows[fake_backend].mode.value = "local"

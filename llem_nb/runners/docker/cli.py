@@ -45,6 +45,9 @@ def add_images_parser(sub: Any) -> None:
     pull.add_argument(
         "--no-build", dest="build", action="store_false", help="fail instead of building"
     )
+    pull.add_argument(
+        "--base-image", default=None, help="the base image of a build that replaces the pull"
+    )
     pull.set_defaults(func=cmd_images_pull)
     listing = isub.add_parser("list", help="which backend images are present locally")
     listing.set_defaults(func=cmd_images_list)
@@ -91,7 +94,14 @@ def cmd_images_pull(args: argparse.Namespace) -> int:
 
     client = connect(timeout=600)
     try:
-        tag = pull_image(args.backend, client=client, cpu=args.cpu, build=args.build, on_line=_echo)
+        tag = pull_image(
+            args.backend,
+            client=client,
+            cpu=args.cpu,
+            build=args.build,
+            base_image=args.base_image,
+            on_line=_echo,
+        )
     finally:
         client.close()
     probe(refresh=True)

@@ -13,8 +13,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from llem_nb.runners.docker.images import REGISTRY, cuda_major, default_image
 from llem_nb._version import __version__
+from llem_nb.runners.docker.images import REGISTRY, cuda_major, default_image
 
 REGISTRY_ENV = "LLEM_IMAGE_REGISTRY"
 PROGRESS_STATES = ("Downloading", "Extracting", "Waiting")
@@ -38,10 +38,12 @@ def pull_image(
     cpu: bool | None = None,
     version: str = __version__,
     build: bool = True,
+    base_image: str | None = None,
     on_line: Callable[[str], None] = print,
 ) -> str:
     """Pull the backend's default image (``cpu``: the CPU variant; default when this machine
-    has no CUDA); on failure build it (``build``) or raise ``ImagePullError``. The tag."""
+    has no CUDA); on failure build it (``build``; from ``base_image`` as ``build_image``
+    takes it) or raise ``ImagePullError``. The tag."""
     cpu = cuda_major() is None if cpu is None else cpu
     target = default_image(backend, version=version, cuda=None if cpu else cuda_major())
     source = source_for(target)
@@ -61,7 +63,8 @@ def pull_image(
         on_line(f"{source} could not be pulled ({why}); building {target} here instead")
         from llem_nb.runners.docker.build import build_image
 
-        return build_image(backend, client=client, cpu=cpu, on_line=on_line).tag
+        built = build_image(backend, client=client, cpu=cpu, base_image=base_image, on_line=on_line)
+        return built.tag
     if source != target:
         client.images.get(source).tag(target)
         client.images.remove(source, noprune=True)
