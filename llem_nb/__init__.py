@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "DockerPermissionError": "llem_nb.runners.docker.errors",
     "ContainerError": "llem_nb.runners.docker.errors",
     "docker_status": "llem_nb.runners.docker.status",
+    "images": "llem_nb.runners.docker.ensure_images",
     "DockerStatus": "llem_nb.runners.docker.status",
     "StudyResult": "llem_nb.run.result",
     "RunHandle": "llem_nb.run.handle",
@@ -69,7 +70,7 @@ _EXPORTS: dict[str, str] = {
     "RunnerPicker": "llem_nb.widgets.runner_picker",
     "StudyBuilder": "llem_nb.widgets.study_builder",
 }
-_MODULES = ("plots", "widgets", "testing", "images")
+_MODULES = ("plots", "widgets", "testing")
 
 __all__ = [
     "Backend",
@@ -158,7 +159,7 @@ def _wire() -> None:
 _wire()
 
 if _TYPE_CHECKING:
-    from llem_nb import images, plots, testing, widgets
+    from llem_nb import plots, testing, widgets
     from llem_nb.backends.base import Backend
     from llem_nb.backends.models import demo_model, tiny_model
     from llem_nb.config.experiment import ExperimentConfig
@@ -187,6 +188,7 @@ if _TYPE_CHECKING:
     from llem_nb.run.lock import StudyLocked
     from llem_nb.run.result import StudyResult
     from llem_nb.runners.base import Runner
+    from llem_nb.runners.docker.ensure_images import images
     from llem_nb.runners.docker.errors import (
         ContainerError,
         ContainerTimeoutError,

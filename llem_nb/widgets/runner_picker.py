@@ -138,7 +138,7 @@ class RunnerPicker(widgets.VBox):
     def get_images(self) -> list[str]:
         """What the button does: ``ensure`` the study's images for the runners chosen here,
         each progress line appended to ``build_log``; a failure is shown there too."""
-        from llem_nb.runners.docker.ensure import ensure
+        from llem_nb.runners.docker.ensure_images import ensure
 
         self.build_log.layout.display = ""
         self.build_log.value = ""

@@ -18,7 +18,7 @@ from llem_nb.runners.docker.errors import (
 
 def ensure(study: Any, **options: Any) -> list[str]:
     """Pull or build every image ``study`` needs that is missing (``ensure.ensure``)."""
-    from llem_nb.runners.docker.ensure import ensure as _ensure
+    from llem_nb.runners.docker.ensure_images import ensure as _ensure
 
     return _ensure(study, **options)
 

@@ -24,11 +24,11 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.results.schema import ExperimentResult
-from llem_nb.runners.docker.classify import classify
+from llem_nb.runners.docker.classify import Failure, classify
 from llem_nb.runners.docker.container import remove_container
 from llem_nb.runners.exchange import Exchange
 from llem_nb.runners.worker import WORKER_MODULE, Reply, WorkerTimeout
@@ -38,8 +38,16 @@ REQUESTS = "requests"
 REPLIES = "replies"
 REUSE_LABEL = "org.llem-nb.reused"
 
-if TYPE_CHECKING:
-    from llem_nb.runners.docker.runner import DockerRunner
+
+class DockerRunner(Protocol):
+    """What ``Reuse`` uses of the Docker runner (which imports this module)."""
+
+    @property
+    def client(self) -> Any: ...
+    def identity(self, config: ExperimentConfig) -> Any: ...
+    def shared_kwargs(self, config: ExperimentConfig) -> dict[str, Any]: ...
+    def failure_for(self, config: ExperimentConfig, exchange: Exchange | None) -> Failure: ...
+    def image_attrs(self, config: ExperimentConfig, failure: Failure) -> dict[str, Any]: ...
 
 
 def worker_command(python: str) -> list[str]:

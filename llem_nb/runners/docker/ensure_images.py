@@ -1,5 +1,7 @@
 """``ensure(study)``: make every image a study's Docker experiments need present, first.
 
+``ll.images`` gathers it with ``pull`` and ``needed``: ``ll.images.ensure(study)``.
+
 A study that runs (some of) its backends in Docker — chosen, or elevated because it has
 several backends — stops at preflight when an image is missing. ``ensure`` resolves the
 runners the same way, finds the images that are not here, and gets each: llem_nb's own
@@ -10,10 +12,10 @@ runners the same way, finds the images that are not here, and gets each: llem_nb
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from llem_nb.study.study import Study
+Study = Any
+"""A ``llem_nb.Study`` (a higher layer: only its ``points`` and ``config.runners`` are read)."""
 
 
 def needed_images(study: Study, runner: Any = None) -> dict[str, tuple[str, bool]]:
@@ -75,3 +77,35 @@ def ensure(
         client.close()
     probe(refresh=True)
     return got
+
+
+class Images:
+    """``ll.images``: get the Docker runner's images from a notebook or script."""
+
+    @staticmethod
+    def ensure(study: Study, **options: Any) -> list[str]:
+        """Pull or build every image ``study`` needs that is missing (``ensure``)."""
+        return ensure(study, **options)
+
+    @staticmethod
+    def needed(study: Study, runner: Any = None) -> dict[str, tuple[str, bool]]:
+        """Image → (backend, cpu) for the study's Docker experiments (``needed_images``)."""
+        return needed_images(study, runner)
+
+    @staticmethod
+    def pull(backend: str, *, cpu: bool | None = None, build: bool = True) -> str:
+        """``llem-nb images pull BACKEND [--cpu]``: from ``$LLEM_IMAGE_REGISTRY``, else built."""
+        from llem_nb.runners.docker.probe import connect
+        from llem_nb.runners.docker.pull import pull_image
+
+        client = connect(timeout=600)
+        try:
+            return pull_image(backend, client=client, cpu=cpu, build=build)
+        finally:
+            client.close()
+
+    def __repr__(self) -> str:
+        return "ll.images: ensure(study), needed(study), pull(backend, cpu=None)"
+
+
+images = Images()
