@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,18 +35,39 @@ def input_mounts(config: ExperimentConfig) -> tuple[Mounts, str | None]:
     return mounts, working_dir
 
 
-def gpu_requests(gpus: Any) -> tuple[list[Any], dict[str, str]]:
-    """Docker device requests and environment for the config's ``gpus`` setting."""
+def gpu_requests(gpus: Any, uuids: Sequence[str] = ()) -> tuple[list[Any], dict[str, str]]:
+    """Docker device requests and environment for the config's ``gpus`` setting.
+
+    ``n`` with the host's GPU ``uuids`` known (NVML, PCI order): those first n GPUs by UUID,
+    the ``nvidia`` DeviceRequest's ``device_ids`` — the runtime exposes exactly them (as
+    ``NVIDIA_VISIBLE_DEVICES``) and numbers them 0..n-1 inside. Without NVML here: a count.
+    A list keeps host numbering: every GPU, narrowed by ``CUDA_VISIBLE_DEVICES``.
+    """
     if gpus == 0:
         return [], {}
     from docker.types import DeviceRequest
 
     env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
     if isinstance(gpus, int) and not isinstance(gpus, bool):
+        if len(uuids) >= gpus:
+            return [DeviceRequest(device_ids=list(uuids[:gpus]), capabilities=[["gpu"]])], env
         return [DeviceRequest(count=gpus, capabilities=[["gpu"]])], env
     if isinstance(gpus, list):
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g).strip() for g in gpus)
     return [DeviceRequest(count=-1, capabilities=[["gpu"]])], env
+
+
+def host_gpu_uuids(nvml: Any = None) -> list[str]:
+    """This machine's GPU UUIDs in NVML (PCI) order; [] without NVML (``nvml``: a stand-in)."""
+    from llem_nb.backends._gpu_place import nvml_uuids
+    from llem_nb.energy.nvml_devices import load_pynvml
+    from llem_nb.errors import MeterError
+
+    try:
+        module = nvml if nvml is not None else load_pynvml()
+    except MeterError:
+        return []
+    return nvml_uuids(module)
 
 
 def hf_hub_cache() -> Path:

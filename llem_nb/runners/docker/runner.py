@@ -47,6 +47,7 @@ from llem_nb.runners.docker.container import (
     ensure_image,
     gpu_requests,
     hf_cache_mount,
+    host_gpu_uuids,
     input_mounts,
     present_for_driver,
     remove_container,
@@ -81,8 +82,9 @@ class DockerRunner(Runner):
     ``pull``: ``missing`` (default), ``never`` or ``always``. ``network``: ``none`` by
     default — models come from the mounted cache. ``user``: the container runs as this
     process's uid:gid (so the exchange dir stays private) unless set; ``""`` keeps
-    the image's user. GPUs: ``gpus="all"`` → every GPU, ``n`` → n GPUs, a list → every
-    GPU narrowed by ``CUDA_VISIBLE_DEVICES`` to the list (host numbering), ``0`` → none.
+    the image's user. GPUs: ``gpus="all"`` → every GPU, ``n`` → the first n by UUID
+    (``nvml``: a ``pynvml`` stand-in for the host's), a list → every GPU narrowed by
+    ``CUDA_VISIBLE_DEVICES`` (host numbering), ``0`` → none.
     """
 
     @property
@@ -108,6 +110,7 @@ class DockerRunner(Runner):
         user: str | None = None,
         command: list[str] | None = None,
         base_url: str | None = None,
+        nvml: Any = None,
     ) -> None:
         super().__init__(source=source)
         if image is not None:
@@ -138,6 +141,8 @@ class DockerRunner(Runner):
         self._cancelled = threading.Event()
         self._ahead = Ahead(self._create)
         self._reuse = Reuse()
+        self.nvml = nvml
+        self._gpu_uuids: list[str] | None = None
 
     @classmethod
     def from_arg(cls, arg: str, *, source: str | None = None) -> DockerRunner:
@@ -327,7 +332,9 @@ class DockerRunner(Runner):
         cache, cache_env = hf_cache_mount()
         volumes.update(cache)
         env.update(cache_env)
-        requests, gpu_env = gpu_requests(config.gpus)
+        if config.gpus != 0 and self._gpu_uuids is None:
+            self._gpu_uuids = host_gpu_uuids(self.nvml)
+        requests, gpu_env = gpu_requests(config.gpus, self._gpu_uuids or ())
         env.update(gpu_env)
         env.update(self.environment)
         volumes.update(self.volumes)
