@@ -51,7 +51,7 @@ class LocalRegistry:
     def address(self) -> str:
         """``127.0.0.1:PORT``: the registry part of an image reference."""
         host, port = self.server.server_address[:2]
-        return f"{host}:{port}"
+        return f"{host!s}:{port}" if isinstance(host, str) else f"{host.decode()}:{port}"
 
     def start(self) -> LocalRegistry:
         self._thread.start()
