@@ -29,7 +29,9 @@ class FakeBackend(Backend):
     env ``LLEM_FAKE_PIDFILE`` makes ``generate`` append its process id to that file first,
     so a test can find (and kill) the process running an experiment; env
     ``LLEM_FAKE_CRASH_ONCE=PATH`` makes ``generate`` delete that file and exit the process
-    at once (exit code 70) when the file exists: one crash, then normal runs. Like the real
+    at once (exit code 70) when the file exists: one crash, then normal runs; env
+    ``LLEM_FAKE_GPUS=1`` makes it report the GPUs its ``gpus`` selects among those NVML
+    sees (as a GPU backend does), so the meter measures them. Like the real
     backends it stops decoding once the experiment's deadline (``timeout_s``) has passed.
     """
 
@@ -56,6 +58,21 @@ class FakeBackend(Backend):
         self._ballast = bytearray(megabytes * 2**20)
         for i in range(0, len(self._ballast), 4096):
             self._ballast[i] = 1
+
+    def gpu_indices(self) -> list[int]:
+        """[] (it computes on the CPU) unless ``LLEM_FAKE_GPUS=1``: then the NVML indices of
+        the GPUs ``gpus`` selects among the visible ones."""
+        gpus = self.config.gpus
+        if os.environ.get("LLEM_FAKE_GPUS") != "1" or gpus == 0:
+            return []
+        from llem_nb.energy.nvml_devices import load_pynvml, visible_nvml_indices
+
+        visible = visible_nvml_indices(load_pynvml(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        if isinstance(gpus, int):
+            return visible[:gpus]
+        if isinstance(gpus, list):
+            return [visible[int(g)] for g in gpus]
+        return visible
 
     def generate(self, prompts: list[str]) -> GenerationOutput:
         self._maybe_fail("generate")

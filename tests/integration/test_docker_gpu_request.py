@@ -75,9 +75,11 @@ def gpu_engine(docker_engine: Engine) -> Iterator[GpuEngine]:
     host = started.stdout.strip().splitlines()[-1]
     try:
         have = subprocess.run(
-            ["docker", "-H", host, "image", "inspect", docker_engine.image], capture_output=True
+            ["docker", "-H", host, "image", "inspect", "-f", "{{.Id}}", docker_engine.image],
+            capture_output=True,
+            text=True,
         )
-        if have.returncode != 0:
+        if have.stdout.strip() != docker_engine.client.images.get(docker_engine.image).id:
             save = subprocess.Popen(
                 ["docker", "-H", docker_engine.host, "save", docker_engine.image],
                 stdout=subprocess.PIPE,
@@ -111,14 +113,14 @@ def test_two_gpus_reach_the_container_by_uuid_and_are_what_it_measures(
         base_url=gpu_engine.host,
         timeout_s=300,
         nvml=FakeNvml([FakeGpu(uuid=u) for u in UUIDS]),
-        environment={"PYTHONPATH": "/run/pynvml-stub"},
+        environment={"PYTHONPATH": "/run/pynvml-stub", "LLEM_FAKE_GPUS": "1"},
         volumes={str(STUB): {"bind": "/run/pynvml-stub", "mode": "ro"}},
     )
     before = len(gpu_engine.hook_calls())
     result = runner.run(gpu_config(2))
     calls = gpu_engine.hook_calls()[before:]
     assert len(calls) == 1
-    assert calls[0]["args"] == ["nvidia-container-runtime-hook", "prestart"]
+    assert calls[0]["args"] == ["prestart"]
     assert calls[0]["env"]["NVIDIA_VISIBLE_DEVICES"] == ",".join(UUIDS[:2])
     assert calls[0]["env"]["NVIDIA_DRIVER_CAPABILITIES"] == "compute,utility"
     assert [d.uuid for d in result.energy_devices] == UUIDS[:2]
