@@ -67,8 +67,11 @@ def image_python(attrs: dict[str, Any]) -> str | None:
 class KeptContainer:
     """A started container serving one identity; ``ask`` one experiment at a time."""
 
-    def __init__(self, identity: Any) -> None:
+    def __init__(self, identity: Any, inside: str | None = CONTAINER_DIR) -> None:
+        """``inside``: where the dir is mounted in the container (None: the worker runs on
+        this machine and sees the dir at its own path)."""
         self.identity = identity
+        self.inside = inside
         self.dir = Path(tempfile.mkdtemp(prefix="llem-container-"))
         os.chmod(self.dir, 0o700)
         os.mkfifo(self.dir / REQUESTS, 0o600)
@@ -100,7 +103,9 @@ class KeptContainer:
 
     def container_path(self, host_path: Path) -> str:
         """Where a file under this container's dir is seen inside the container."""
-        return f"{CONTAINER_DIR}/{host_path.relative_to(self.dir).as_posix()}"
+        if self.inside is None:
+            return str(host_path)
+        return f"{self.inside}/{host_path.relative_to(self.dir).as_posix()}"
 
     def ask(self, config_path: Path, timeout_s: float | None) -> Reply | None:
         """Run one experiment; its reply, None when the container exited first, or
@@ -211,10 +216,10 @@ class Reuse:
         if self.kept is not None and self.kept.identity == identity:
             return self.kept
         self.drop()
-        kept = KeptContainer(identity)
-        kwargs = runner.shared_kwargs(config)
         failure = runner.failure_for(config, None)
         attrs = runner.image_attrs(config, failure)
+        kwargs = runner.shared_kwargs(config)
+        kept = KeptContainer(identity)
         kwargs["command"] = worker_command(image_python(attrs) or "python3")
         kwargs["volumes"][str(kept.dir)] = {"bind": CONTAINER_DIR, "mode": "rw"}
         kwargs["labels"][REUSE_LABEL] = "1"
