@@ -186,3 +186,8 @@ def present_for_driver(client: Callable[[], Any], backend: str, major: int) -> s
         )
     except (DockerError, DockerException):
         return None
+
+
+def image_digest(attrs: dict[str, Any]) -> str | None:
+    """What a result records as ``image_digest``: the repo digest, else the image id."""
+    return (attrs.get("RepoDigests") or [None])[0] or attrs.get("Id")

@@ -22,6 +22,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.docker.classify import Failure, classify
 from llem_nb.runners.docker.container import remove_container
+from llem_nb.runners.docker.errors import ContainerError
 from llem_nb.runners.exchange import Exchange
 from llem_nb.runners.worker import WORKER_MODULE, Reply, WorkerTimeout
 
@@ -182,13 +184,29 @@ class Reuse:
         return upcoming is not None and runner.identity(upcoming) == identity
 
     def run(
-        self, runner: DockerRunner, config: ExperimentConfig, *, cycle: int, study: str
+        self,
+        runner: DockerRunner,
+        config: ExperimentConfig,
+        *,
+        cycle: int,
+        study: str,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> ExperimentResult:
         """One experiment in the kept container (started first if needed); on any failure
-        the container is removed and the experiment's files are kept, named in the error."""
+        the container is removed and the experiment's files are kept, named in the error.
+        ``cancelled`` (``cancel`` was called) is checked once the container is up."""
         kept = self._kept_for(runner, config)
         exchange = Exchange(config, cycle=cycle, study=study, parent=kept.dir)
         failure = runner.failure_for(config, exchange)
+        if cancelled():
+            self.drop(keep_files=True)
+            raise ContainerError(
+                f"experiment {config.experiment_id} was stopped before it started in its "
+                f"container; its files are kept in {exchange.dir}",
+                exchange_dir=str(exchange.dir),
+                image=failure.image,
+                error_type="Cancelled",
+            )
         try:
             reply = kept.ask(exchange.config_path, failure.timeout_s)
         except WorkerTimeout:
@@ -219,16 +237,15 @@ class Reuse:
         failure = runner.failure_for(config, None)
         attrs = runner.image_attrs(config, failure)
         kwargs = runner.shared_kwargs(config)
-        kept = KeptContainer(identity)
+        kept = self.kept = KeptContainer(identity)
         kwargs["command"] = worker_command(image_python(attrs) or "python3")
         kwargs["volumes"][str(kept.dir)] = {"bind": CONTAINER_DIR, "mode": "rw"}
         kwargs["labels"][REUSE_LABEL] = "1"
         try:
             kept.start(runner.client, kwargs)
         except DockerException as exc:
-            kept.close()
+            self.drop()
             raise classify(replace(failure, phase="start", exc=exc)) from exc
-        self.kept = kept
         return kept
 
     @staticmethod

@@ -48,6 +48,7 @@ from llem_nb.runners.docker.container import (
     gpu_requests,
     hf_cache_mount,
     host_gpu_uuids,
+    image_digest,
     input_mounts,
     present_for_driver,
     remove_container,
@@ -282,7 +283,8 @@ class DockerRunner(Runner):
         self._cancelled.clear()
         if self.reuse == "auto" and self.command is None and self._reuse.wanted(self, config):
             self._digest = self._image_digest(config)
-            return self._reuse.run(self, config, cycle=cycle, study=study)
+            cancelled = self._cancelled.is_set
+            return self._reuse.run(self, config, cycle=cycle, study=study, cancelled=cancelled)
         self._reuse.drop()
         prepared = self._ahead.take(config, cycle, study) or self._create(config, cycle, study)
         exchange, failure, attrs = prepared.exchange, prepared.failure, prepared.attrs
@@ -298,7 +300,7 @@ class DockerRunner(Runner):
                 error_type="Cancelled",
             )
         self._image_used = failure.image
-        self._digest = _digest(attrs)
+        self._digest = image_digest(attrs)
         code, oom, logs = self._run_container(prepared.container, exchange, failure)
         result = exchange.read_result() if code == 0 and not oom else None
         if result is None:
@@ -308,7 +310,7 @@ class DockerRunner(Runner):
         return result
 
     def _image_digest(self, config: ExperimentConfig) -> str | None:
-        return _digest(self.image_attrs(config, self.failure_for(config, None)))
+        return image_digest(self.image_attrs(config, self.failure_for(config, None)))
 
     def container_kwargs(self, config: ExperimentConfig, exchange: Exchange) -> dict[str, Any]:
         """What ``containers.create`` gets for a one-shot experiment."""
@@ -394,7 +396,3 @@ class DockerRunner(Runner):
                 self._ahead.remove_later(container)
             else:
                 remove_container(container)
-
-
-def _digest(attrs: dict[str, Any]) -> str | None:
-    return (attrs.get("RepoDigests") or [None])[0] or attrs.get("Id")
