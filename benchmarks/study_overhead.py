@@ -8,6 +8,11 @@ model (SmolLM2-135M) in the kernel. Each run is preceded by one untimed experime
 imports and file caches are paid by neither. Goals: ≤ 1.15 for the demo model in the
 kernel, ≤ 1.3 for the subprocess runner.
 
+``--docker``: the tiny model in the Docker runner too (the CPU image, $DOCKER_HOST and
+$LLEM_BENCH_IMAGE, default the private engine's ``ghcr.io/llem-nb/pytorch:<version>-cpu``):
+``reuse="never"`` is one container per experiment, ``"auto"`` one container per loaded
+model (goal ≤ 1.3). ``--only docker`` runs just the cases whose label contains it.
+
 The CPU has no energy counter here and ``measurement.min_window_s`` is off on the CPU, so
 windows would last a fraction of a second; each window is held to ``--min-window-s``
 (default 10 s, the GPU default; the prompt set is repeated, every token counted) so the
@@ -16,6 +21,7 @@ is paid once per study: a subprocess worker's Python start and torch import (~5 
 idle machine, 15-20 s on a loaded 2-core one), the first load and warm-up.
 
     .venv/bin/python benchmarks/study_overhead.py [--min-window-s 10] [--cycles 3] [--no-demo]
+        [--docker] [--only LABEL]
 
 ``--smoke``: the tiny model in the kernel only (a subprocess worker's start would dominate),
 batch sizes 1 and 2, one cycle, 0.05 s windows, for ``make test``.
@@ -30,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from llem_nb.backends.models import demo_model, tiny_model
+from llem_nb.runners.docker.images import default_image
+from llem_nb.runners.docker.runner import DockerRunner
 from llem_nb.study.overhead import compare_reuse, overhead_table
 from llem_nb.study.study import Study
 
@@ -37,7 +45,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BATCH_SIZES = [1, 2, 4, 8]
-GOALS = {"demo model, kernel": 1.15, "tiny model, subprocess": 1.3}
+GOALS = {"demo model, kernel": 1.15, "tiny model, subprocess": 1.3, "tiny model, docker": 1.3}
+
+
+def docker_runner() -> Any:
+    """The Docker runner on $DOCKER_HOST with the CPU image (the private engine's by default)."""
+    if not os.environ.get("DOCKER_HOST"):
+        engine = Path(__file__).resolve().parents[1] / ".cache" / "docker" / "docker.sock"
+        os.environ["DOCKER_HOST"] = f"unix://{engine}"
+    image = os.environ.get("LLEM_BENCH_IMAGE") or default_image("pytorch", cuda=None)
+    return DockerRunner(image, base_url=os.environ["DOCKER_HOST"], timeout_s=1800)
 
 
 def sweep(model: str, name: str, args: argparse.Namespace) -> Any:
@@ -70,6 +87,8 @@ def main() -> None:
     parser.add_argument(
         "--smoke", action="store_true", help="tiny model, one cycle, short windows (make test)"
     )
+    parser.add_argument("--docker", action="store_true", help="add the Docker runner (CPU image)")
+    parser.add_argument("--only", default="", help="run the cases whose label contains this")
     args = parser.parse_args()
     if args.smoke:
         args.min_window_s, args.cycles, args.n_prompts = 0.05, 1, 2
@@ -77,12 +96,15 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="llem-study-overhead-"))
     tiny = str(tiny_model(scratch / "tiny"))
-    cases: list[tuple[str, str, str]] = [("tiny model, kernel", tiny, "local")]
+    cases: list[tuple[str, str, Any]] = [("tiny model, kernel", tiny, "local")]
     if not args.smoke:
         cases.append(("tiny model, subprocess", tiny, "subprocess"))
     if not args.no_demo:
         print("preparing the demo model (converted once, then cached) …", flush=True)
         cases.append(("demo model, kernel", str(demo_model()), "local"))
+    if args.docker:
+        cases.append(("tiny model, docker", tiny, docker_runner()))
+    cases = [c for c in cases if args.only in c[0]]
 
     print(
         f"{len(args.batch_sizes)} batch sizes × {args.cycles} cycles, {args.n_prompts} prompts, "

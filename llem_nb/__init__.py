@@ -36,6 +36,7 @@ _PUBLIC: dict[str, str] = {
     "demo_model": "llem_nb.backends.models",
     "tiny_model": "llem_nb.backends.models",
     "resolve_runner": "llem_nb.runners.resolve",
+    "images": "llem_nb.runners.docker.ensure_images",
     # result types and the verbs over them
     "ExperimentResult": "llem_nb.results.schema",
     "StudyResult": "llem_nb.run.result",
@@ -67,7 +68,8 @@ _PUBLIC: dict[str, str] = {
     "testing": "llem_nb.testing",
 }
 """Every public name → where it lives: the one table ``__all__`` and loading come from.
-Docker's names live in ``llem_nb.runners.docker``."""
+Docker's names live in ``llem_nb.runners.docker``; ``images`` (``ll.images.ensure(study)``)
+is the one way in a notebook gets the images a study needs."""
 
 __all__ = sorted([*_PUBLIC, "__version__"])
 

@@ -1,4 +1,4 @@
-"""``llem-nb images build|list|save|load`` and the Docker rows of ``llem-nb env``."""
+"""``llem-nb images build|pull|list|save|load`` and the Docker rows of ``llem-nb env``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 
 from llem_nb.runners.docker.build import build_image, load_image, save_image
 from llem_nb.runners.docker.images import IMAGE_BACKENDS, cuda_reason, list_images
+from llem_nb.runners.docker.probe import connect, probe
+from llem_nb.runners.docker.pull import pull_image
 from llem_nb.runners.docker.status import docker_status
 
 
@@ -39,6 +41,18 @@ def add(sub: Any) -> None:
     build.add_argument("--rebuild", action="store_true", help="build even when up to date")
     build.add_argument("--quiet", action="store_true", help="print only the tag when done")
     build.set_defaults(func=cmd_images_build)
+    pull = isub.add_parser(
+        "pull", help="pull a backend's image from $LLEM_IMAGE_REGISTRY (else build it here)"
+    )
+    pull.add_argument("backend", choices=list(IMAGE_BACKENDS))
+    pull.add_argument("--cpu", action="store_true", default=None, help="the CPU-only image")
+    pull.add_argument(
+        "--no-build", dest="build", action="store_false", help="fail instead of building"
+    )
+    pull.add_argument(
+        "--base-image", default=None, help="the base image of a build that replaces the pull"
+    )
+    pull.set_defaults(func=cmd_images_pull)
     listing = isub.add_parser("list", help="which backend images are present locally")
     listing.set_defaults(func=cmd_images_list)
     save = isub.add_parser("save", help="write an image to a file (no registry needed)")
@@ -74,6 +88,24 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     else:
         state = "up to date" if built.reused else "built"
         print(f"{state}: {built.tag} ({built.image_id[:19]})")
+    return 0
+
+
+def cmd_images_pull(args: argparse.Namespace) -> int:
+    client = connect(timeout=600)
+    try:
+        tag = pull_image(
+            args.backend,
+            client=client,
+            cpu=args.cpu,
+            build=args.build,
+            base_image=args.base_image,
+            on_line=_echo,
+        )
+    finally:
+        client.close()
+    probe(refresh=True)
+    print(tag)
     return 0
 
 

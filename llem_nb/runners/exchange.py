@@ -26,12 +26,14 @@ from llem_nb.runners import CONFIG_ENV
 
 
 class Exchange:
-    """One experiment's exchange dir on the host."""
+    """One experiment's exchange dir on the host (under ``parent``: a reused container's dir)."""
 
-    def __init__(self, config: ExperimentConfig, *, cycle: int, study: str) -> None:
+    def __init__(
+        self, config: ExperimentConfig, *, cycle: int, study: str, parent: Path | None = None
+    ) -> None:
         self.config = config
         self.hash = config.config_hash
-        self.dir = Path(tempfile.mkdtemp(prefix=f"llem-{config.experiment_id}-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"llem-{config.experiment_id}-", dir=parent))
         os.chmod(self.dir, 0o700)
         payload = {"config": config.model_dump(mode="json"), "cycle": cycle, "study": study}
         write_json(self.config_path, payload)

@@ -13,6 +13,8 @@ frees the model and exits 0. A worker that dies, or runs past an experiment's ti
 killed with its process group; the next experiment starts a new one.
 
     python -m llem_nb.runners.worker     (started by ``SubprocessRunner``, not by hand)
+    python -m llem_nb.runners.worker --fifo REQUESTS REPLIES     (in a reused container: the
+        same lines through two named pipes in the mounted exchange dir; ``DockerRunner``)
 """
 
 from __future__ import annotations
@@ -83,12 +85,18 @@ def serve(requests: IO[str], replies: IO[str]) -> int:
     return 0
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Serve, then leave at once: the model is freed and every file written and closed, so
     the interpreter's own teardown (seconds with torch loaded) is skipped."""
-    replies = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
-    os.dup2(2, 1)
-    code = serve(sys.stdin, replies)
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--fifo"] and len(args) == 3:
+        with open(args[1], encoding="utf-8") as requests:
+            replies = open(args[2], "w", buffering=1, encoding="utf-8")  # noqa: SIM115
+            code = serve(requests, replies)
+    else:
+        replies = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+        os.dup2(2, 1)
+        code = serve(sys.stdin, replies)
     replies.flush()
     sys.stdout.flush()
     sys.stderr.flush()

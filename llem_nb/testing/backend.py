@@ -14,9 +14,11 @@ from llem_nb.backends import deadline
 from llem_nb.backends.base import Backend, GenerationOutput, RequestOutput, key_of
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.plugins import register_backend
+from llem_nb.energy.nvml_devices import visible_nvml_indices
 from llem_nb.errors import BackendError
 
 FAKE_BACKEND = "fake"
+CRASH_EXIT_CODE = 70
 
 
 class FakeBackend(Backend):
@@ -26,7 +28,11 @@ class FakeBackend(Backend):
     env ``LLEM_FAKE_FAIL=load|generate``) makes that stage raise, for fault tests;
     env ``LLEM_FAKE_ALLOC_MB`` makes ``load`` allocate and touch that much RAM (OOM tests);
     env ``LLEM_FAKE_PIDFILE`` makes ``generate`` append its process id to that file first,
-    so a test can find (and kill) the process running an experiment. Like the real
+    so a test can find (and kill) the process running an experiment; env
+    ``LLEM_FAKE_CRASH_ONCE=PATH`` makes ``generate`` delete that file and exit the process
+    at once (exit code 70) when the file exists: one crash, then normal runs; env
+    ``LLEM_FAKE_GPUS=1`` makes it report the GPUs its ``gpus`` selects among those NVML
+    sees (as a GPU backend does), so the meter measures them. Like the real
     backends it stops decoding once the experiment's deadline (``timeout_s``) has passed.
     """
 
@@ -54,8 +60,25 @@ class FakeBackend(Backend):
         for i in range(0, len(self._ballast), 4096):
             self._ballast[i] = 1
 
+    def gpu_indices(self) -> list[int]:
+        """[] (it computes on the CPU) unless ``LLEM_FAKE_GPUS=1``: then the NVML indices of
+        the GPUs ``gpus`` selects among the visible ones."""
+        gpus = self.config.gpus
+        if os.environ.get("LLEM_FAKE_GPUS") != "1" or gpus == 0:
+            return []
+        visible = visible_nvml_indices(None, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        if isinstance(gpus, int):
+            return visible[:gpus]
+        if isinstance(gpus, list):
+            return [visible[int(g)] for g in gpus]
+        return visible
+
     def generate(self, prompts: list[str]) -> GenerationOutput:
         self._maybe_fail("generate")
+        crash = os.environ.get("LLEM_FAKE_CRASH_ONCE")
+        if crash and os.path.exists(crash):
+            os.unlink(crash)
+            os._exit(CRASH_EXIT_CODE)
         pidfile = os.environ.get("LLEM_FAKE_PIDFILE")
         if pidfile:
             with open(pidfile, "a") as fh:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llem_nb.errors import ConfigError, LlemError
+from llem_nb.runners.docker.ensure_images import ensure
 from llem_nb.widgets._common import INSTALL_FIX, message
 from llem_nb.widgets.capabilities import (
     IMAGE_MODE,
@@ -81,6 +82,9 @@ class RunnerPicker(widgets.VBox):
     ``RunnerPicker(study)`` or ``RunnerPicker(["pytorch", "vllm"])``; pass
     ``capabilities=[...]`` to skip probing (tests, or a machine you describe yourself).
 
+    Given a study, a "get missing images" button pulls or builds every image its Docker
+    experiments need (``ll.images.ensure``), its progress shown under the rows.
+
     Traits: ``value`` (``{backend: runner value}``, as entered: a row with a problem keeps
     its text, and ``study.run`` names the problem) and ``valid`` (every row checks out;
     ``errors`` says what is wrong otherwise).
@@ -98,8 +102,9 @@ class RunnerPicker(widgets.VBox):
     ) -> None:
         super().__init__(**kwargs)
         study_runners: Mapping[str, str] | None = None
+        study: Any = None
         if hasattr(study_or_backends, "points"):
-            study: Any = study_or_backends
+            study = study_or_backends
             backends = sorted({p.config.backend for p in study.points}) or ["pytorch"]
             study_runners = study.config.runners
         else:
@@ -112,8 +117,41 @@ class RunnerPicker(widgets.VBox):
             row.image.observe(lambda _c, r=row: self._refresh(r), names="value")
             self._refresh(row)
         self.summary = widgets.HTML(capabilities_html(self.capabilities))
-        self.children = [self.summary, *(r.box for r in self.rows.values())]
+        self.study = study
+        self.build_button = widgets.Button(
+            description="get missing images",
+            tooltip="pull or build every image this study's Docker experiments need",
+            icon="download",
+            layout=widgets.Layout(display="" if study is not None else "none"),
+        )
+        self.build_button.on_click(lambda _b: self.get_images())
+        self.build_log = widgets.Textarea(
+            disabled=True, layout=widgets.Layout(width="100%", display="none")
+        )
+        self.children = [
+            self.summary,
+            *(r.box for r in self.rows.values()),
+            self.build_button,
+            self.build_log,
+        ]
         self.add_class("llem-runner-picker")
+
+    def get_images(self) -> list[str]:
+        """What the button does: ``ensure`` the study's images for the runners chosen here,
+        each progress line appended to ``build_log``; a failure is shown there too."""
+        self.build_log.layout.display = ""
+        self.build_log.value = ""
+        self.build_button.disabled = True
+        try:
+            return ensure(self.study, runner=self.checked(), on_line=self._log_line)
+        except LlemError as exc:
+            self._log_line(f"failed: {exc.message}" + (f" — {exc.fix}" if exc.fix else ""))
+            return []
+        finally:
+            self.build_button.disabled = False
+
+    def _log_line(self, line: str) -> None:
+        self.build_log.value += line + "\n"
 
     @property
     def errors(self) -> dict[str, str]:

@@ -38,6 +38,9 @@ def test_docker_notebook_runs_its_sweep_in_containers(
     assert "Docker daemon : yes" in text and "NVIDIA toolkit: no" in text
     assert "ImagePullError" in text and "docker pull llem-nb/never-built:0" in text
     assert any("image/png" in out.get("data", {}) for out in outputs)
+    assert f"{docker_engine.image} is here" in text  # ll.images.ensure before the run
+    assert f"ImagePullError → {docker_engine.image} could not be pulled" in text
+    assert "fix: build it here: llem-nb images build pytorch --cpu" in text
 
     import llem_nb as ll
 
@@ -45,3 +48,4 @@ def test_docker_notebook_runs_its_sweep_in_containers(
     df = ll.load_results(study_dir)
     assert set(df["status"]) == {"ok"} and set(df["runner"]) == {"docker"}
     assert set(df["image"]) == {docker_engine.image}
+    assert sorted(df["model_reused"]) == [False, True]  # both points in one container

@@ -80,6 +80,26 @@ def test_picker_value_is_the_plain_mapping_and_runs_a_study(
     assert set(res.df["runner_source"]) == {"argument"}
 
 
+def test_picker_button_gets_images_and_says_when_none_are_needed(
+    fake_backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_study = RunnerPicker([fake_backend], capabilities=NO_DOCKER)
+    assert no_study.build_button.layout.display == "none"
+    picker = RunnerPicker(_study(fake_backend), capabilities=NO_DOCKER)
+    assert picker.build_button.layout.display == ""
+    picker.rows[fake_backend].mode.value = "local"
+    picker.build_button.click()
+    assert picker.build_log.value == "no experiment of this study runs in Docker: no image needed\n"
+    assert picker.build_log.layout.display == ""
+    assert picker.build_button.disabled is False
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
+    picker.rows[fake_backend].mode.value = IMAGE_MODE
+    picker.rows[fake_backend].image.value = "my-llem:1"
+    assert picker.get_images() == []
+    assert picker.build_log.value.startswith("failed: ")
+    assert "no-daemon.sock" in picker.build_log.value
+
+
 def test_picker_docker_image_field_and_invalid_characters(fake_backend: str) -> None:
     picker = RunnerPicker([fake_backend], capabilities=NO_DOCKER)
     row = picker.rows[fake_backend]

@@ -27,6 +27,7 @@ _PUBLIC: dict[str, str] = {
     "DockerOOMError": "llem_nb.runners.docker.errors",
     "DockerTimeoutError": "llem_nb.runners.docker.errors",
     "DockerContainerError": "llem_nb.runners.docker.errors",
+    "ensure": "llem_nb.runners.docker.ensure_images",
 }
 
 __all__ = sorted(_PUBLIC)

@@ -58,18 +58,16 @@ class Built:
     reused: bool
 
 
-IMAGES_PACKAGE = "llem_nb.images"
-"""Where an installed llem_nb has ``images/`` (a ``package-dir`` mapping in pyproject.toml)."""
-
-
 def dockerfile_path() -> Path:
     """The Dockerfile: in the installed ``llem_nb.images``, else (a source checkout run
-    from its root) the top-level ``images/`` beside the package."""
-    try:
-        found = resources.files(IMAGES_PACKAGE).joinpath("Dockerfile")
-    except ModuleNotFoundError:
-        return PACKAGE.parent / "images" / "Dockerfile"
-    return Path(str(found))
+    from its root) the top-level ``images/`` beside the package.
+
+    Read as a file of ``llem_nb``, never by importing ``llem_nb.images``: an import would
+    set ``llem_nb.images`` to that folder and hide ``ll.images`` (the image helpers)."""
+    installed = Path(str(resources.files("llem_nb"))) / "images" / "Dockerfile"
+    if installed.is_file():
+        return installed
+    return PACKAGE.parent / "images" / "Dockerfile"
 
 
 def dockerfile_text() -> str:

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from llem_nb.backends._gpu_place import nvml_uuids
 from llem_nb.config.experiment import ExperimentConfig
-from llem_nb.runners.docker.classify import Failure
+from llem_nb.energy.device import NvmlLike
+from llem_nb.runners.docker import images
+from llem_nb.runners.docker.classify import Failure, classify
+from llem_nb.runners.docker.errors import DockerError
+from llem_nb.runners.docker.probe import probe
 from llem_nb.runners.exchange import Exchange
 
 HF_CACHE_MOUNT = "/run/hf-cache/hub"
@@ -34,18 +40,31 @@ def input_mounts(config: ExperimentConfig) -> tuple[Mounts, str | None]:
     return mounts, working_dir
 
 
-def gpu_requests(gpus: Any) -> tuple[list[Any], dict[str, str]]:
-    """Docker device requests and environment for the config's ``gpus`` setting."""
+def gpu_requests(gpus: Any, uuids: Sequence[str] = ()) -> tuple[list[Any], dict[str, str]]:
+    """Docker device requests and environment for the config's ``gpus`` setting.
+
+    ``n`` with the host's GPU ``uuids`` known (NVML, PCI order): those first n GPUs by UUID,
+    the ``nvidia`` DeviceRequest's ``device_ids`` — the runtime exposes exactly them (as
+    ``NVIDIA_VISIBLE_DEVICES``) and numbers them 0..n-1 inside. Without NVML here: a count.
+    A list keeps host numbering: every GPU, narrowed by ``CUDA_VISIBLE_DEVICES``.
+    """
     if gpus == 0:
         return [], {}
     from docker.types import DeviceRequest
 
     env = {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
     if isinstance(gpus, int) and not isinstance(gpus, bool):
+        if len(uuids) >= gpus:
+            return [DeviceRequest(device_ids=list(uuids[:gpus]), capabilities=[["gpu"]])], env
         return [DeviceRequest(count=gpus, capabilities=[["gpu"]])], env
     if isinstance(gpus, list):
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g).strip() for g in gpus)
     return [DeviceRequest(count=-1, capabilities=[["gpu"]])], env
+
+
+def host_gpu_uuids(nvml: NvmlLike = None) -> list[str]:
+    """This machine's GPU UUIDs in NVML (PCI) order; [] without NVML (``nvml``: a stand-in)."""
+    return nvml_uuids(nvml)
 
 
 def hf_hub_cache() -> Path:
@@ -108,3 +127,57 @@ def remove_container(container: Any) -> None:
 
     with contextlib.suppress(DockerException):
         container.remove(force=True)
+
+
+def ensure_image(
+    client: Any, image: str, pull: str, cache: dict[str, dict[str, Any]], failure: Failure
+) -> dict[str, Any]:
+    """The image's attributes (remembered in ``cache``); pulled per the ``pull`` policy,
+    else a classified ``ImagePullError``."""
+    from docker.errors import DockerException, ImageNotFound
+
+    if image in cache:
+        return cache[image]
+    try:
+        if pull == "always":
+            found = client.images.pull(image)
+        else:
+            try:
+                found = client.images.get(image)
+            except ImageNotFound:
+                if pull == "never":
+                    raise
+                found = client.images.pull(image)
+    except DockerException as exc:
+        raise classify(replace(failure, phase="pull", exc=exc)) from exc
+    cache[image] = found.attrs
+    return dict(found.attrs)
+
+
+def container_user(user: str | None, base_url: str | None) -> str | None:
+    """``user`` if set (``""``: the image's own); else this process's uid:gid, so the
+    exchange dir stays private — except under rootless Docker, where root is the caller."""
+    if user is not None:
+        return user or None
+    if probe(base_url).rootless:
+        return None
+    return f"{os.getuid()}:{os.getgid()}"
+
+
+def present_for_driver(client: Callable[[], Any], backend: str, major: int) -> str | None:
+    """The newest default CUDA image here that this driver runs (none: docker cannot
+    tell, and the default name stands)."""
+    from docker.errors import DockerException
+
+    try:
+        found = client()
+        return images.present_for_driver(
+            backend, major, lambda name: images.image_present(found, name)
+        )
+    except (DockerError, DockerException):
+        return None
+
+
+def image_digest(attrs: dict[str, Any]) -> str | None:
+    """What a result records as ``image_digest``: the repo digest, else the image id."""
+    return (attrs.get("RepoDigests") or [None])[0] or attrs.get("Id")

@@ -1,4 +1,8 @@
-"""DockerRunner: each experiment in a fresh container, handed its config through an exchange dir.
+"""DockerRunner: experiments in containers, handed their configs through exchange dirs.
+
+``reuse="never"`` and single experiments: one fresh container per experiment (below).
+``reuse="auto"``: one container per loaded model, kept up for the points sharing it
+(``reuse``).
 
 Host: a private (0700) exchange dir with ``{hash}_config.json`` → a container (GPUs
 requested, ``--shm-size``, the dir at ``/run/llem``, ``LLEM_CONFIG_PATH`` pointing into
@@ -22,6 +26,7 @@ to classify a failure).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -29,6 +34,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from llem_nb.backends.base import load_identity
 from llem_nb.config.experiment import ExperimentConfig
 from llem_nb.config.plugins import plugin_env
 from llem_nb.errors import ConfigError, PreflightError
@@ -39,9 +45,14 @@ from llem_nb.runners.docker.classify import Failure, classify
 from llem_nb.runners.docker.container import (
     USER_ENV,
     Prepared,
+    container_user,
+    ensure_image,
     gpu_requests,
     hf_cache_mount,
+    host_gpu_uuids,
+    image_digest,
     input_mounts,
+    present_for_driver,
     remove_container,
     save_logs,
 )
@@ -54,12 +65,11 @@ from llem_nb.runners.docker.images import (
     image_present,
     is_default_name,
     parse_image,
-    present_for_driver,
 )
 from llem_nb.runners.docker.probe import connect, probe
+from llem_nb.runners.docker.reuse import CONTAINER_DIR, Reuse
 from llem_nb.runners.exchange import CONFIG_ENV, Exchange
 
-CONTAINER_DIR = "/run/llem"
 PASS_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 PASS_PREFIXES = ("VLLM_",)
 """vLLM's own settings are environment variables: the host's apply in the container too."""
@@ -70,7 +80,7 @@ log = logging.getLogger(__name__)
 
 
 class DockerRunner(Runner):
-    """One ephemeral container per experiment.
+    """One ephemeral container per experiment, or one per loaded model (``reuse="auto"``).
 
     ``image``: default ``ghcr.io/llem-nb/{backend}:{version}-cuda{major}``, or the ``-cpu``
     image for ``gpus=0`` experiments on a host without an NVIDIA driver. ``timeout_s``
@@ -79,8 +89,9 @@ class DockerRunner(Runner):
     ``pull``: ``missing`` (default), ``never`` or ``always``. ``network``: ``none`` by
     default — models come from the mounted cache. ``user``: the container runs as this
     process's uid:gid (so the exchange dir stays private) unless set; ``""`` keeps
-    the image's user. GPUs: ``gpus="all"`` → every GPU, ``n`` → n GPUs, a list → every
-    GPU narrowed by ``CUDA_VISIBLE_DEVICES`` to the list (host numbering), ``0`` → none.
+    the image's user. GPUs: ``gpus="all"`` → every GPU, ``n`` → the first n by UUID
+    (``nvml``: a ``pynvml`` stand-in for the host's), a list → every GPU narrowed by
+    ``CUDA_VISIBLE_DEVICES`` (host numbering), ``0`` → none.
     """
 
     @property
@@ -106,6 +117,7 @@ class DockerRunner(Runner):
         user: str | None = None,
         command: list[str] | None = None,
         base_url: str | None = None,
+        nvml: Any = None,
     ) -> None:
         super().__init__(source=source)
         if image is not None:
@@ -135,6 +147,9 @@ class DockerRunner(Runner):
         self._container: Any = None
         self._cancelled = threading.Event()
         self._ahead = Ahead(self._create)
+        self._reuse = Reuse()
+        self.nvml = nvml
+        self._gpu_uuids: list[str] | None = None
 
     @classmethod
     def from_arg(cls, arg: str, *, source: str | None = None) -> DockerRunner:
@@ -146,8 +161,13 @@ class DockerRunner(Runner):
     def describe(self) -> str:
         return f"docker:{self.image}" if self.image else "docker (default image per backend)"
 
+    def release(self) -> None:
+        """Remove the kept container (another runner takes over, or the study ended)."""
+        self._reuse.drop()
+
     def close(self) -> None:
-        """Remove prepared and finished containers, then close the client."""
+        """Remove kept, prepared and finished containers, then close the client."""
+        self._reuse.drop()
         self._ahead.close()
         if self._client is not None:
             self._client.close()
@@ -156,7 +176,11 @@ class DockerRunner(Runner):
     def prepare(self, config: ExperimentConfig, *, cycle: int, study: str) -> None:
         """Create the exchange dir and container of the experiment that runs next, in the
         background once the current container has started (``ahead``); ``run`` then only
-        starts it. Never raises: ``run`` reports any problem itself."""
+        starts it. With ``reuse="auto"`` the experiment is only remembered: it may run in
+        the kept container. Never raises: ``run`` reports any problem itself."""
+        if self.reuse == "auto":
+            self._reuse.next = config
+            return
         self._ahead.queue(config, cycle, study)
 
     @property
@@ -174,24 +198,13 @@ class DockerRunner(Runner):
             image, why = image_choice(config.backend, config.gpus)
             major = cuda_major()
             if has_driver() and major is not None and image.endswith(f"-cuda{major}"):
-                found = self._present_for_driver(config.backend, major)
+                found = present_for_driver(lambda: self.client, config.backend, major)
                 if found is not None and found != image:
                     image, why = found, f"{why}; {image} is not here, {found} runs on this driver"
         if (config.backend, image) not in self._announced:
             self._announced.add((config.backend, image))
             log.info("image for %s: %s (%s)", config.backend, image, why)
         return image
-
-    def _present_for_driver(self, backend: str, major: int) -> str | None:
-        """The newest default CUDA image here that this driver runs (none: docker cannot
-        tell, and the default name stands)."""
-        from docker.errors import DockerException
-
-        try:
-            client = self.client
-            return present_for_driver(backend, major, lambda name: image_present(client, name))
-        except (DockerError, DockerException):
-            return None
 
     def preflight(self, config: ExperimentConfig) -> None:
         """Before a study starts: the daemon answers; for GPU runs it has the NVIDIA toolkit;
@@ -222,24 +235,40 @@ class DockerRunner(Runner):
         container = self._container
         if container is not None:
             remove_container(container)
+        self._reuse.kill()
         self._ahead.drop()
+
+    def failure_for(self, config: ExperimentConfig, exchange: Exchange | None) -> Failure:
+        """What a failure of this experiment is classified with."""
+        return Failure(
+            experiment_id=config.experiment_id,
+            exchange_dir=str(exchange.dir) if exchange is not None else "",
+            image=self.image_for(config),
+            backend=config.backend,
+            gpu_requested=config.gpus != 0,
+            timeout_s=config.timeout_s or self.timeout_s,
+        )
+
+    def image_attrs(self, config: ExperimentConfig, failure: Failure) -> dict[str, Any]:
+        """The experiment's image's attributes, pulled per the pull policy if missing."""
+        return ensure_image(self.client, failure.image, self.pull, self._images, failure)
+
+    def identity(self, config: ExperimentConfig) -> Any:
+        """Experiments with equal identities may share a kept container: the load key and
+        everything the container is given (image, mounts, GPUs, environment)."""
+        kwargs = self.shared_kwargs(config)
+        kwargs.pop("labels")
+        key = load_identity(config) or ("config", config.config_hash)
+        return key, json.dumps(kwargs, sort_keys=True, default=str)
 
     def _create(self, config: ExperimentConfig, cycle: int, study: str) -> Prepared:
         """Exchange dir, image check and a created container; a classified error on failure."""
         from docker.errors import DockerException
 
         client = self.client
-        image = self.image_for(config)
         exchange = Exchange(config, cycle=cycle, study=study)
-        failure = Failure(
-            experiment_id=config.experiment_id,
-            exchange_dir=str(exchange.dir),
-            image=image,
-            backend=config.backend,
-            gpu_requested=config.gpus != 0,
-            timeout_s=config.timeout_s or self.timeout_s,
-        )
-        attrs = self._ensure_image(client, image, failure)
+        failure = self.failure_for(config, exchange)
+        attrs = self.image_attrs(config, failure)
         kwargs = self.container_kwargs(config, exchange)
         try:
             container = client.containers.create(**kwargs)
@@ -250,6 +279,11 @@ class DockerRunner(Runner):
     def _execute(self, config: ExperimentConfig, *, cycle: int, study: str) -> ExperimentResult:
         self._image_used, self._digest = self.image_for(config), None
         self._cancelled.clear()
+        if self.reuse == "auto" and self.command is None and self._reuse.wanted(self, config):
+            self._digest = self._image_digest(config)
+            cancelled = self._cancelled.is_set
+            return self._reuse.run(self, config, cycle=cycle, study=study, cancelled=cancelled)
+        self._reuse.drop()
         prepared = self._ahead.take(config, cycle, study) or self._create(config, cycle, study)
         exchange, failure, attrs = prepared.exchange, prepared.failure, prepared.attrs
         self._container = prepared.container
@@ -264,7 +298,7 @@ class DockerRunner(Runner):
                 error_type="Cancelled",
             )
         self._image_used = failure.image
-        self._digest = (attrs.get("RepoDigests") or [None])[0] or attrs.get("Id")
+        self._digest = image_digest(attrs)
         code, oom, logs = self._run_container(prepared.container, exchange, failure)
         result = exchange.read_result() if code == 0 and not oom else None
         if result is None:
@@ -273,31 +307,19 @@ class DockerRunner(Runner):
         exchange.cleanup()
         return result
 
-    def _ensure_image(self, client: Any, image: str, failure: Failure) -> dict[str, Any]:
-        """The image's attributes; pulled per the pull policy, else an ``ImagePullError``."""
-        from docker.errors import DockerException, ImageNotFound
-
-        if image in self._images:
-            return self._images[image]
-        try:
-            if self.pull == "always":
-                found = client.images.pull(image)
-            else:
-                try:
-                    found = client.images.get(image)
-                except ImageNotFound:
-                    if self.pull == "never":
-                        raise
-                    found = client.images.pull(image)
-        except DockerException as exc:
-            raise classify(replace(failure, phase="pull", exc=exc)) from exc
-        self._images[image] = found.attrs
-        return found.attrs
+    def _image_digest(self, config: ExperimentConfig) -> str | None:
+        return image_digest(self.image_attrs(config, self.failure_for(config, None)))
 
     def container_kwargs(self, config: ExperimentConfig, exchange: Exchange) -> dict[str, Any]:
-        """What ``containers.create`` gets: env, mounts, GPUs, limits, labels."""
+        """What ``containers.create`` gets for a one-shot experiment."""
+        kwargs = self.shared_kwargs(config)
+        kwargs["environment"][CONFIG_ENV] = f"{CONTAINER_DIR}/{exchange.config_path.name}"
+        kwargs["volumes"][str(exchange.dir)] = {"bind": CONTAINER_DIR, "mode": "rw"}
+        return kwargs
+
+    def shared_kwargs(self, config: ExperimentConfig) -> dict[str, Any]:
+        """Env, mounts, GPUs, limits, labels: all but the exchange dir and config path."""
         env = {
-            CONFIG_ENV: f"{CONTAINER_DIR}/{exchange.config_path.name}",
             "LLEM_IN_CONTAINER": "1",
             "PYTHONUNBUFFERED": "1",
             **USER_ENV,
@@ -305,15 +327,15 @@ class DockerRunner(Runner):
         env.update({k: os.environ[k] for k in PASS_ENV if os.environ.get(k)})
         env.update({k: v for k, v in plugin_env().items() if k == "LLEM_BACKENDS"})
         env.update({k: v for k, v in os.environ.items() if k.startswith(PASS_PREFIXES)})
-        volumes: dict[str, dict[str, str]] = {
-            str(exchange.dir): {"bind": CONTAINER_DIR, "mode": "rw"}
-        }
+        volumes: dict[str, dict[str, str]] = {}
         inputs, working_dir = input_mounts(config)
         volumes.update(inputs)
         cache, cache_env = hf_cache_mount()
         volumes.update(cache)
         env.update(cache_env)
-        requests, gpu_env = gpu_requests(config.gpus)
+        if config.gpus != 0 and self._gpu_uuids is None:
+            self._gpu_uuids = host_gpu_uuids(self.nvml)
+        requests, gpu_env = gpu_requests(config.gpus, self._gpu_uuids or ())
         env.update(gpu_env)
         env.update(self.environment)
         volumes.update(self.volumes)
@@ -326,20 +348,12 @@ class DockerRunner(Runner):
             "network_mode": self.network,
             "labels": {EXPERIMENT_LABEL: config.experiment_id},
             "device_requests": requests or None,
-            "user": self._container_user(),
+            "user": container_user(self.user, self.base_url),
             "working_dir": working_dir,
         }
         if self.memory_limit is not None:
             kwargs["mem_limit"] = kwargs["memswap_limit"] = self.memory_limit
         return kwargs
-
-    def _container_user(self) -> str | None:
-        if self.user is not None:
-            return self.user or None
-
-        if probe(self.base_url).rootless:
-            return None
-        return f"{os.getuid()}:{os.getgid()}"
 
     def _run_container(
         self, container: Any, exchange: Exchange, failure: Failure

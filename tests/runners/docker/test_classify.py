@@ -306,6 +306,21 @@ def test_gpu_requests_follow_the_gpus_setting() -> None:
     assert env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
 
 
+def test_n_gpus_are_requested_by_the_uuids_of_the_first_n_host_gpus() -> None:
+    from llem_nb.testing import FakeGpu, FakeNvml
+
+    uuids = [f"GPU-{i}1111111-2222-3333-4444-555555555555" for i in range(3)]
+    nvml = FakeNvml([FakeGpu(uuid=u) for u in uuids])
+    runner = DockerRunner("img:1", user="", nvml=nvml)
+    two = runner.shared_kwargs(ExperimentConfig(model="m", gpus=2))
+    (request,) = two["device_requests"]
+    assert request["DeviceIDs"] == uuids[:2] and request["Count"] == 0
+    assert request["Capabilities"] == [["gpu"]]
+    assert runner.shared_kwargs(ExperimentConfig(model="m", gpus=0))["device_requests"] is None
+    (request,), _ = gpu_requests(4, uuids)  # more than the host has: a count, Docker says no
+    assert request["Count"] == 4 and not request["DeviceIDs"]
+
+
 def test_container_settings_mount_inputs_and_pass_secrets_only_as_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_model_dir: Path
 ) -> None:
