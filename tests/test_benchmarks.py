@@ -36,7 +36,11 @@ def run_smoke(script: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_benchmarks_are_all_here() -> None:
-    assert {"accuracy.py", "bookkeeping.py", "docker_dispatch.py"} <= set(SCRIPTS)
+    """A new script joins this list, so what each prints is checked below where it can be."""
+    assert set(SCRIPTS) == {
+        "accuracy.py", "bookkeeping.py", "docker_dispatch.py", "load_generator.py",
+        "load_results.py", "overhead.py", "study_overhead.py",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -55,5 +59,9 @@ def test_benchmark_runs_at_smoke_size(script: str) -> None:
     assert done.stdout.strip(), f"{script} printed nothing"
     if script == "accuracy.py":
         assert "every goal met" in done.stdout and "MISSED" not in done.stdout, done.stdout
+    if script == "load_generator.py":
+        rows = [line.split() for line in done.stdout.splitlines() if "llem_nb" in line.split()]
+        assert rows and all(r[-1] in ("met", "missed") for r in rows), done.stdout
+        assert "CPU ≤ vLLM's" in done.stdout, done.stdout
     if script == "docker_dispatch.py":
         assert done.stdout.startswith("skipped: DOCKER_HOST and LLEM_BENCH_IMAGE"), done.stdout

@@ -153,3 +153,21 @@ def test_c_a_two_backend_study_is_elevated_to_docker_with_one_info_line(
     assert rows["vllm"]["image"] == vllm_image
     assert rows["vllm"]["environment"]["vllm_version"] == "0.32.0"
     assert rows["pytorch"]["input_tokens"] == rows["vllm"]["input_tokens"]
+
+
+def test_e_one_experiment_from_model_and_backend_flags_runs_in_the_cpu_image(
+    docker_engine: Engine, model32: Path, tmp_path: Path
+) -> None:
+    """The seed's ``llem run --model gpt2 --backend pytorch``, without a study file."""
+    out = tmp_path / "results"
+    args = ["run", "--model", str(model32), "--backend", "pytorch", "--runner", "docker"]
+    args += ["--gpus", "0", "--n-prompts", "2", "--batch-size", "2", "--max-output-tokens", "4"]
+    proc = llem_nb([*args, "--results-dir", str(out)], {"DOCKER_HOST": docker_engine.host})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (result,) = results_in(out)
+    assert result["status"] == "ok" and result["output_tokens"] > 0
+    assert (result["runner"], result["config"]["backend"]) == ("docker", "pytorch")
+    assert result["image"] == docker_engine.image
+    assert result["config"]["batch_size"] == 2 and result["config"]["model"] == str(model32)
+    header = next(line for line in proc.stdout.splitlines() if line.lstrip().startswith("label"))
+    assert header.split()[:2] == ["label", "backend"]
