@@ -49,6 +49,8 @@ DOCKER_NAMES = (
     # LLenergyMeasure's names for the same errors
     "DockerImagePullError", "DockerGPUAccessError", "DockerOOMError", "DockerTimeoutError",
     "DockerContainerError",
+    # getting the images a study needs
+    "ensure",
 )  # fmt: skip
 
 

@@ -3,12 +3,14 @@ machine, answering ``KeptContainer.ask`` through the two named pipes."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from llem_nb.config.plugins import plugin_env
 from llem_nb.results.schema import ExperimentResult
 from llem_nb.runners.docker.reuse import REPLIES, REQUESTS, KeptContainer, image_python
 from llem_nb.runners.exchange import Exchange
@@ -25,6 +27,7 @@ def test_one_worker_answers_each_experiment_through_the_pipes_keeping_the_model(
         [sys.executable, "-m", "llem_nb.runners.worker", "--fifo",
          str(kept.dir / REQUESTS), str(kept.dir / REPLIES)],
         start_new_session=True,
+        env={**os.environ, **plugin_env()},
     )  # fmt: skip
     try:
         results = []
