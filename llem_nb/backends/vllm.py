@@ -200,7 +200,9 @@ class VllmBackend(Backend):
             self.unload()
             raise
 
-    def _start_engine(self) -> None:
+    def _engine_args_checked(self) -> tuple[Any, dict[str, Any]]:
+        """(the vllm module, the engine's keyword arguments) for this config, each checked
+        against what this vLLM accepts; the tokenizer is loaded on the way."""
         vllm = self._import_vllm()
         path = _hf.resolve_model(self.config.model)
         self._device_check(vllm)
@@ -210,6 +212,10 @@ class VllmBackend(Backend):
         accepted = args.engine_arg_names() or set(kwargs)
         args.check_engine_args(kwargs, accepted, str(vllm.__version__))
         self._tokenizer = engine_env.hf_tokenizer(kwargs)
+        return vllm, kwargs
+
+    def _start_engine(self) -> None:
+        vllm, kwargs = self._engine_args_checked()
         os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
         try:
             llm = vllm.LLM(**kwargs)

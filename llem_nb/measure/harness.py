@@ -340,13 +340,10 @@ class Harness:
                 host.close()
 
         phase("done")
-        result = ExperimentResult(
-            study=study,
-            experiment_id=config.experiment_id,
-            config_hash=config.config_hash,
+        result = ExperimentResult.finished(
+            config,
             cycle=cycle,
-            config=config.model_dump(mode="json"),
-            finished_at=utc_now(),
+            study=study,
             load_s=load_s,
             model_reused=reused,
             warmup_s=warmup_s,

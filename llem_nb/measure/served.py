@@ -110,14 +110,11 @@ def run_served(
                 meter.close()
         backend.unload()
     phase("done")
-    result = ExperimentResult(
-        study=study,
-        experiment_id=config.experiment_id,
-        config_hash=config.config_hash,
+    result = ExperimentResult.finished(
+        config,
         cycle=cycle,
-        config=config.model_dump(mode="json"),
+        study=study,
         started_at=started_at,
-        finished_at=utc_now(),
         load_s=load_s,
         model_reused=False,
         warmup_s=warmup_s,

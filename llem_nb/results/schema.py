@@ -204,18 +204,26 @@ class ExperimentResult(BaseModel):
     """The window's ``Timeseries`` until a writer saves it beside the JSON file."""
 
     @classmethod
-    def failed(
-        cls, config: ExperimentConfig, exc: BaseException, *, cycle: int = 0, study: str = ""
+    def finished(
+        cls, config: ExperimentConfig, *, cycle: int = 0, study: str = "", **fields: Any
     ) -> ExperimentResult:
+        """An experiment's result as it ends now: identity from ``config``, ``fields`` the rest."""
         return cls(
             study=study,
             experiment_id=config.experiment_id,
             config_hash=config.config_hash,
             cycle=cycle,
-            status="failed",
-            error=ErrorInfo.from_exception(exc),
             config=config.model_dump(mode="json"),
             finished_at=utc_now(),
+            **fields,
+        )
+
+    @classmethod
+    def failed(
+        cls, config: ExperimentConfig, exc: BaseException, *, cycle: int = 0, study: str = ""
+    ) -> ExperimentResult:
+        return cls.finished(
+            config, cycle=cycle, study=study, status="failed", error=ErrorInfo.from_exception(exc)
         )
 
     @property

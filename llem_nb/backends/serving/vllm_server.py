@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from llem_nb.backends import _hf
 from llem_nb.backends import _vllm_args as args
-from llem_nb.backends import _vllm_env as engine_env
 from llem_nb.backends.base import GenerationOutput
 from llem_nb.backends.serving.backend import ServingBackend, require_aiohttp
 from llem_nb.backends.serving.server import ManagedServer, engine_version, vllm_command
@@ -47,15 +45,7 @@ class VllmServerBackend(ServingBackend, VllmBackend):
         return ServingBackend.generate(self, prompts)
 
     def _start_engine(self) -> None:
-        vllm = self._import_vllm()
-        path = _hf.resolve_model(self.config.model)
-        self._device_check(vllm)
-        kwargs = args.engine_kwargs(
-            self.config, path, on_cpu=self._on_cpu, max_len=args.model_max_len(path)
-        )
-        accepted = args.engine_arg_names() or set(kwargs)
-        args.check_engine_args(kwargs, accepted, str(vllm.__version__))
-        self._tokenizer = engine_env.hf_tokenizer(kwargs)
+        vllm, kwargs = self._engine_args_checked()
         self._vllm, self._engine_args = vllm, kwargs
         self._sampling_args = args.sampling_kwargs(self.config)
         self.served_model = self.config.model
