@@ -330,7 +330,7 @@ def test_kernel_interrupt_kills_the_subprocess_child(
     fake_backend: str, tmp_path: Path, monkeypatch
 ) -> None:
     monkeypatch.setenv("LLEM_FAKE_STEP_S", "0.05")
-    study = fake_study(fake_backend, sizes=(1, 2), cycles=1, max_output_tokens=100)
+    study = fake_study(fake_backend, sizes=(1, 2), cycles=1, max_output_tokens=400)
     child: list[int] = []
 
     def sigint_soon(event: Any) -> None:
